@@ -15,7 +15,7 @@ func newRootCmd(g *cli.Global) *cobra.Command {
 		Long: `immdata ingests raw image, audio and text corpora (directories, tar/webdataset,
 jsonl, Parquet) into deduplicated Arrow/Parquet with every bad file accounted for,
 tokenises and encodes them, and writes verifiable, shuffled, split training shards.`,
-		Example: "  immdata gen --out /tmp/shapes --samples 200\n  immdata version",
+		Example:           "  immdata gen --out /tmp/shapes --samples 200\n  immdata version",
 		PersistentPreRunE: func(*cobra.Command, []string) error { return g.Validate() },
 	}
 	if g.Stdout != nil {
