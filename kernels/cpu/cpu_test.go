@@ -1,0 +1,470 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/immkit/immkit/kernels"
+)
+
+func randSlice(r *rand.Rand, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = r.NormFloat64()
+	}
+	return s
+}
+
+func near(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: len %d, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.IsNaN(got[i]) || math.Abs(got[i]-want[i]) > tol*(1+math.Abs(want[i])) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func buf(d *Device[float64], s []float64) kernels.Buffer {
+	b := d.Alloc(len(s))
+	d.Write(b, s)
+	return b
+}
+
+func TestGemm(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, workers := range []int{1, 3} {
+		d := New[float64](workers)
+		for _, sh := range [][3]int{{1, 1, 1}, {5, 7, 3}, {300, 17, 40}, {130, 300, 9}, {64, 64, 0}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					lda, ldb, ldc := k+2, n+1, n+3
+					if ta {
+						lda = m + 2
+					}
+					if tb {
+						ldb = k + 1
+					}
+					a := randSlice(r, max(m, k)*lda)
+					b := randSlice(r, max(n, k)*ldb)
+					guard := 2
+					c := make([]float64, m*ldc+guard)
+					for i := range c {
+						c[i] = math.NaN()
+					}
+					c0 := randSlice(r, m*ldc)
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							c[i*ldc+j] = c0[i*ldc+j]
+						}
+					}
+					want := append([]float64(nil), c...)
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							var s float64
+							for l := 0; l < k; l++ {
+								av, bv := a[i*lda+l], b[l*ldb+j]
+								if ta {
+									av = a[l*lda+i]
+								}
+								if tb {
+									bv = b[j*ldb+l]
+								}
+								s += av * bv
+							}
+							want[i*ldc+j] = 1.5*s + 0.5*c0[i*ldc+j]
+						}
+					}
+					ab, bb, cb := buf(d, a), buf(d, b), buf(d, c)
+					a0 := append([]float64(nil), a...)
+					d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, 0.5, cb, ldc)
+					got := Data[float64](cb)
+					for i := range got {
+						if math.IsNaN(want[i]) != math.IsNaN(got[i]) {
+							t.Fatalf("gemm %v: guard/padding element %d changed: %v", sh, i, got[i])
+						}
+						if !math.IsNaN(want[i]) && math.Abs(got[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
+							t.Fatalf("gemm %v ta=%v tb=%v: c[%d]=%v want %v", sh, ta, tb, i, got[i], want[i])
+						}
+					}
+					for i := range a0 {
+						if Data[float64](ab)[i] != a0[i] {
+							t.Fatal("gemm wrote to a")
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestGemmBatched(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	d := New[float64](2)
+	m, n, k, batch := 4, 5, 6, 3
+	a, b := randSlice(r, batch*m*k), randSlice(r, batch*n*k)
+	c := make([]float64, batch*m*n)
+	cb := buf(d, c)
+	d.GemmBatched(false, true, m, n, k, 1, buf(d, a), k, m*k, buf(d, b), k, n*k, 0, cb, n, m*n, batch)
+	want := make([]float64, len(c))
+	for p := 0; p < batch; p++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				for l := 0; l < k; l++ {
+					want[p*m*n+i*n+j] += a[p*m*k+i*k+l] * b[p*n*k+j*k+l]
+				}
+			}
+		}
+	}
+	near(t, "batched", Data[float64](cb), want, 1e-12)
+}
+
+func TestFloat32Gemm(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	d := New[float32](2)
+	m, n, k := 200, 3, 50
+	a64, b64 := randSlice(r, m*k), randSlice(r, k*n)
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(a64[i])
+	}
+	for i := range b {
+		b[i] = float32(b64[i])
+	}
+	ab, bb, cb := d.Alloc(m*k), d.Alloc(k*n), d.Alloc(m*n)
+	d.Write(ab, a)
+	d.Write(bb, b)
+	d.Gemm(false, false, m, n, k, 1, ab, k, bb, n, 0, cb, n)
+	got := Data[float32](cb)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for l := 0; l < k; l++ {
+				s += float64(a[i*k+l]) * float64(b[l*n+j])
+			}
+			if math.Abs(float64(got[i*n+j])-s) > 1e-4*(1+math.Abs(s)) {
+				t.Fatalf("c[%d,%d]=%v want %v", i, j, got[i*n+j], s)
+			}
+		}
+	}
+}
+
+func TestElementwise(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	d := New[float64](3)
+	rows, cols := 37, 11
+	n := rows * cols
+	x, y, a, b := randSlice(r, n), randSlice(r, n), randSlice(r, rows), randSlice(r, rows)
+	v := randSlice(r, cols)
+
+	dst := d.Alloc(n)
+	d.RowComb(dst, buf(d, a), buf(d, x), buf(d, b), buf(d, y), rows, cols)
+	want := make([]float64, n)
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			want[i*cols+j] = a[i]*x[i*cols+j] + b[i]*y[i*cols+j]
+		}
+	}
+	near(t, "RowComb", Data[float64](dst), want, 1e-15)
+	d.RowComb(dst, buf(d, a), buf(d, x), nil, nil, rows, cols)
+	for i := range want {
+		want[i] = a[i/cols] * x[i]
+	}
+	near(t, "RowComb nil", Data[float64](dst), want, 1e-15)
+
+	xb := buf(d, x)
+	d.AddRowVector(xb, buf(d, v), rows, cols)
+	for i := range want {
+		want[i] = x[i] + v[i%cols]
+	}
+	near(t, "AddRowVector", Data[float64](xb), want, 1e-15)
+
+	s := buf(d, v)
+	d.SumRows(s, buf(d, x), rows, cols, 2)
+	for j := 0; j < cols; j++ {
+		acc := 2 * v[j]
+		for i := 0; i < rows; i++ {
+			acc += x[i*cols+j]
+		}
+		if math.Abs(Data[float64](s)[j]-acc) > 1e-12 {
+			t.Fatalf("SumRows[%d]=%v want %v", j, Data[float64](s)[j], acc)
+		}
+	}
+
+	yb := buf(d, y)
+	d.Axpby(2, buf(d, x), -1, yb)
+	for i := range want {
+		want[i] = 2*x[i] - y[i]
+	}
+	near(t, "Axpby", Data[float64](yb), want, 1e-15)
+
+	mb := buf(d, y)
+	d.Mul(mb, buf(d, x), buf(d, y), 0.5)
+	for i := range want {
+		want[i] = x[i]*y[i] + 0.5*y[i]
+	}
+	near(t, "Mul", Data[float64](mb), want, 1e-15)
+
+	mod := d.Alloc(n)
+	d.Modulate(mod, buf(d, x), buf(d, y), buf(d, want))
+	for i := range want {
+		want[i] = x[i]*(1+want[i]) + y[i]
+	}
+	near(t, "Modulate", Data[float64](mod), want, 1e-15)
+
+	var sum, sq float64
+	for _, u := range x {
+		sum += u
+		sq += u * u
+	}
+	if got := d.Sum(buf(d, x)); math.Abs(got-sum) > 1e-12 {
+		t.Fatalf("Sum %v want %v", got, sum)
+	}
+	if got := d.SumSquares(buf(d, x)); math.Abs(got-sq) > 1e-12 {
+		t.Fatalf("SumSquares %v want %v", got, sq)
+	}
+}
+
+
+func TestActivations(t *testing.T) {
+	d := New[float64](2)
+	x := []float64{-6, -1.5, -0.3, 0, 0.2, 1, 3.5, 9}
+	want := map[kernels.Act]func(float64) float64{
+		kernels.Identity: func(u float64) float64 { return u },
+		kernels.SiLU:     func(u float64) float64 { return u / (1 + math.Exp(-u)) },
+		kernels.GELUTanh: func(u float64) float64 {
+			return 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u)))
+		},
+	}
+	for a, f := range want {
+		y := d.Alloc(len(x))
+		d.Activate(a, y, buf(d, x))
+		dx := d.Alloc(len(x))
+		d.ActivateGrad(a, dx, buf(d, []float64{1, 1, 1, 1, 1, 1, 1, 1}), buf(d, x), 0)
+		for i, u := range x {
+			if g := Data[float64](y)[i]; math.Abs(g-f(u)) > 1e-14 {
+				t.Fatalf("%v(%v)=%v want %v", a, u, g, f(u))
+			}
+			h := 1e-5
+			fd := (f(u+h) - f(u-h)) / (2 * h)
+			if g := Data[float64](dx)[i]; math.Abs(g-fd) > 1e-8 {
+				t.Fatalf("%v'(%v)=%v, finite difference %v", a, u, g, fd)
+			}
+		}
+	}
+}
+
+// fdCheck compares an analytic input gradient with central differences of sum(dy*f(x)).
+func fdCheck(t *testing.T, what string, x, dy, dx []float64, f func(x []float64) []float64) {
+	t.Helper()
+	h := 1e-6
+	for i := range x {
+		old := x[i]
+		x[i] = old + h
+		yp := f(x)
+		x[i] = old - h
+		ym := f(x)
+		x[i] = old
+		var fd float64
+		for j := range yp {
+			fd += dy[j] * (yp[j] - ym[j]) / (2 * h)
+		}
+		if math.Abs(fd-dx[i]) > 1e-6*(1+math.Abs(fd)) {
+			t.Fatalf("%s: dx[%d]=%v, finite difference %v", what, i, dx[i], fd)
+		}
+	}
+}
+
+func TestLayerNormAndSoftmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	d := New[float64](2)
+	rows, cols := 5, 7
+	x, dy := randSlice(r, rows*cols), randSlice(r, rows*cols)
+	ln := func(x []float64) []float64 {
+		y := make([]float64, len(x))
+		for i := 0; i < rows; i++ {
+			var mu, va float64
+			for j := 0; j < cols; j++ {
+				mu += x[i*cols+j] / float64(cols)
+			}
+			for j := 0; j < cols; j++ {
+				va += (x[i*cols+j] - mu) * (x[i*cols+j] - mu) / float64(cols)
+			}
+			for j := 0; j < cols; j++ {
+				y[i*cols+j] = (x[i*cols+j] - mu) / math.Sqrt(va+1e-6)
+			}
+		}
+		return y
+	}
+	y, mean, rstd := d.Alloc(rows*cols), d.Alloc(rows), d.Alloc(rows)
+	xb := buf(d, x)
+	d.LayerNorm(y, mean, rstd, xb, rows, cols, 1e-6)
+	near(t, "LayerNorm", Data[float64](y), ln(x), 1e-12)
+	dx := d.Alloc(rows * cols)
+	d.LayerNormGrad(dx, buf(d, dy), xb, mean, rstd, rows, cols, 0)
+	fdCheck(t, "LayerNormGrad", x, dy, Data[float64](dx), ln)
+
+	sm := func(x []float64) []float64 {
+		y := make([]float64, len(x))
+		for i := 0; i < rows; i++ {
+			var s float64
+			for j := 0; j < cols; j++ {
+				s += math.Exp(x[i*cols+j])
+			}
+			for j := 0; j < cols; j++ {
+				y[i*cols+j] = math.Exp(x[i*cols+j]) / s
+			}
+		}
+		return y
+	}
+	d.Softmax(y, xb, rows, cols)
+	near(t, "Softmax", Data[float64](y), sm(x), 1e-12)
+	d.SoftmaxGrad(dx, buf(d, dy), y, rows, cols, 0)
+	fdCheck(t, "SoftmaxGrad", x, dy, Data[float64](dx), sm)
+}
+
+func TestEmbeddings(t *testing.T) {
+	d := New[float64](1)
+	table := []float64{0, 1, 10, 11, 20, 21}
+	ids := []int32{2, 0, 2}
+	dst := d.Alloc(6)
+	d.Embed(dst, buf(d, table), ids, 2)
+	near(t, "Embed", Data[float64](dst), []float64{20, 21, 0, 1, 20, 21}, 0)
+	g := d.Alloc(6)
+	d.EmbedGrad(g, buf(d, []float64{1, 2, 3, 4, 5, 6}), ids, 2)
+	near(t, "EmbedGrad", Data[float64](g), []float64{3, 4, 0, 0, 6, 8}, 0)
+
+	ts := []float64{0, 3, 500}
+	te := d.Alloc(3 * 8)
+	d.TimeEmbed(te, buf(d, ts), 3, 8)
+	for i, tv := range ts {
+		for k := 0; k < 4; k++ {
+			f := math.Pow(10000, -float64(k)/4)
+			got := Data[float64](te)[i*8:]
+			if math.Abs(got[k]-math.Cos(tv*f)) > 1e-12 || math.Abs(got[4+k]-math.Sin(tv*f)) > 1e-12 {
+				t.Fatalf("TimeEmbed row %d k %d", i, k)
+			}
+		}
+	}
+}
+
+func TestAdamWAndEMA(t *testing.T) {
+	d := New[float64](2)
+	o := kernels.AdamW{LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1}
+	p, g := []float64{1, -2, 0.5}, []float64{0.3, -0.1, 2}
+	pb, gb, mb, vb := buf(d, p), buf(d, g), d.Alloc(3), d.Alloc(3)
+	m, v := make([]float64, 3), make([]float64, 3)
+	for step := 1; step <= 3; step++ {
+		d.AdamW(pb, gb, mb, vb, o, step, 0.5)
+		for i := range p {
+			gi := g[i] * 0.5
+			m[i] = 0.9*m[i] + 0.1*gi
+			v[i] = 0.999*v[i] + 0.001*gi*gi
+			mh := m[i] / (1 - math.Pow(0.9, float64(step)))
+			vh := v[i] / (1 - math.Pow(0.999, float64(step)))
+			p[i] -= 0.01 * (mh/(math.Sqrt(vh)+1e-8) + 0.1*p[i])
+		}
+	}
+	near(t, "AdamW", Data[float64](pb), p, 1e-14)
+	avg := buf(d, []float64{1, 1, 1})
+	d.EMA(avg, buf(d, []float64{0, 2, 4}), 0.75)
+	near(t, "EMA", Data[float64](avg), []float64{0.75, 1.25, 1.75}, 1e-15)
+}
+
+// TestPhiloxKnownAnswers checks the Random123 known-answer vectors of philox4x32_10.
+func TestPhiloxKnownAnswers(t *testing.T) {
+	cases := []struct{ ctr, key, want []uint32 }{
+		{[]uint32{0, 0, 0, 0}, []uint32{0, 0}, []uint32{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+		{[]uint32{^uint32(0), ^uint32(0), ^uint32(0), ^uint32(0)}, []uint32{^uint32(0), ^uint32(0)}, []uint32{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+		{[]uint32{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, []uint32{0xa4093822, 0x299f31d0}, []uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+	}
+	for _, c := range cases {
+		got := philox4x32([4]uint32(c.ctr), [2]uint32(c.key))
+		if got != [4]uint32(c.want) {
+			t.Fatalf("philox(%x,%x) = %x, want %x", c.ctr, c.key, got, c.want)
+		}
+	}
+}
+
+func TestRandStreams(t *testing.T) {
+	n := 200003
+	var ref []float64
+	for _, w := range []int{1, 2, 5} {
+		d := New[float64](w)
+		b := d.Alloc(n)
+		d.RandNormal(b, 42, 7, 2)
+		x := Data[float64](b)
+		if ref == nil {
+			ref = append([]float64(nil), x...)
+		} else {
+			near(t, "RandNormal across worker counts", x, ref, 0)
+		}
+	}
+	var mu, va float64
+	for _, v := range ref {
+		mu += v / float64(n)
+	}
+	for _, v := range ref {
+		va += (v - mu) * (v - mu) / float64(n)
+	}
+	if math.Abs(mu) > 0.03 || math.Abs(math.Sqrt(va)-2) > 0.03 {
+		t.Fatalf("RandNormal mean %v std %v, want 0 and 2", mu, math.Sqrt(va))
+	}
+	d := New[float64](2)
+	u := d.Alloc(n)
+	d.RandUniform(u, 1, 0)
+	var s float64
+	for _, v := range Data[float64](u) {
+		if v < 0 || v >= 1 {
+			t.Fatalf("uniform %v outside [0,1)", v)
+		}
+		s += v / float64(n)
+	}
+	if math.Abs(s-0.5) > 0.01 {
+		t.Fatalf("uniform mean %v", s)
+	}
+	// Offsetting the counter by one block shifts the stream by four elements.
+	v := d.Alloc(8)
+	d.RandUniform(v, 1, 1)
+	near(t, "counter offset", Data[float64](v), Data[float64](u)[4:12], 0)
+}
+
+func TestLaplaceMMD(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	d := New[float64](2)
+	groups, m, dim := 3, 4, 5
+	n := groups * m * dim
+	yt, yr := randSlice(r, n), randSlice(r, n)
+	kw := []float64{0.5, 2, 7}
+	gw := []float64{1, 0.3, 2}
+	ref := func(yt []float64) []float64 {
+		out := make([]float64, groups)
+		for g := 0; g < groups; g++ {
+			k := func(a, b []float64, j, l int) float64 {
+				var s float64
+				for i := 0; i < dim; i++ {
+					v := a[(g*m+j)*dim+i] - b[(g*m+l)*dim+i]
+					s += v * v
+				}
+				return math.Exp(-kw[g] * math.Max(math.Sqrt(s), 1e-8) / float64(dim))
+			}
+			for j := 0; j < m; j++ {
+				for l := 0; l < m; l++ {
+					out[g] += (k(yt, yt, j, l) + k(yr, yr, j, l) - 2*k(yt, yr, j, l)) / float64(m*m)
+				}
+			}
+		}
+		return out
+	}
+	mmd, grad := d.Alloc(groups), d.Alloc(n)
+	d.LaplaceMMD(mmd, grad, buf(d, yt), buf(d, yr), buf(d, kw), buf(d, gw), groups, m, dim)
+	near(t, "mmd", Data[float64](mmd), ref(yt), 1e-12)
+	fdCheck(t, "mmd grad", yt, gw, Data[float64](grad), ref)
+	// The MMD of a set with itself is zero.
+	d.LaplaceMMD(mmd, nil, buf(d, yt), buf(d, yt), buf(d, kw), nil, groups, m, dim)
+	near(t, "mmd(x,x)", Data[float64](mmd), make([]float64, groups), 1e-15)
+}

@@ -1,0 +1,159 @@
+// Package kernels is the compute abstraction of immkit: a Device owns buffers of
+// floating-point numbers and runs the ops the trainer needs on them (matrix products,
+// elementwise maps, activations, layer norm, softmax, embedding look-ups, reductions,
+// AdamW, the grouped Laplace-MMD loss with its gradient, and a Philox random number
+// generator).
+//
+// Callers hold Buffer handles, never the memory behind them, so the same model code runs
+// on the pure-Go reference in kernels/cpu and on an accelerator backend. The element type
+// is a type parameter: float32 for training, float64 for the finite-difference gradient
+// checks of the layers and of the loss (kernels/cpu implements both).
+//
+// Every tensor is a dense row-major array in a Buffer: a matrix of rows x cols has element
+// (i, j) at index i*ld + j with a leading dimension ld >= cols (ld = cols unless stated).
+// Ops never allocate their outputs; out-of-range shapes are programming errors and panic.
+package kernels
+
+// Float is the element type a Device computes in.
+type Float interface{ ~float32 | ~float64 }
+
+// Buffer is a handle to n elements of device memory, owned by the Device that made it.
+type Buffer interface {
+	// Len is the number of elements.
+	Len() int
+}
+
+// Act names an elementwise activation.
+type Act int
+
+// Activations. Their reference definitions are in the documentation of Device.Activate.
+const (
+	Identity Act = iota
+	SiLU         // x * sigmoid(x)
+	GELUTanh     // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+)
+
+// String returns the name of the activation.
+func (a Act) String() string {
+	switch a {
+	case Identity:
+		return "identity"
+	case SiLU:
+		return "silu"
+	case GELUTanh:
+		return "gelu-tanh"
+	}
+	return "unknown"
+}
+
+// Memory allocates, views, and moves buffers between host and device.
+type Memory[T Float] interface {
+	// Alloc returns a zeroed buffer of n elements.
+	Alloc(n int) Buffer
+	// Slice returns a view of b[off : off+n] that shares b's memory.
+	Slice(b Buffer, off, n int) Buffer
+	// Write copies src to dst[0:len(src)].
+	Write(dst Buffer, src []T)
+	// Read copies src[0:len(dst)] to dst.
+	Read(dst []T, src Buffer)
+	// Copy copies src to dst; both have the same length.
+	Copy(dst, src Buffer)
+	// Fill sets every element of dst to v.
+	Fill(dst Buffer, v T)
+}
+
+// Device is the set of ops a backend implements. The doc comment of each op is its
+// reference loop; kernels/cpu runs exactly that loop.
+type Device[T Float] interface {
+	Memory[T]
+	// Name identifies the backend, e.g. "cpu".
+	Name() string
+
+	// Gemm computes the row-major matrix product
+	//   for i < m, j < n: c[i*ldc+j] = alpha * sum_l A(i,l) B(l,j) + beta * c[i*ldc+j]
+	// with A(i,l) = a[i*lda+l] (or a[l*lda+i] if transA) and B(l,j) = b[l*ldb+j]
+	// (or b[j*ldb+l] if transB). When beta == 0, c is not read.
+	Gemm(transA, transB bool, m, n, k int, alpha T, a Buffer, lda int, b Buffer, ldb int, beta T, c Buffer, ldc int)
+	// GemmBatched runs Gemm for p < batch on a[p*strideA:], b[p*strideB:], c[p*strideC:].
+	GemmBatched(transA, transB bool, m, n, k int, alpha T, a Buffer, lda, strideA int, b Buffer, ldb, strideB int, beta T, c Buffer, ldc, strideC int, batch int)
+
+	// AddRowVector adds v to every row: x[i*cols+j] += v[j].
+	AddRowVector(x, v Buffer, rows, cols int)
+	// SumRows reduces over rows: dst[j] = beta*dst[j] + sum_i x[i*cols+j].
+	SumRows(dst, x Buffer, rows, cols int, beta T)
+	// RowComb combines two matrices with per-row coefficients:
+	//   dst[i*cols+j] = a[i]*x[i*cols+j] + b[i]*y[i*cols+j]
+	// y and b may be nil (the second term is then 0). dst may alias x or y.
+	RowComb(dst, a, x, b, y Buffer, rows, cols int)
+	// Axpby sets y[i] = alpha*x[i] + beta*y[i].
+	Axpby(alpha T, x Buffer, beta T, y Buffer)
+	// Mul sets dst[i] = x[i]*y[i] + beta*dst[i] (dst is not read when beta == 0).
+	Mul(dst, x, y Buffer, beta T)
+	// Modulate applies an adaLN modulation: dst[i] = x[i]*(1+scale[i]) + shift[i].
+	Modulate(dst, x, shift, scale Buffer)
+
+	// Activate sets y[i] = act(x[i]) for act in {Identity, SiLU, GELUTanh}.
+	Activate(act Act, y, x Buffer)
+	// ActivateGrad sets dx[i] = beta*dx[i] + dy[i] * act'(x[i]).
+	ActivateGrad(act Act, dx, dy, x Buffer, beta T)
+
+	// LayerNorm normalises each row of x (rows x cols) without an affine transform:
+	//   mean[i] = sum_j x[i,j]/cols, rstd[i] = 1/sqrt(sum_j (x[i,j]-mean[i])^2/cols + eps)
+	//   y[i,j] = (x[i,j]-mean[i]) * rstd[i]
+	// mean and rstd (length rows) are saved for LayerNormGrad.
+	LayerNorm(y, mean, rstd, x Buffer, rows, cols int, eps T)
+	// LayerNormGrad sets dx = beta*dx + the gradient of LayerNorm given dy:
+	//   yhat = (x-mean)*rstd; dx[i,j] += rstd[i] * (dy[i,j] - mean_j(dy[i,:]) - yhat[i,j]*mean_j(dy[i,:]*yhat[i,:]))
+	LayerNormGrad(dx, dy, x, mean, rstd Buffer, rows, cols int, beta T)
+
+	// Softmax sets each row of y to softmax of the row of x: y[i,j] = exp(x[i,j]-max_j x[i,:]) / sum.
+	Softmax(y, x Buffer, rows, cols int)
+	// SoftmaxGrad sets dx[i,j] = beta*dx[i,j] + y[i,j]*(dy[i,j] - sum_l dy[i,l]*y[i,l]).
+	SoftmaxGrad(dx, dy, y Buffer, rows, cols int, beta T)
+
+	// Embed gathers rows of a table (n x dim): dst[i*dim+j] = table[ids[i]*dim+j].
+	Embed(dst, table Buffer, ids []int32, dim int)
+	// EmbedGrad scatters back: dtable[ids[i]*dim+j] += dy[i*dim+j], in increasing i.
+	EmbedGrad(dtable, dy Buffer, ids []int32, dim int)
+	// TimeEmbed writes sinusoidal features of per-row scalars (dim even, half = dim/2):
+	//   f_k = exp(-ln(10000) k/half), dst[i*dim+k] = cos(t[i] f_k), dst[i*dim+half+k] = sin(t[i] f_k)
+	TimeEmbed(dst, t Buffer, rows, dim int)
+
+	// Sum returns sum_i x[i], accumulated in float64.
+	Sum(x Buffer) float64
+	// SumSquares returns sum_i x[i]^2, accumulated in float64.
+	SumSquares(x Buffer) float64
+
+	// AdamW updates p in place with gradient g*gscale and moments m, v at step (1-based):
+	//   g' = g[i]*gscale; m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2
+	//   p -= lr * (m/(1-b1^step) / (sqrt(v/(1-b2^step)) + eps) + wd*p)
+	AdamW(p, g, m, v Buffer, o AdamW, step int, gscale T)
+	// EMA sets avg[i] = decay*avg[i] + (1-decay)*p[i].
+	EMA(avg, p Buffer, decay T)
+
+	// LaplaceMMD is the grouped Laplace-kernel MMD of DESIGN.md section 5. yt and yr hold
+	// groups*m particles of dim d (row g*m+j is particle j of group g). With
+	//   k_g(a,b) = exp(-kw[g] * max(||a-b||_2, 1e-8) / d)
+	//   mmd[g] = 1/m^2 sum_{j,l} k_g(yt_j,yt_l) + k_g(yr_j,yr_l) - 2 k_g(yt_j,yr_l)
+	// it writes mmd[g] (length groups) and, when grad is not nil,
+	//   grad[g*m+j, :] = gw[g] * d mmd[g] / d yt_j
+	// (yr is a constant: the stop-gradient target branch).
+	LaplaceMMD(mmd, grad, yt, yr, kw, gw Buffer, groups, m, d int)
+
+	// RandNormal fills dst with independent N(0, std^2) draws from Philox4x32-10 with the
+	// given key: element i comes from the counter block (counter + i/4), Box-Muller on
+	// its four 32-bit words, so the stream does not depend on the worker count.
+	RandNormal(dst Buffer, key, counter uint64, std T)
+	// RandUniform fills dst with U[0,1) draws from the same Philox stream (word i%4 of
+	// block counter + i/4, scaled by 2^-32).
+	RandUniform(dst Buffer, key, counter uint64)
+}
+
+// AdamW holds the hyper-parameters of the AdamW update.
+type AdamW struct {
+	LR          float64 // learning rate
+	Beta1       float64 // first-moment decay, 0.9
+	Beta2       float64 // second-moment decay, 0.999
+	Eps         float64 // denominator guard, 1e-8
+	WeightDecay float64 // decoupled weight decay
+}
