@@ -229,7 +229,6 @@ func TestElementwise(t *testing.T) {
 	}
 }
 
-
 func TestActivations(t *testing.T) {
 	d := New[float64](2)
 	x := []float64{-6, -1.5, -0.3, 0, 0.2, 1, 3.5, 9}
