@@ -1,0 +1,277 @@
+package image
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	_ "image/gif" // gif: first frame
+	"image/jpeg"
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+
+	"github.com/immkit/immkit/internal/turbojpeg"
+)
+
+// Limits bound what Decode accepts before it allocates pixel memory; they are the probe
+// limits of ingest (the same numbers should be passed to both). Zero fields take the defaults.
+type Limits struct {
+	MaxBytes  int64 // encoded size; default 64 MiB
+	MaxSide   int   // width or height; default 16384
+	MaxPixels int64 // width*height; default 64 Mpx (≈ 256 MiB as RGBA)
+}
+
+// DefaultLimits are the limits used where a field of Limits is zero.
+var DefaultLimits = Limits{MaxBytes: 64 << 20, MaxSide: 16384, MaxPixels: 64 << 20}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if l.MaxSide <= 0 {
+		l.MaxSide = DefaultLimits.MaxSide
+	}
+	if l.MaxPixels <= 0 {
+		l.MaxPixels = DefaultLimits.MaxPixels
+	}
+	return l
+}
+
+// JPEGBackend chooses how JPEG is decoded.
+type JPEGBackend string
+
+const (
+	JPEGAuto  JPEGBackend = "auto"  // libturbojpeg when it loads, else pure Go
+	JPEGTurbo JPEGBackend = "turbo" // libturbojpeg or an error
+	JPEGGo    JPEGBackend = "go"    // image/jpeg plus a box reduction for the DCT scale
+)
+
+// Paths reported in Decoded.Path.
+const (
+	PathTurbo = "turbojpeg"
+	PathGo    = "go"
+)
+
+// Errors returned by Decode; wrapped with detail.
+var (
+	ErrTooLarge = errors.New("image: exceeds decode limits")
+	ErrFormat   = errors.New("image: unknown or malformed image")
+)
+
+// Decoder decodes images to opaque RGB. The zero value is usable: default limits, EXIF
+// orientation applied, alpha composited on black, JPEG backend auto.
+type Decoder struct {
+	Limits     Limits
+	Background color.NRGBA // alpha is composited on this colour (its own alpha is ignored)
+	IgnoreEXIF bool        // do not apply the EXIF orientation
+	JPEG       JPEGBackend // "" means auto
+}
+
+// Decoded is a decoded picture and how it was obtained.
+type Decoded struct {
+	// Image is opaque (every alpha byte 255), origin (0,0):
+	// Pix[y*Stride + x*4 + c], c = R, G, B, A.
+	Image *image.NRGBA
+	// Format is the name the format registered with image.RegisterFormat ("jpeg", "png", ...).
+	Format string
+	// Width, Height: size stored in the file, before orientation and scaling.
+	Width, Height int
+	// Orientation is the EXIF orientation (1..8) found, 1 when none; it has been applied
+	// unless Decoder.IgnoreEXIF.
+	Orientation int
+	// Scale is the DCT-domain reduction (1, 2, 4, 8) applied to a JPEG: each side of Image
+	// (before orientation) is ceil(side/Scale).
+	Scale int
+	// Path is PathTurbo or PathGo; for JPEG, TurboErr says why the turbo path was not used.
+	Path     string
+	TurboErr error
+}
+
+// Decode decodes data with reduction 1 (full size). See Decoder.DecodeScaled.
+func (d *Decoder) Decode(data []byte) (*Decoded, error) { return d.DecodeScaled(data, 1) }
+
+// DecodeScaled decodes data; a JPEG is reduced by maxScale (1, 2, 4, 8: the largest DCT
+// reduction the caller can accept), by libjpeg-turbo in the DCT domain or, on the pure-Go
+// path, by averaging maxScale×maxScale blocks of the full decode, so both paths give the
+// same geometry: ceil(w/maxScale) × ceil(h/maxScale). Other formats ignore maxScale.
+// Malformed input gives an error wrapping ErrFormat, oversized input ErrTooLarge; a panic
+// inside a third-party decoder is recovered and returned as an ErrFormat error.
+func (d *Decoder) DecodeScaled(data []byte, maxScale int) (*Decoded, error) {
+	switch maxScale {
+	case 1, 2, 4, 8:
+	default:
+		return nil, fmt.Errorf("image: scale 1/%d not supported (want 1, 2, 4, 8)", maxScale)
+	}
+	return d.decode(data, func(int, int) int { return maxScale })
+}
+
+// decode decodes data; scale receives the upright size (after EXIF orientation) and returns
+// the JPEG reduction to use.
+func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, err error) {
+	lim := d.Limits.withDefaults()
+	if int64(len(data)) > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(data), lim.MaxBytes)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("%w: decoder panic: %v", ErrFormat, r)
+		}
+	}()
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > lim.MaxSide || cfg.Height > lim.MaxSide ||
+		int64(cfg.Width)*int64(cfg.Height) > lim.MaxPixels {
+		return nil, fmt.Errorf("%w: %s %dx%d (max side %d, max pixels %d)", ErrTooLarge, format,
+			cfg.Width, cfg.Height, lim.MaxSide, lim.MaxPixels)
+	}
+	out = &Decoded{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: 1, Scale: 1, Path: PathGo}
+	if !d.IgnoreEXIF {
+		out.Orientation = Orientation(data)
+	}
+	if format == "jpeg" {
+		uw, uh := cfg.Width, cfg.Height
+		if out.Orientation >= 5 {
+			uw, uh = uh, uw
+		}
+		out.Scale = scale(uw, uh)
+		if err := d.decodeJPEG(data, out, lim); err != nil {
+			return nil, err
+		}
+	} else {
+		img, _, err := image.Decode(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrFormat, format, err)
+		}
+		out.Image = toOpaque(img, d.Background)
+	}
+	out.Image = Orient(out.Image, out.Orientation)
+	return out, nil
+}
+
+func (d *Decoder) decodeJPEG(data []byte, out *Decoded, lim Limits) error {
+	backend := d.JPEG
+	if backend == "" {
+		backend = JPEGAuto
+	}
+	if backend != JPEGGo {
+		pix, w, h, err := turbojpeg.DecodeRGBA(data, out.Scale, lim.MaxPixels)
+		if err == nil {
+			out.Image = &image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
+			out.Path = PathTurbo
+			return nil
+		}
+		if backend == JPEGTurbo {
+			return fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
+		}
+		out.TurboErr = err
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
+	}
+	out.Path = PathGo
+	if ycc, ok := img.(*image.YCbCr); ok && out.Scale > 1 {
+		out.Image = reduceYCbCr(ycc, out.Scale)
+		return nil
+	}
+	out.Image = BoxReduce(toOpaque(img, d.Background), out.Scale)
+	return nil
+}
+
+// toOpaque converts any image to an opaque NRGBA at origin (0,0), compositing alpha over bg.
+func toOpaque(img image.Image, bg color.NRGBA) *image.NRGBA {
+	b := img.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Rect, img, b.Min, draw.Src) // premultiplied 8-bit
+	// Composite: out = c + (1-a)·bg, in premultiplied terms.
+	br, bgg, bb := uint32(bg.R), uint32(bg.G), uint32(bg.B)
+	for i := 0; i+3 < len(dst.Pix); i += 4 {
+		p := dst.Pix[i : i+4 : i+4]
+		if a := uint32(p[3]); a != 255 {
+			k := 255 - a
+			p[0] = uint8(uint32(p[0]) + (k*br+127)/255)
+			p[1] = uint8(uint32(p[1]) + (k*bgg+127)/255)
+			p[2] = uint8(uint32(p[2]) + (k*bb+127)/255)
+			p[3] = 255
+		}
+	}
+	return (*image.NRGBA)(dst) // opaque: premultiplied and straight alpha coincide
+}
+
+// BoxReduce averages n×n blocks (n ≥ 1); the result is ceil(w/n) × ceil(h/n), edge blocks
+// averaging the pixels they cover. It is the pure-Go stand-in for DCT-domain scaling.
+func BoxReduce(src *image.NRGBA, n int) *image.NRGBA {
+	if n <= 1 {
+		return src
+	}
+	b := src.Rect
+	sw, sh := b.Dx(), b.Dy()
+	w, h := (sw+n-1)/n, (sh+n-1)/n
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	acc := make([]uint32, w*4)
+	for by := 0; by < h; by++ {
+		clear(acc)
+		y0, y1 := by*n, min(by*n+n, sh)
+		for y := y0; y < y1; y++ {
+			row := src.Pix[(y)*src.Stride : (y)*src.Stride+sw*4]
+			for x := 0; x < sw; x++ {
+				a := acc[(x/n)*4 : (x/n)*4+4 : (x/n)*4+4]
+				p := row[x*4 : x*4+4 : x*4+4]
+				a[0] += uint32(p[0])
+				a[1] += uint32(p[1])
+				a[2] += uint32(p[2])
+				a[3] += uint32(p[3])
+			}
+		}
+		drow := dst.Pix[by*dst.Stride:]
+		for bx := 0; bx < w; bx++ {
+			cnt := uint32((min(bx*n+n, sw) - bx*n) * (y1 - y0))
+			for c := 0; c < 4; c++ {
+				drow[bx*4+c] = uint8((acc[bx*4+c] + cnt/2) / cnt)
+			}
+		}
+	}
+	return dst
+}
+
+// reduceYCbCr box-reduces the Y, Cb, Cr planes by n and converts to RGB: the chroma planes
+// are averaged over the same source area as luma, so the result equals (up to rounding)
+// converting first and reducing after, at a fraction of the cost.
+func reduceYCbCr(src *image.YCbCr, n int) *image.NRGBA {
+	b := src.Rect
+	sw, sh := b.Dx(), b.Dy()
+	w, h := (sw+n-1)/n, (sh+n-1)/n
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	ay := make([]uint32, w)
+	acb := make([]uint32, w)
+	acr := make([]uint32, w)
+	for by := 0; by < h; by++ {
+		clear(ay)
+		clear(acb)
+		clear(acr)
+		y0, y1 := by*n, min(by*n+n, sh)
+		for y := y0; y < y1; y++ {
+			for x := 0; x < sw; x++ {
+				yi := src.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := src.COffset(b.Min.X+x, b.Min.Y+y)
+				ay[x/n] += uint32(src.Y[yi])
+				acb[x/n] += uint32(src.Cb[ci])
+				acr[x/n] += uint32(src.Cr[ci])
+			}
+		}
+		drow := dst.Pix[by*dst.Stride:]
+		for bx := 0; bx < w; bx++ {
+			cnt := uint32((min(bx*n+n, sw) - bx*n) * (y1 - y0))
+			r, g, bl := color.YCbCrToRGB(uint8((ay[bx]+cnt/2)/cnt), uint8((acb[bx]+cnt/2)/cnt), uint8((acr[bx]+cnt/2)/cnt))
+			drow[bx*4], drow[bx*4+1], drow[bx*4+2], drow[bx*4+3] = r, g, bl, 255
+		}
+	}
+	return dst
+}

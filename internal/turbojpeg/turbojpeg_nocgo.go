@@ -1,0 +1,21 @@
+//go:build !cgo
+
+package turbojpeg
+
+import "fmt"
+
+var errNoCgo = fmt.Errorf("%w: built without cgo", ErrUnavailable)
+
+// Load reports that libturbojpeg cannot be used in a build without cgo.
+func Load() error { return errNoCgo }
+
+// Available reports false in a build without cgo.
+func Available() bool { return false }
+
+// DecodeHeader is unavailable in a build without cgo.
+func DecodeHeader(data []byte) (Header, error) { return Header{}, errNoCgo }
+
+// DecodeRGBA is unavailable in a build without cgo.
+func DecodeRGBA(data []byte, denom int, maxPixels int64) (pix []byte, w, h int, err error) {
+	return nil, 0, 0, errNoCgo
+}
