@@ -1,0 +1,176 @@
+package audio
+
+import (
+	"math"
+)
+
+// MelBank computes mel spectrograms for one configuration: it holds the window, the
+// sparse filter bank and the FFT plan. It is safe for concurrent use.
+type MelBank struct {
+	cfg    MelConfig
+	window []float64 // NFFT values, the Hann window centred and zero-padded
+	// filters in sparse form: channel m has weights filt[m] for bins first[m]...
+	first []int
+	filt  [][]float64
+	dense []float64 // MelFilters(cfg), NMels x (NFFT/2+1)
+	fft   *realFFT
+}
+
+// NewMelBank validates c and prepares its filters, window and FFT.
+func NewMelBank(c MelConfig) (*MelBank, error) {
+	dense, err := MelFilters(c)
+	if err != nil {
+		return nil, err
+	}
+	b := &MelBank{cfg: c, dense: dense, fft: newRealFFT(c.NFFT)}
+	wl := c.winLength()
+	b.window = make([]float64, c.NFFT)
+	off := (c.NFFT - wl) / 2
+	for i := 0; i < wl; i++ {
+		b.window[off+i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(wl))
+	}
+	nBins := c.NFFT/2 + 1
+	b.first = make([]int, c.NMels)
+	b.filt = make([][]float64, c.NMels)
+	for m := 0; m < c.NMels; m++ {
+		row := dense[m*nBins : (m+1)*nBins]
+		lo, hi := 0, -1
+		for k, v := range row {
+			if v != 0 {
+				if hi < 0 {
+					lo = k
+				}
+				hi = k
+			}
+		}
+		b.first[m] = lo
+		b.filt[m] = row[lo : hi+1]
+	}
+	return b, nil
+}
+
+// Config returns the configuration.
+func (b *MelBank) Config() MelConfig { return b.cfg }
+
+// Filters returns the dense filter bank (see MelFilters); do not modify it.
+func (b *MelBank) Filters() []float64 { return b.dense }
+
+// MelSpectrogram computes the mel spectrogram of mono samples x (at c.SampleRate) with a
+// new MelBank. Reuse a MelBank for many inputs.
+func MelSpectrogram(x []float32, c MelConfig) (*Mel, error) {
+	b, err := NewMelBank(c)
+	if err != nil {
+		return nil, err
+	}
+	return b.Compute(x)
+}
+
+// Compute returns the (log-)mel spectrogram of mono samples x. All arithmetic is float64;
+// the result is rounded to float32 once.
+func (b *MelBank) Compute(x []float32) (*Mel, error) {
+	c := &b.cfg
+	frames, err := c.NumFrames(len(x))
+	if err != nil {
+		return nil, err
+	}
+	nfft := c.NFFT
+	nBins := nfft/2 + 1
+	pad := 0
+	if c.Center {
+		pad = nfft / 2
+	}
+	out := make([]float32, c.NMels*frames)
+	frame := make([]float64, nfft)
+	spec := make([]float64, nBins)
+	scratch := b.fft.newScratch()
+	logMax := math.Inf(-1)
+	amin := c.amin()
+	n := len(x)
+	for f := 0; f < frames; f++ {
+		start := f*c.Hop - pad
+		if start >= 0 && start+nfft <= n {
+			seg := x[start : start+nfft]
+			for i, w := range b.window {
+				frame[i] = float64(seg[i]) * w
+			}
+		} else {
+			for i, w := range b.window {
+				frame[i] = b.paddedSample(x, start+i) * w
+			}
+		}
+		b.fft.power(spec, frame, scratch)
+		if c.Power != 2 {
+			p := c.Power / 2
+			for k, v := range spec {
+				if p == 0.5 {
+					spec[k] = math.Sqrt(v)
+				} else {
+					spec[k] = math.Pow(v, p)
+				}
+			}
+		}
+		for m, w := range b.filt {
+			s := spec[b.first[m] : b.first[m]+len(w)]
+			var acc float64
+			for k, v := range w {
+				acc += v * s[k]
+			}
+			var y float64
+			switch c.Log {
+			case LogNone:
+				y = acc
+			case LogWhisper:
+				y = math.Log10(math.Max(acc, 1e-10))
+			case LogDB:
+				y = 10 * math.Log10(math.Max(acc, amin))
+			case LogLn:
+				y = math.Log(math.Max(acc, amin))
+			}
+			if y > logMax {
+				logMax = y
+			}
+			out[m*frames+f] = float32(y)
+		}
+	}
+	switch c.Log {
+	case LogWhisper:
+		floor := float32(logMax - 8)
+		for i, v := range out {
+			if v < floor {
+				v = floor
+			}
+			out[i] = (v + 4) / 4
+		}
+	case LogDB:
+		if c.TopDB > 0 {
+			floor := float32(logMax - c.TopDB)
+			for i, v := range out {
+				if v < floor {
+					out[i] = floor
+				}
+			}
+		}
+	}
+	return &Mel{Data: out, NMels: c.NMels, Frames: frames, Config: *c}, nil
+}
+
+// paddedSample returns sample i of the centred, padded signal's coordinates shifted so
+// that 0 is x[0]: reflect mirrors around the edge samples, constant gives zero.
+func (b *MelBank) paddedSample(x []float32, i int) float64 {
+	n := len(x)
+	if i >= 0 && i < n {
+		return float64(x[i])
+	}
+	if b.cfg.PadMode == PadConstant || !b.cfg.Center {
+		return 0
+	}
+	if i < 0 {
+		i = -i
+	} else {
+		i = 2*(n-1) - i
+	}
+	if i < 0 || i >= n {
+		return 0
+	}
+	return float64(x[i])
+}
