@@ -1,0 +1,377 @@
+// Package nn holds the neural-network layers of immkit with explicit Forward and Backward
+// passes over kernels.Device buffers: Linear, activations (SiLU, GELU-tanh), LayerNorm with
+// adaLN shift/scale/gate, the sinusoidal time embedding with its MLP for two times, a label
+// embedding with a null class, and the adaLN residual MLP block; plus the parameter and
+// gradient Registry, the AdamW optimiser with gradient clipping, and the EMA of weights.
+//
+// Activations are [rows, features] row-major buffers. A layer's Forward caches what its
+// Backward needs and returns a buffer the layer owns and reuses on the next Forward (copy it
+// to keep it). Backward accumulates parameter gradients into Param.G (call
+// Registry.ZeroGrad first) and returns the gradient with respect to the input.
+//
+// Every layer is generic over the element type: models train in float32 and the tests
+// check every gradient against central finite differences in float64.
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/immkit/immkit/kernels"
+)
+
+// Param is one named parameter tensor with its gradient. W and G hold prod(Shape)
+// elements, row-major in Shape (a Linear weight is [out, in], W[o*in+i]).
+type Param struct {
+	Name  string
+	Shape []int
+	W, G  kernels.Buffer
+}
+
+// Size is the number of elements.
+func (p *Param) Size() int {
+	n := 1
+	for _, s := range p.Shape {
+		n *= s
+	}
+	return n
+}
+
+// Registry owns the parameters of a model in creation order.
+type Registry[T kernels.Float] struct {
+	Dev    kernels.Device[T]
+	Params []*Param
+	byName map[string]*Param
+}
+
+// NewRegistry returns an empty registry on d.
+func NewRegistry[T kernels.Float](d kernels.Device[T]) *Registry[T] {
+	return &Registry[T]{Dev: d, byName: map[string]*Param{}}
+}
+
+// Add creates a parameter initialised uniformly in [-scale, scale] from rng (zeros when
+// scale is 0). Names must be unique.
+func (r *Registry[T]) Add(name string, shape []int, scale float64, rng *rand.Rand) *Param {
+	if _, dup := r.byName[name]; dup {
+		panic("nn: duplicate parameter " + name)
+	}
+	p := &Param{Name: name, Shape: shape}
+	n := p.Size()
+	p.W, p.G = r.Dev.Alloc(n), r.Dev.Alloc(n)
+	if scale != 0 {
+		host := make([]T, n)
+		for i := range host {
+			host[i] = T(scale * (2*rng.Float64() - 1))
+		}
+		r.Dev.Write(p.W, host)
+	}
+	r.Params = append(r.Params, p)
+	r.byName[name] = p
+	return p
+}
+
+// Get returns the parameter with the given name, or nil.
+func (r *Registry[T]) Get(name string) *Param { return r.byName[name] }
+
+// ZeroGrad sets every gradient to zero.
+func (r *Registry[T]) ZeroGrad() {
+	for _, p := range r.Params {
+		r.Dev.Fill(p.G, 0)
+	}
+}
+
+// Count is the total number of parameter elements.
+func (r *Registry[T]) Count() int {
+	n := 0
+	for _, p := range r.Params {
+		n += p.Size()
+	}
+	return n
+}
+
+// GradNorm is the global L2 norm of all gradients.
+func (r *Registry[T]) GradNorm() float64 {
+	var s float64
+	for _, p := range r.Params {
+		s += r.Dev.SumSquares(p.G)
+	}
+	return math.Sqrt(s)
+}
+
+// scratch is a reusable buffer that grows to the largest size asked for.
+type scratch[T kernels.Float] struct{ b kernels.Buffer }
+
+func (s *scratch[T]) get(d kernels.Device[T], n int) kernels.Buffer {
+	if s.b == nil || s.b.Len() < n {
+		s.b = d.Alloc(n)
+	}
+	return d.Slice(s.b, 0, n)
+}
+
+// Linear is y = x W^T + b with W [Out, In] and b [Out] (b absent when built without bias).
+type Linear[T kernels.Float] struct {
+	In, Out int
+	W, B    *Param
+	d       kernels.Device[T]
+	x       kernels.Buffer
+	rows    int
+	y, dx   scratch[T]
+}
+
+// NewLinear registers name.weight and name.bias with PyTorch's default initialisation
+// U(-1/sqrt(in), 1/sqrt(in)).
+func NewLinear[T kernels.Float](r *Registry[T], name string, in, out int, bias bool, rng *rand.Rand) *Linear[T] {
+	s := 1 / math.Sqrt(float64(in))
+	l := &Linear[T]{In: in, Out: out, d: r.Dev}
+	l.W = r.Add(name+".weight", []int{out, in}, s, rng)
+	if bias {
+		l.B = r.Add(name+".bias", []int{out}, s, rng)
+	}
+	return l
+}
+
+// Forward computes y [rows, Out] from x [rows, In].
+func (l *Linear[T]) Forward(x kernels.Buffer, rows int) kernels.Buffer {
+	l.x, l.rows = x, rows
+	y := l.y.get(l.d, rows*l.Out)
+	l.d.Gemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.W.W, l.In, 0, y, l.Out)
+	if l.B != nil {
+		l.d.AddRowVector(y, l.B.W, rows, l.Out)
+	}
+	return y
+}
+
+// Backward accumulates dW += dy^T x, db += sum_rows dy and returns dx = dy W
+// (nil when needDx is false).
+func (l *Linear[T]) Backward(dy kernels.Buffer, needDx bool) kernels.Buffer {
+	l.d.Gemm(true, false, l.Out, l.In, l.rows, 1, dy, l.Out, l.x, l.In, 1, l.W.G, l.In)
+	if l.B != nil {
+		l.d.SumRows(l.B.G, dy, l.rows, l.Out, 1)
+	}
+	if !needDx {
+		return nil
+	}
+	dx := l.dx.get(l.d, l.rows*l.In)
+	l.d.Gemm(false, false, l.rows, l.In, l.Out, 1, dy, l.Out, l.W.W, l.In, 0, dx, l.In)
+	return dx
+}
+
+// Activation applies an elementwise nonlinearity.
+type Activation[T kernels.Float] struct {
+	Act   kernels.Act
+	d     kernels.Device[T]
+	x     kernels.Buffer
+	y, dx scratch[T]
+}
+
+// NewActivation returns the layer y = act(x).
+func NewActivation[T kernels.Float](d kernels.Device[T], act kernels.Act) *Activation[T] {
+	return &Activation[T]{Act: act, d: d}
+}
+
+// Forward computes act(x) over n elements.
+func (a *Activation[T]) Forward(x kernels.Buffer) kernels.Buffer {
+	a.x = x
+	y := a.y.get(a.d, x.Len())
+	a.d.Activate(a.Act, y, x)
+	return y
+}
+
+// Backward returns dx = dy * act'(x).
+func (a *Activation[T]) Backward(dy kernels.Buffer) kernels.Buffer {
+	dx := a.dx.get(a.d, a.x.Len())
+	a.d.ActivateGrad(a.Act, dx, dy, a.x, 0)
+	return dx
+}
+
+// AdaLN is a LayerNorm without affine parameters followed by an adaLN modulation:
+// y = LN(x) * (1 + scale) + shift, with shift and scale [rows, Dim] computed from the
+// conditioning by the caller.
+type AdaLN[T kernels.Float] struct {
+	Dim              int
+	Eps              float64
+	d                kernels.Device[T]
+	x, scale         kernels.Buffer
+	rows             int
+	n, mean, rstd, y scratch[T]
+	dx, dn, dscale   scratch[T]
+}
+
+// NewAdaLN returns the layer with eps 1e-6.
+func NewAdaLN[T kernels.Float](d kernels.Device[T], dim int) *AdaLN[T] {
+	return &AdaLN[T]{Dim: dim, Eps: 1e-6, d: d}
+}
+
+// Forward computes y [rows, Dim].
+func (a *AdaLN[T]) Forward(x, shift, scale kernels.Buffer, rows int) kernels.Buffer {
+	a.x, a.scale, a.rows = x, scale, rows
+	n := a.n.get(a.d, rows*a.Dim)
+	a.d.LayerNorm(n, a.mean.get(a.d, rows), a.rstd.get(a.d, rows), x, rows, a.Dim, T(a.Eps))
+	y := a.y.get(a.d, rows*a.Dim)
+	a.d.Modulate(y, n, shift, scale)
+	return y
+}
+
+// Backward returns dx, dshift (which is dy itself) and dscale = dy * LN(x).
+func (a *AdaLN[T]) Backward(dy kernels.Buffer) (dx, dshift, dscale kernels.Buffer) {
+	k := a.rows * a.Dim
+	n := a.n.get(a.d, k)
+	dscale = a.dscale.get(a.d, k)
+	a.d.Mul(dscale, dy, n, 0)
+	dn := a.dn.get(a.d, k)
+	a.d.Mul(dn, dy, a.scale, 0)
+	a.d.Axpby(1, dy, 1, dn) // dn = dy*(1+scale)
+	dx = a.dx.get(a.d, k)
+	a.d.LayerNormGrad(dx, dn, a.x, a.mean.get(a.d, a.rows), a.rstd.get(a.d, a.rows), a.rows, a.Dim, 0)
+	return dx, dy, dscale
+}
+
+// TimeEmbedding embeds two times: sinusoidal features of c_noise(s) and c_noise(t)
+// (Freq each), concatenated, then Linear(2 Freq, Dim), SiLU, Linear(Dim, Dim).
+// The two feature blocks are handled as two Linear layers whose outputs are summed,
+// which is the same map as one Linear on the concatenation.
+type TimeEmbedding[T kernels.Float] struct {
+	Freq, Dim int
+	d         kernels.Device[T]
+	inS, inT  *Linear[T]
+	act       *Activation[T]
+	out       *Linear[T]
+	es, et    scratch[T]
+	h         scratch[T]
+}
+
+// NewTimeEmbedding registers name.s, name.t, name.out.
+func NewTimeEmbedding[T kernels.Float](r *Registry[T], name string, freq, dim int, rng *rand.Rand) *TimeEmbedding[T] {
+	return &TimeEmbedding[T]{
+		Freq: freq, Dim: dim, d: r.Dev,
+		inS: NewLinear(r, name+".s", freq, dim, true, rng),
+		inT: NewLinear(r, name+".t", freq, dim, false, rng),
+		act: NewActivation(r.Dev, kernels.SiLU),
+		out: NewLinear(r, name+".out", dim, dim, true, rng),
+	}
+}
+
+// Forward returns the embedding [rows, Dim] of the per-row noise levels ns and nt.
+func (e *TimeEmbedding[T]) Forward(ns, nt kernels.Buffer, rows int) kernels.Buffer {
+	es, et := e.es.get(e.d, rows*e.Freq), e.et.get(e.d, rows*e.Freq)
+	e.d.TimeEmbed(es, ns, rows, e.Freq)
+	e.d.TimeEmbed(et, nt, rows, e.Freq)
+	h := e.h.get(e.d, rows*e.Dim)
+	e.d.Copy(h, e.inS.Forward(es, rows))
+	e.d.Axpby(1, e.inT.Forward(et, rows), 1, h)
+	return e.out.Forward(e.act.Forward(h), rows)
+}
+
+// Backward accumulates the parameter gradients (the times are not differentiated).
+func (e *TimeEmbedding[T]) Backward(dy kernels.Buffer) {
+	dh := e.act.Backward(e.out.Backward(dy, true))
+	e.inS.Backward(dh, false)
+	e.inT.Backward(dh, false)
+}
+
+// LabelEmbedding maps class ids in [0, Classes] to Dim vectors; id Classes is the null
+// class used for label dropout and classifier-free guidance. Table is [Classes+1, Dim].
+type LabelEmbedding[T kernels.Float] struct {
+	Classes, Dim int
+	Table        *Param
+	d            kernels.Device[T]
+	ids          []int32
+	y            scratch[T]
+}
+
+// NewLabelEmbedding registers name.table, initialised N(0,0.02)-like (uniform of that scale).
+func NewLabelEmbedding[T kernels.Float](r *Registry[T], name string, classes, dim int, rng *rand.Rand) *LabelEmbedding[T] {
+	return &LabelEmbedding[T]{Classes: classes, Dim: dim, d: r.Dev,
+		Table: r.Add(name+".table", []int{classes + 1, dim}, 0.02*math.Sqrt(3), rng)}
+}
+
+// Null is the id of the null class.
+func (l *LabelEmbedding[T]) Null() int32 { return int32(l.Classes) }
+
+// Forward gathers the rows of ids.
+func (l *LabelEmbedding[T]) Forward(ids []int32) (kernels.Buffer, error) {
+	for i, id := range ids {
+		if id < 0 || int(id) > l.Classes {
+			return nil, fmt.Errorf("nn: label %d of row %d outside [0, %d]", id, i, l.Classes)
+		}
+	}
+	l.ids = ids
+	y := l.y.get(l.d, len(ids)*l.Dim)
+	l.d.Embed(y, l.Table.W, ids, l.Dim)
+	return y, nil
+}
+
+// Backward scatters dy into the table gradient.
+func (l *LabelEmbedding[T]) Backward(dy kernels.Buffer) {
+	l.d.EmbedGrad(l.Table.G, dy, l.ids, l.Dim)
+}
+
+// ResBlock is the adaLN residual MLP block of DiT without attention:
+//
+//	(shift, scale, gate) = Linear(SiLU(c)); y = LN(h)(1+scale)+shift
+//	out = h + gate * Linear2(GELU(Linear1(y)))
+//
+// with h [rows, Dim], c [rows, CondDim] and hidden width Hidden.
+type ResBlock[T kernels.Float] struct {
+	Dim, CondDim, Hidden int
+	d                    kernels.Device[T]
+	condAct              *Activation[T]
+	shift, scale, gate   *Linear[T]
+	norm                 *AdaLN[T]
+	fc1, fc2             *Linear[T]
+	act                  *Activation[T]
+	rows                 int
+	z, g                 kernels.Buffer
+	out, dgate, dz, dh   scratch[T]
+	dc                   scratch[T]
+}
+
+// NewResBlock registers the block's parameters under name.
+func NewResBlock[T kernels.Float](r *Registry[T], name string, dim, condDim, hidden int, rng *rand.Rand) *ResBlock[T] {
+	return &ResBlock[T]{
+		Dim: dim, CondDim: condDim, Hidden: hidden, d: r.Dev,
+		condAct: NewActivation(r.Dev, kernels.SiLU),
+		shift:   NewLinear(r, name+".shift", condDim, dim, true, rng),
+		scale:   NewLinear(r, name+".scale", condDim, dim, true, rng),
+		gate:    NewLinear(r, name+".gate", condDim, dim, true, rng),
+		norm:    NewAdaLN(r.Dev, dim),
+		fc1:     NewLinear(r, name+".fc1", dim, hidden, true, rng),
+		fc2:     NewLinear(r, name+".fc2", hidden, dim, true, rng),
+		act:     NewActivation(r.Dev, kernels.GELUTanh),
+	}
+}
+
+// Forward returns the block output [rows, Dim].
+func (b *ResBlock[T]) Forward(h, c kernels.Buffer, rows int) kernels.Buffer {
+	b.rows = rows
+	sc := b.condAct.Forward(c)
+	shift := b.shift.Forward(sc, rows)
+	scale := b.scale.Forward(sc, rows)
+	b.g = b.gate.Forward(sc, rows)
+	y := b.norm.Forward(h, shift, scale, rows)
+	b.z = b.fc2.Forward(b.act.Forward(b.fc1.Forward(y, rows)), rows)
+	out := b.out.get(b.d, rows*b.Dim)
+	b.d.Copy(out, h)
+	b.d.Mul(out, b.g, b.z, 1)
+	return out
+}
+
+// Backward returns dh and dc for the block output gradient dout.
+func (b *ResBlock[T]) Backward(dout kernels.Buffer) (dh, dc kernels.Buffer) {
+	k := b.rows * b.Dim
+	dgate := b.dgate.get(b.d, k)
+	b.d.Mul(dgate, dout, b.z, 0)
+	dz := b.dz.get(b.d, k)
+	b.d.Mul(dz, dout, b.g, 0)
+	dy := b.fc1.Backward(b.act.Backward(b.fc2.Backward(dz, true)), true)
+	dxn, dshift, dscale := b.norm.Backward(dy)
+	dh = b.dh.get(b.d, k)
+	b.d.Copy(dh, dout)
+	b.d.Axpby(1, dxn, 1, dh)
+	dsc := b.dc.get(b.d, b.rows*b.CondDim)
+	b.d.Copy(dsc, b.shift.Backward(dshift, true))
+	b.d.Axpby(1, b.scale.Backward(dscale, true), 1, dsc)
+	b.d.Axpby(1, b.gate.Backward(dgate, true), 1, dsc)
+	return dh, b.condAct.Backward(dsc)
+}

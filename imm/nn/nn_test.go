@@ -1,0 +1,230 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/immkit/immkit/kernels"
+	"github.com/immkit/immkit/kernels/cpu"
+)
+
+type target struct {
+	name string
+	vals []float64 // live values, perturbed in place
+	grad []float64 // analytic gradient of sum(dy * y)
+}
+
+func data(b kernels.Buffer) []float64 { return cpu.Data[float64](b) }
+
+func randBuf(d kernels.Device[float64], r *rand.Rand, n int, scale float64) kernels.Buffer {
+	b := d.Alloc(n)
+	s := data(b)
+	for i := range s {
+		s[i] = scale * r.NormFloat64()
+	}
+	return b
+}
+
+// gradCheck compares each analytic gradient with central finite differences of
+// L = sum(dy * forward()) in float64 and fails when the relative error of a tensor,
+// ||analytic - fd|| / ||fd||, is 1e-4 or more, or any element is off by more than
+// 1e-4 relative to the tensor's largest entry.
+func gradCheck(t *testing.T, what string, forward func() []float64, dy []float64, targets []target) {
+	t.Helper()
+	const h = 1e-5
+	loss := func() float64 {
+		y := forward()
+		var s float64
+		for i := range y {
+			s += dy[i] * y[i]
+		}
+		return s
+	}
+	for _, tg := range targets {
+		fd := make([]float64, len(tg.vals))
+		for i := range tg.vals {
+			old := tg.vals[i]
+			tg.vals[i] = old + h
+			lp := loss()
+			tg.vals[i] = old - h
+			lm := loss()
+			tg.vals[i] = old
+			fd[i] = (lp - lm) / (2 * h)
+		}
+		var num, den, mx float64
+		for i := range fd {
+			num += (fd[i] - tg.grad[i]) * (fd[i] - tg.grad[i])
+			den += fd[i] * fd[i]
+			mx = math.Max(mx, math.Abs(fd[i]))
+		}
+		if den == 0 {
+			t.Fatalf("%s %s: finite-difference gradient is all zero (test cannot fail)", what, tg.name)
+		}
+		rel := math.Sqrt(num / den)
+		if rel >= 1e-4 {
+			t.Errorf("%s %s: relative error %.3g", what, tg.name, rel)
+		}
+		for i := range fd {
+			if math.Abs(fd[i]-tg.grad[i]) > 1e-4*mx {
+				t.Errorf("%s %s[%d]: analytic %v, finite difference %v", what, tg.name, i, tg.grad[i], fd[i])
+				break
+			}
+		}
+		t.Logf("%s %s: relative error %.2g", what, tg.name, rel)
+	}
+}
+
+func paramTargets(r *Registry[float64]) []target {
+	var ts []target
+	for _, p := range r.Params {
+		ts = append(ts, target{p.Name, data(p.W), data(p.G)})
+	}
+	return ts
+}
+
+func copyOut(b kernels.Buffer) []float64 { return append([]float64(nil), data(b)...) }
+
+func TestLinearGrad(t *testing.T) {
+	d := cpu.New[float64](2)
+	rng := rand.New(rand.NewPCG(1, 1))
+	reg := NewRegistry[float64](d)
+	l := NewLinear(reg, "lin", 5, 3, true, rng)
+	rows := 4
+	x := randBuf(d, rng, rows*5, 1)
+	dy := randBuf(d, rng, rows*3, 1)
+	fwd := func() []float64 { return copyOut(l.Forward(x, rows)) }
+	fwd()
+	reg.ZeroGrad()
+	dx := copyOut(l.Backward(dy, true))
+	gradCheck(t, "Linear", fwd, data(dy), append(paramTargets(reg), target{"x", data(x), dx}))
+}
+
+func TestActivationGrad(t *testing.T) {
+	d := cpu.New[float64](1)
+	rng := rand.New(rand.NewPCG(2, 1))
+	for _, a := range []kernels.Act{kernels.SiLU, kernels.GELUTanh} {
+		l := NewActivation(d, a)
+		x, dy := randBuf(d, rng, 20, 2), randBuf(d, rng, 20, 1)
+		fwd := func() []float64 { return copyOut(l.Forward(x)) }
+		fwd()
+		dx := copyOut(l.Backward(dy))
+		gradCheck(t, a.String(), fwd, data(dy), []target{{"x", data(x), dx}})
+	}
+}
+
+func TestAdaLNGrad(t *testing.T) {
+	d := cpu.New[float64](2)
+	rng := rand.New(rand.NewPCG(3, 1))
+	rows, dim := 3, 6
+	l := NewAdaLN(d, dim)
+	x, sh, sc, dy := randBuf(d, rng, rows*dim, 1), randBuf(d, rng, rows*dim, 1), randBuf(d, rng, rows*dim, 0.5), randBuf(d, rng, rows*dim, 1)
+	fwd := func() []float64 { return copyOut(l.Forward(x, sh, sc, rows)) }
+	fwd()
+	dx, dsh, dsc := l.Backward(dy)
+	gradCheck(t, "AdaLN", fwd, data(dy), []target{{"x", data(x), copyOut(dx)}, {"shift", data(sh), copyOut(dsh)}, {"scale", data(sc), copyOut(dsc)}})
+}
+
+func TestTimeAndLabelEmbeddingGrad(t *testing.T) {
+	d := cpu.New[float64](2)
+	rng := rand.New(rand.NewPCG(4, 1))
+	reg := NewRegistry[float64](d)
+	rows := 5
+	te := NewTimeEmbedding(reg, "temb", 8, 6, rng)
+	ns, nt := d.Alloc(rows), d.Alloc(rows)
+	d.Write(ns, []float64{0, 100, 250.5, 700, 990})
+	d.Write(nt, []float64{3, 400, 500, 800, 994})
+	dy := randBuf(d, rng, rows*6, 1)
+	fwd := func() []float64 { return copyOut(te.Forward(ns, nt, rows)) }
+	fwd()
+	reg.ZeroGrad()
+	te.Backward(dy)
+	gradCheck(t, "TimeEmbedding", fwd, data(dy), paramTargets(reg))
+
+	reg2 := NewRegistry[float64](d)
+	le := NewLabelEmbedding(reg2, "label", 3, 4, rng)
+	ids := []int32{2, 3, 0, 2}
+	dy2 := randBuf(d, rng, 16, 1)
+	fwd2 := func() []float64 { y, _ := le.Forward(ids); return copyOut(y) }
+	fwd2()
+	le.Backward(dy2)
+	gradCheck(t, "LabelEmbedding", fwd2, data(dy2), paramTargets(reg2))
+	if _, err := le.Forward([]int32{4}); err == nil {
+		t.Fatal("label 4 of a 3-class embedding (null = 3) was accepted")
+	}
+}
+
+func TestResBlockGrad(t *testing.T) {
+	d := cpu.New[float64](2)
+	rng := rand.New(rand.NewPCG(5, 1))
+	reg := NewRegistry[float64](d)
+	rows, dim, cdim := 3, 4, 5
+	b := NewResBlock(reg, "block", dim, cdim, 7, rng)
+	h, c, dy := randBuf(d, rng, rows*dim, 1), randBuf(d, rng, rows*cdim, 1), randBuf(d, rng, rows*dim, 1)
+	fwd := func() []float64 { return copyOut(b.Forward(h, c, rows)) }
+	fwd()
+	reg.ZeroGrad()
+	dh, dc := b.Backward(dy)
+	gradCheck(t, "ResBlock", fwd, data(dy), append(paramTargets(reg),
+		target{"h", data(h), copyOut(dh)}, target{"c", data(c), copyOut(dc)}))
+}
+
+func TestMLPGrad(t *testing.T) {
+	d := cpu.New[float64](2)
+	for _, arch := range []string{"mlp", "resmlp"} {
+		rng := rand.New(rand.NewPCG(6, 1))
+		m, err := NewMLP(d, MLPConfig{Arch: arch, Dim: 3, Width: 8, Depth: 2, Freq: 4, Classes: 2}, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := 4
+		x, dy := randBuf(d, rng, rows*3, 1), randBuf(d, rng, rows*3, 1)
+		ns, nt := d.Alloc(rows), d.Alloc(rows)
+		d.Write(ns, []float64{1, 50, 300, 0})
+		d.Write(nt, []float64{5, 600, 900, 994})
+		labels := []int32{0, 2, 1, 2}
+		fwd := func() []float64 {
+			y, err := m.Forward(x, ns, nt, labels, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return copyOut(y)
+		}
+		fwd()
+		m.Reg.ZeroGrad()
+		m.Backward(dy)
+		gradCheck(t, arch, fwd, data(dy), paramTargets(m.Reg))
+	}
+	if _, err := NewMLP(d, MLPConfig{Arch: "cnn", Dim: 2, Width: 4, Freq: 4}, nil); err == nil {
+		t.Fatal("unknown arch accepted")
+	}
+}
+
+func TestAdamWClipAndEMA(t *testing.T) {
+	d := cpu.New[float64](1)
+	reg := NewRegistry[float64](d)
+	p := reg.Add("p", []int{2}, 0, nil)
+	d.Write(p.W, []float64{1, 1})
+	d.Write(p.G, []float64{30, 40}) // norm 50
+	opt := NewAdamW(reg, kernels.AdamW{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, 5)
+	ema := NewEMA(reg, 0.5)
+	if n := opt.Update(); n != 50 {
+		t.Fatalf("grad norm %v, want 50", n)
+	}
+	// After clipping g = (3, 4); Adam's first step moves each weight by lr*sign(g).
+	w := data(p.W)
+	if math.Abs(w[0]-0.9) > 1e-6 || math.Abs(w[1]-0.9) > 1e-6 {
+		t.Fatalf("weights after one step %v, want [0.9 0.9]", w)
+	}
+	if m := data(opt.M[0]); math.Abs(m[0]-0.3) > 1e-12 || math.Abs(m[1]-0.4) > 1e-12 {
+		t.Fatalf("first moment %v, want clipped gradient times 0.1", m)
+	}
+	ema.Update()
+	if a := data(ema.Avg[0]); math.Abs(a[0]-0.95) > 1e-8 {
+		t.Fatalf("ema %v, want 0.95", a)
+	}
+	ema.Swap()
+	if math.Abs(data(p.W)[0]-0.95) > 1e-8 {
+		t.Fatal("Swap did not install the average")
+	}
+}
