@@ -116,9 +116,10 @@ func (c Config) NoiseInputs(s, t float64) (ns, nt float64) {
 }
 
 // Skip returns c_skip(s,t) and c_out(s,t) of f_{s,t}(x_t) = c_skip x_t + c_out G:
-//   euler-fm:   1, -(t-s) sigma_d
-//   simple-edm: (a_s a_t + s_s s_t)/(a_t^2+s_t^2), -(a_s s_t - s_s a_t) sigma_d/sqrt(a_t^2+s_t^2)
-//   identity:   DDIM(x_t, G, s, t): s_s/s_t, a_s - (s_s/s_t) a_t
+//
+//	euler-fm:   1, -(t-s) sigma_d
+//	simple-edm: (a_s a_t + s_s s_t)/(a_t^2+s_t^2), -(a_s s_t - s_s a_t) sigma_d/sqrt(a_t^2+s_t^2)
+//	identity:   DDIM(x_t, G, s, t): s_s/s_t, a_s - (s_s/s_t) a_t
 func (c Config) Skip(s, t float64) (cskip, cout float64) {
 	switch c.Param {
 	case "euler-fm":

@@ -263,10 +263,11 @@ type Sampler struct {
 
 // Sample turns x (rows x D, x_T ~ N(0, sigma_d^2 I) drawn by the caller) into samples in
 // place.
-//   pushforward: for i = N..1: x <- f_{t_{i-1}, t_i}(x)
-//   restart:     for i = N..1: x0 = f_{t_0, t_i}(x); x <- a_{t_{i-1}} x0 + s_{t_{i-1}} e_i
-//                (fresh noise e_i, except the last step, which keeps x0)
-//   euler:       for i = N..1: x <- x - (t_i - t_{i-1}) sigma_d G(c_in x, t_i, t_i)
+//
+//	pushforward: for i = N..1: x <- f_{t_{i-1}, t_i}(x)
+//	restart:     for i = N..1: x0 = f_{t_0, t_i}(x); x <- a_{t_{i-1}} x0 + s_{t_{i-1}} e_i
+//	             (fresh noise e_i, except the last step, which keeps x0)
+//	euler:       for i = N..1: x <- x - (t_i - t_{i-1}) sigma_d G(c_in x, t_i, t_i)
 func (o *Objective[T]) Sample(x kernels.Buffer, rows int, sp Sampler) error {
 	grid := sp.Grid
 	if len(grid) == 0 {
