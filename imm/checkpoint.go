@@ -1,0 +1,207 @@
+package imm
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/immkit/immkit/imm/nn"
+	"github.com/immkit/immkit/kernels"
+	"github.com/nlpodyssey/safetensors"
+)
+
+// CheckpointFormat is the value of the "format" metadata key of immkit IMM checkpoints.
+const CheckpointFormat = "immkit-imm-v1"
+
+// Checkpoint tensor names: "model.<param>", "ema.<param>", "adam_m.<param>",
+// "adam_v.<param>", each with the parameter's shape (Linear weights are [out, in] as in
+// PyTorch), F32 for float32 trainers and F64 for float64 ones. Metadata (all strings):
+// format, step, adam_step, rng (base64 of the PCG state), noise_key, noise_counter,
+// imm_config, train_config, model_config (JSON).
+
+var errCheckpoint = errors.New("imm: bad checkpoint")
+
+func dtypeOf[T kernels.Float]() safetensors.DType {
+	var z T
+	if _, ok := any(z).(float64); ok {
+		return safetensors.F64
+	}
+	return safetensors.F32
+}
+
+func encode[T kernels.Float](v []T) []byte {
+	var z T
+	if _, ok := any(z).(float64); ok {
+		b := make([]byte, 0, 8*len(v))
+		for _, x := range v {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(float64(x)))
+		}
+		return b
+	}
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(x)))
+	}
+	return b
+}
+
+func decode[T kernels.Float](b []byte, v []T) {
+	var z T
+	if _, ok := any(z).(float64); ok {
+		for i := range v {
+			v[i] = T(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		}
+		return
+	}
+	for i := range v {
+		v[i] = T(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+	}
+}
+
+type group struct {
+	prefix string
+	bufs   func(i int, p *nn.Param) kernels.Buffer
+}
+
+func (tr *Trainer[T]) groups() []group {
+	return []group{
+		{"model.", func(_ int, p *nn.Param) kernels.Buffer { return p.W }},
+		{"ema.", func(i int, _ *nn.Param) kernels.Buffer { return tr.EMA.Avg[i] }},
+		{"adam_m.", func(i int, _ *nn.Param) kernels.Buffer { return tr.Opt.M[i] }},
+		{"adam_v.", func(i int, _ *nn.Param) kernels.Buffer { return tr.Opt.V[i] }},
+	}
+}
+
+// Save writes the checkpoint to path atomically: a temporary file in the same directory,
+// synced, then renamed over path.
+func (tr *Trainer[T]) Save(path string) (err error) {
+	views := map[string]safetensors.TensorView{}
+	for _, g := range tr.groups() {
+		for i, p := range tr.Net.Reg.Params {
+			host := make([]T, p.Size())
+			tr.Dev.Read(host, g.bufs(i, p))
+			shape := make([]uint64, len(p.Shape))
+			for k, s := range p.Shape {
+				shape[k] = uint64(s)
+			}
+			v, err := safetensors.NewTensorView(dtypeOf[T](), shape, encode(host))
+			if err != nil {
+				return fmt.Errorf("imm: checkpoint tensor %s: %w", p.Name, err)
+			}
+			views[g.prefix+p.Name] = v
+		}
+	}
+	state, err := tr.pcg.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("imm: save rng: %w", err)
+	}
+	tj, _ := json.Marshal(tr.Train)
+	mj, _ := json.Marshal(tr.Model)
+	meta := map[string]string{
+		"format":        CheckpointFormat,
+		"step":          strconv.Itoa(tr.Step),
+		"adam_step":     strconv.Itoa(tr.Opt.Step),
+		"rng":           base64.StdEncoding.EncodeToString(state),
+		"noise_key":     strconv.FormatUint(tr.noiseKey, 10),
+		"noise_counter": strconv.FormatUint(tr.noiseCounter, 10),
+		"imm_config":    tr.Cfg.JSON(),
+		"train_config":  string(tj),
+		"model_config":  string(mj),
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("imm: create checkpoint: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, os.Remove(f.Name()))
+		}
+	}()
+	if err := safetensors.SerializeToWriter(views, meta, f); err != nil {
+		return errors.Join(fmt.Errorf("imm: write checkpoint %s: %w", path, err), f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("imm: sync checkpoint %s: %w", path, err), f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("imm: close checkpoint %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("imm: commit checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// Load reads a checkpoint written by Save into a new Trainer on d.
+func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("imm: read checkpoint: %w", err)
+	}
+	st, err := safetensors.Deserialize(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", errCheckpoint, path, err)
+	}
+	_, header, err := safetensors.ReadMetadata(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", errCheckpoint, path, err)
+	}
+	meta := header.Metadata()
+	if meta["format"] != CheckpointFormat {
+		return nil, fmt.Errorf("%w %s: format %q, want %q", errCheckpoint, path, meta["format"], CheckpointFormat)
+	}
+	var cfg Config
+	var tc TrainConfig
+	var mc nn.MLPConfig
+	for k, v := range map[string]any{"imm_config": &cfg, "train_config": &tc, "model_config": &mc} {
+		if err := json.Unmarshal([]byte(meta[k]), v); err != nil {
+			return nil, fmt.Errorf("%w %s: %s: %v", errCheckpoint, path, k, err)
+		}
+	}
+	tr, err := NewTrainer(d, cfg, tc, mc)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", errCheckpoint, path, err)
+	}
+	ints := map[string]*uint64{"noise_key": &tr.noiseKey, "noise_counter": &tr.noiseCounter}
+	for k, p := range ints {
+		if *p, err = strconv.ParseUint(meta[k], 10, 64); err != nil {
+			return nil, fmt.Errorf("%w %s: %s: %v", errCheckpoint, path, k, err)
+		}
+	}
+	if tr.Step, err = strconv.Atoi(meta["step"]); err != nil {
+		return nil, fmt.Errorf("%w %s: step: %v", errCheckpoint, path, err)
+	}
+	if tr.Opt.Step, err = strconv.Atoi(meta["adam_step"]); err != nil {
+		return nil, fmt.Errorf("%w %s: adam_step: %v", errCheckpoint, path, err)
+	}
+	state, err := base64.StdEncoding.DecodeString(meta["rng"])
+	if err == nil {
+		err = tr.pcg.UnmarshalBinary(state)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: rng: %v", errCheckpoint, path, err)
+	}
+	for _, g := range tr.groups() {
+		for i, p := range tr.Net.Reg.Params {
+			name := g.prefix + p.Name
+			v, ok := st.Tensor(name)
+			if !ok {
+				return nil, fmt.Errorf("%w %s: missing tensor %s", errCheckpoint, path, name)
+			}
+			if v.DType() != dtypeOf[T]() || uint64(len(v.Data())) != uint64(p.Size())*v.DType().Size() {
+				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", errCheckpoint, path, name, v.DType(), v.Shape(), dtypeOf[T](), p.Shape)
+			}
+			host := make([]T, p.Size())
+			decode(v.Data(), host)
+			tr.Dev.Write(g.bufs(i, p), host)
+		}
+	}
+	return tr, nil
+}
