@@ -23,7 +23,7 @@ type Color struct {
 // easily.
 var Colors = []Color{
 	{"red", color.RGBA{220, 20, 20, 255}, 220.00},
-	{"green", color.RGBA{20, 200, 40, 255}, 261.63},
+	{"green", color.RGBA{30, 220, 50, 255}, 261.63},
 	{"blue", color.RGBA{30, 60, 230, 255}, 311.13},
 	{"yellow", color.RGBA{240, 220, 20, 255}, 369.99},
 	{"magenta", color.RGBA{220, 30, 220, 255}, 440.00},
