@@ -14,8 +14,8 @@ import (
 // diagonal triangle-wave stripes, per-pixel noise) and the shape filled with its palette
 // colour, antialiased by 2x2 supersampling of [Shape.Contains].
 //
-// Arithmetic that could be fused into FMA instructions on some architectures is written
-// with explicit float64 conversions, which forbid fusion, so results do not depend on GOARCH.
+// The background is integer arithmetic; the shape's coverage test is float64 with no
+// fusable multiply-adds, so results do not depend on GOARCH.
 func renderImage(s *Spec, r *rand.Rand) *image.RGBA {
 	n := s.ImageSize
 	img := image.NewRGBA(image.Rect(0, 0, n, n))
@@ -27,15 +27,22 @@ func renderImage(s *Spec, r *rand.Rand) *image.RGBA {
 	theta := r.Float64() * math.Pi
 	period := max(float64(n)/16+r.Float64()*float64(n)/8, 4)
 	amp := 8 + r.IntN(12)
-	cs, sn := math.Cos(theta)/period, math.Sin(theta)/period
+	// Stripe phase in cycles as 32.32 fixed point: integer arithmetic from here on, so the
+	// texture is the same on every architecture and costs no float work per pixel.
+	incX := int64(math.Round(math.Cos(theta) / period * (1 << 32)))
+	incY := int64(math.Round(math.Sin(theta) / period * (1 << 32)))
 	state := r.Uint64() | 1
 	for y := range n {
 		row := img.Pix[y*img.Stride : y*img.Stride+4*n]
-		yt := float64(float64(y) * sn)
+		phase := int64(y) * incY
 		for x := range n {
-			t := float64(float64(x)*cs) + yt
-			f := t - math.Floor(t)
-			stripe := int(math.Abs(2*f-1)*float64(2*amp)) - amp
+			// Triangle wave of the fractional phase: |frac - 1/2| in [0, 2^31].
+			d := int64(uint32(phase)) - 1<<31
+			phase += incX
+			if d < 0 {
+				d = -d
+			}
+			stripe := int(d*int64(2*amp)>>31) - amp
 			// xorshift64* noise: three bytes of one draw, one per channel.
 			state ^= state >> 12
 			state ^= state << 25
