@@ -83,53 +83,72 @@ func (b *MelBank) Compute(x []float32) (*Mel, error) {
 	frame := make([]float64, nfft)
 	spec := make([]float64, nBins)
 	scratch := b.fft.newScratch()
+	// Frames are processed in blocks so that each mel row of the output is written in
+	// runs of melBlock contiguous values instead of one strided value per frame.
+	const melBlock = 64
+	blk := make([]float64, c.NMels*melBlock)
 	logMax := math.Inf(-1)
 	amin := c.amin()
 	n := len(x)
-	for f := 0; f < frames; f++ {
-		start := f*c.Hop - pad
-		if start >= 0 && start+nfft <= n {
-			seg := x[start : start+nfft]
-			for i, w := range b.window {
-				frame[i] = float64(seg[i]) * w
-			}
-		} else {
-			for i, w := range b.window {
-				frame[i] = b.paddedSample(x, start+i) * w
-			}
-		}
-		b.fft.power(spec, frame, scratch)
-		if c.Power != 2 {
-			p := c.Power / 2
-			for k, v := range spec {
-				if p == 0.5 {
-					spec[k] = math.Sqrt(v)
-				} else {
-					spec[k] = math.Pow(v, p)
+	for f0 := 0; f0 < frames; f0 += melBlock {
+		nb := min(melBlock, frames-f0)
+		for fi := 0; fi < nb; fi++ {
+			start := (f0+fi)*c.Hop - pad
+			if start >= 0 && start+nfft <= n {
+				seg := x[start : start+nfft]
+				for i, w := range b.window {
+					frame[i] = float64(seg[i]) * w
+				}
+			} else {
+				for i, w := range b.window {
+					frame[i] = b.paddedSample(x, start+i) * w
 				}
 			}
-		}
-		for m, w := range b.filt {
-			s := spec[b.first[m] : b.first[m]+len(w)]
-			var acc float64
-			for k, v := range w {
-				acc += v * s[k]
+			b.fft.power(spec, frame, scratch)
+			if c.Power != 2 {
+				p := c.Power / 2
+				for k, v := range spec {
+					if p == 0.5 {
+						spec[k] = math.Sqrt(v)
+					} else {
+						spec[k] = math.Pow(v, p)
+					}
+				}
 			}
-			var y float64
+			for m, w := range b.filt {
+				s := spec[b.first[m] : b.first[m]+len(w)]
+				var acc float64
+				for k, v := range w {
+					acc += v * s[k]
+				}
+				blk[m*melBlock+fi] = acc
+			}
+		}
+		for m := 0; m < c.NMels; m++ {
+			row := out[m*frames+f0 : m*frames+f0+nb]
+			src := blk[m*melBlock : m*melBlock+nb]
 			switch c.Log {
 			case LogNone:
-				y = acc
+				for i, v := range src {
+					row[i] = float32(v)
+				}
 			case LogWhisper:
-				y = math.Log10(math.Max(acc, 1e-10))
+				for i, v := range src {
+					y := fastLn(max(v, 1e-10)) * (1 / math.Ln10)
+					logMax = max(logMax, y)
+					row[i] = float32(y)
+				}
 			case LogDB:
-				y = 10 * math.Log10(math.Max(acc, amin))
+				for i, v := range src {
+					y := fastLn(max(v, amin)) * (10 / math.Ln10)
+					logMax = max(logMax, y)
+					row[i] = float32(y)
+				}
 			case LogLn:
-				y = math.Log(math.Max(acc, amin))
+				for i, v := range src {
+					row[i] = float32(fastLn(max(v, amin)))
+				}
 			}
-			if y > logMax {
-				logMax = y
-			}
-			out[m*frames+f] = float32(y)
 		}
 	}
 	switch c.Log {
