@@ -1,0 +1,393 @@
+package text
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Encoding is a byte-level BPE tokenizer: a vocabulary, a pre-tokeniser and special tokens.
+// It is immutable after [New] and safe for concurrent use.
+type Encoding struct {
+	name     string
+	pattern  Pattern
+	split    splitter
+	ranks    map[string]uint32
+	byteRank [256]uint32
+	special  map[string]int32
+	// decode table: the bytes of token id are blob[span[id]>>24 : span[id]>>24 + span[id]&0xFFFFFF];
+	// a zero length marks an unused id.
+	blob  []byte
+	span  []uint64
+	nVoc  int // number of mergeable tokens
+	maxID int32
+	pool  sync.Pool // *encodeState
+}
+
+// Config describes an encoding to build.
+type Config struct {
+	Name    string           // e.g. "cl100k_base"; informational
+	Pattern Pattern          // pre-tokeniser
+	Ranks   Ranks            // mergeable tokens; must contain all 256 single bytes
+	Special map[string]int32 // special tokens and their ids (not in Ranks)
+}
+
+// Standard encodings: their pattern and special tokens, as tiktoken defines them.
+var standard = map[string]struct {
+	pattern Pattern
+	special map[string]int32
+}{
+	"cl100k_base": {PatternCL100k, map[string]int32{"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259, "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}},
+	"o200k_base":  {PatternO200k, map[string]int32{"<|endoftext|>": 199999, "<|endofprompt|>": 200018}},
+	"p50k_base":   {PatternGPT2, map[string]int32{"<|endoftext|>": 50256}},
+	"p50k_edit":   {PatternGPT2, map[string]int32{"<|endoftext|>": 50256, "<|fim_prefix|>": 50281, "<|fim_middle|>": 50282, "<|fim_suffix|>": 50283}},
+	"r50k_base":   {PatternGPT2, map[string]int32{"<|endoftext|>": 50256}},
+	"gpt2":        {PatternGPT2, map[string]int32{"<|endoftext|>": 50256}},
+}
+
+// StandardNames lists the encodings [Standard] knows.
+func StandardNames() []string {
+	names := make([]string, 0, len(standard))
+	for n := range standard {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Standard returns the configuration of a tiktoken encoding (cl100k_base, o200k_base,
+// p50k_base, p50k_edit, r50k_base, gpt2) with the given ranks, read from its `.tiktoken` file.
+func Standard(name string, ranks Ranks) (Config, error) {
+	s, ok := standard[name]
+	if !ok {
+		return Config{}, fmt.Errorf("text: unknown encoding %q (known: %s)", name, strings.Join(StandardNames(), ", "))
+	}
+	return Config{Name: name, Pattern: s.pattern, Ranks: ranks, Special: maps(s.special)}, nil
+}
+
+func maps(m map[string]int32) map[string]int32 {
+	c := make(map[string]int32, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// ErrUnknownToken is returned by decoding when an id is not in the vocabulary.
+var ErrUnknownToken = errors.New("text: unknown token id")
+
+// New builds an Encoding.
+func New(c Config) (*Encoding, error) {
+	sp := c.Pattern.splitter()
+	if sp == nil {
+		return nil, fmt.Errorf("text: unknown pattern %v", c.Pattern)
+	}
+	initClasses()
+	e := &Encoding{name: c.Name, pattern: c.Pattern, split: sp, ranks: make(map[string]uint32, len(c.Ranks)), special: maps(c.Special), nVoc: len(c.Ranks)}
+	for i := range e.byteRank {
+		e.byteRank[i] = noRank
+	}
+	e.maxID = -1
+	size := 0
+	for t, r := range c.Ranks {
+		if r < 0 || r >= maxRank || len(t) == 0 || len(t) >= 1<<24 {
+			return nil, fmt.Errorf("text: token %q: rank %d or length out of range", t, r)
+		}
+		e.ranks[t] = uint32(r)
+		if len(t) == 1 {
+			e.byteRank[t[0]] = uint32(r)
+		}
+		e.maxID = max(e.maxID, r)
+		size += len(t)
+	}
+	for b, r := range e.byteRank {
+		if r == noRank {
+			return nil, fmt.Errorf("text: byte 0x%02x has no rank; a byte-level vocabulary needs all 256 single bytes", b)
+		}
+	}
+	for t, id := range e.special {
+		if id < 0 || id >= maxRank || t == "" {
+			return nil, fmt.Errorf("text: special token %q: id %d out of range", t, id)
+		}
+		e.maxID = max(e.maxID, id)
+		size += len(t)
+	}
+	e.span = make([]uint64, e.maxID+1)
+	e.blob = make([]byte, 0, size)
+	add := func(t string, id int32, what string) error {
+		if e.span[id] != 0 {
+			return fmt.Errorf("text: %s %q: id %d is already used", what, t, id)
+		}
+		e.span[id] = uint64(len(e.blob))<<24 | uint64(len(t))
+		e.blob = append(e.blob, t...)
+		return nil
+	}
+	for t, r := range c.Ranks {
+		if err := add(t, r, "token"); err != nil {
+			return nil, err
+		}
+	}
+	for t, id := range e.special {
+		if err := add(t, id, "special token"); err != nil {
+			return nil, err
+		}
+	}
+	e.pool.New = func() any { return newEncodeState() }
+	return e, nil
+}
+
+// Name returns the encoding's name.
+func (e *Encoding) Name() string { return e.name }
+
+// Pattern returns the encoding's pre-tokeniser.
+func (e *Encoding) Pattern() Pattern { return e.pattern }
+
+// VocabSize returns the number of ids in use: mergeable tokens plus special tokens.
+func (e *Encoding) VocabSize() int { return e.nVoc + len(e.special) }
+
+// MaxID returns the largest id in use.
+func (e *Encoding) MaxID() int32 { return e.maxID }
+
+// Special returns a copy of the special tokens and their ids.
+func (e *Encoding) Special() map[string]int32 { return maps(e.special) }
+
+// Ranks returns a copy of the mergeable tokens and their ranks.
+func (e *Encoding) Ranks() Ranks {
+	r := make(Ranks, len(e.ranks))
+	for t, v := range e.ranks {
+		r[t] = int32(v)
+	}
+	return r
+}
+
+// TokenBytes returns the bytes of token id (mergeable or special), or nil if id is unused.
+func (e *Encoding) TokenBytes(id int32) []byte {
+	if id < 0 || int(id) >= len(e.span) {
+		return nil
+	}
+	s := e.span[id]
+	off, n := s>>24, s&0xFFFFFF
+	if n == 0 {
+		return nil
+	}
+	return e.blob[off : off+n : off+n]
+}
+
+// encodeState is the per-goroutine scratch space: merge buffers and the piece cache.
+type encodeState struct {
+	merge   mergeState
+	cache   pieceCache
+	scratch []int32
+}
+
+func newEncodeState() *encodeState {
+	return &encodeState{cache: pieceCache{idx: make(map[string]uint64, cacheEntries)}}
+}
+
+// pieceCache remembers the ids of pieces that needed merging. It holds pieces (at most
+// cachePieceLen bytes), never whole inputs, and is emptied when full.
+type pieceCache struct {
+	idx map[string]uint64 // piece -> offset<<8 | count into ids
+	ids []int32
+}
+
+const (
+	cacheEntries  = 1 << 14
+	cachePieceLen = 64
+)
+
+// Encode appends the ids of text to dst, treating everything as ordinary text (special
+// tokens' text included): tiktoken's encode_ordinary. It returns the extended slice.
+func (e *Encoding) Encode(dst []int32, text []byte) []int32 {
+	st := e.pool.Get().(*encodeState)
+	dst = e.encodeOrdinary(st, dst, text)
+	e.pool.Put(st)
+	return dst
+}
+
+// EncodeString is Encode for a string, into a new slice.
+func (e *Encoding) EncodeString(s string) []int32 {
+	return e.Encode(nil, []byte(s))
+}
+
+func (e *Encoding) encodeOrdinary(st *encodeState, dst []int32, text []byte) []int32 {
+	split := e.split
+	c := &st.cache
+	for i := 0; i < len(text); {
+		j := split(text, i)
+		piece := text[i:j]
+		i = j
+		if r, ok := e.ranks[string(piece)]; ok {
+			dst = append(dst, int32(r))
+			continue
+		}
+		if len(piece) <= cachePieceLen {
+			if v, ok := c.idx[string(piece)]; ok {
+				dst = append(dst, c.ids[v>>8:v>>8+v&0xFF]...)
+				continue
+			}
+		}
+		n0 := len(dst)
+		dst = e.bytePairMerge(&st.merge, dst, piece)
+		if len(piece) <= cachePieceLen {
+			if len(c.idx) >= cacheEntries {
+				clear(c.idx)
+				c.ids = c.ids[:0]
+			}
+			c.idx[string(piece)] = uint64(len(c.ids))<<8 | uint64(len(dst)-n0)
+			c.ids = append(c.ids, dst[n0:]...)
+		}
+	}
+	return dst
+}
+
+// SpecialSet selects the special tokens that [Encoding.EncodeSpecial] recognises.
+type SpecialSet struct {
+	All   bool            // every special token of the encoding
+	Names map[string]bool // or just these
+}
+
+// ParseSpecialSet reads "all", "none" (or "") or a comma-separated list of special tokens.
+func (e *Encoding) ParseSpecialSet(s string) (SpecialSet, error) {
+	switch s {
+	case "all":
+		return SpecialSet{All: true}, nil
+	case "none", "":
+		return SpecialSet{}, nil
+	}
+	set := SpecialSet{Names: map[string]bool{}}
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if _, ok := e.special[t]; !ok {
+			return SpecialSet{}, fmt.Errorf("text: %q is not a special token of %s (it has %s)", t, e.name, strings.Join(slices.Sorted(keys(e.special)), ", "))
+		}
+		set.Names[t] = true
+	}
+	return set, nil
+}
+
+func keys(m map[string]int32) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (s SpecialSet) has(t string) bool { return s.All || s.Names[t] }
+
+// EncodeSpecial appends the ids of text to dst, emitting the id of every special token in
+// allowed where its text occurs (the leftmost, then longest, match) and encoding the rest as
+// ordinary text: tiktoken's encode(text, allowed_special=allowed, disallowed_special=()).
+func (e *Encoding) EncodeSpecial(dst []int32, text []byte, allowed SpecialSet) []int32 {
+	if len(e.special) == 0 || (!allowed.All && len(allowed.Names) == 0) {
+		return e.Encode(dst, text)
+	}
+	st := e.pool.Get().(*encodeState)
+	defer e.pool.Put(st)
+	start := 0
+	for i := 0; i < len(text); i++ {
+		if text[i] != '<' && !e.specialFirstByte(text[i]) {
+			continue
+		}
+		best, bestID := "", int32(-1)
+		for t, id := range e.special {
+			if len(t) > len(best) && allowed.has(t) && len(text)-i >= len(t) && string(text[i:i+len(t)]) == t {
+				best, bestID = t, id
+			}
+		}
+		if bestID < 0 {
+			continue
+		}
+		dst = e.encodeOrdinary(st, dst, text[start:i])
+		dst = append(dst, bestID)
+		i += len(best) - 1
+		start = i + 1
+	}
+	return e.encodeOrdinary(st, dst, text[start:])
+}
+
+func (e *Encoding) specialFirstByte(b byte) bool {
+	for t := range e.special {
+		if t[0] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns the number of ids Encode would give for text, without keeping them.
+func (e *Encoding) Count(text []byte) int {
+	st := e.pool.Get().(*encodeState)
+	defer e.pool.Put(st)
+	n := 0
+	const chunk = 64 << 10
+	// Split at piece boundaries so that chunking does not change the result.
+	for i := 0; i < len(text); {
+		j := i
+		for j < len(text) && j-i < chunk {
+			j = e.split(text, j)
+		}
+		st.scratch = e.encodeOrdinary(st, st.scratch[:0], text[i:j])
+		n += len(st.scratch)
+		i = j
+	}
+	return n
+}
+
+// EncodeBatch encodes docs as ordinary text on up to workers goroutines (0 means
+// GOMAXPROCS) and returns their ids in the order of docs.
+func (e *Encoding) EncodeBatch(docs [][]byte, workers int) [][]int32 {
+	out := make([][]int32, len(docs))
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(docs))
+	if workers <= 1 {
+		for i, d := range docs {
+			out[i] = e.Encode(make([]int32, 0, len(d)/4+1), d)
+		}
+		return out
+	}
+	var next sync.Mutex
+	k := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := e.pool.Get().(*encodeState)
+			defer e.pool.Put(st)
+			for {
+				next.Lock()
+				i := k
+				k++
+				next.Unlock()
+				if i >= len(docs) {
+					return
+				}
+				out[i] = e.encodeOrdinary(st, make([]int32, 0, len(docs[i])/4+1), docs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Decode appends the bytes of ids to dst. It fails on an id that is not in the vocabulary.
+func (e *Encoding) Decode(dst []byte, ids []int32) ([]byte, error) {
+	for k, id := range ids {
+		b := e.TokenBytes(id)
+		if b == nil {
+			return dst, fmt.Errorf("%w: %d at position %d", ErrUnknownToken, id, k)
+		}
+		dst = append(dst, b...)
+	}
+	return dst, nil
+}
