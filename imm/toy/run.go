@@ -34,6 +34,9 @@ type Options struct {
 	Batch      int
 	Steps      int
 	LR         float64
+	Schedule   string  // ot-fm or cosine (cosine only for imm)
+	Param      string  // euler-fm, simple-edm or identity
+	SecondTime string  // s or stride
 	M          int     // IMM particles per group
 	K          int     // r(s,t) step exponent
 	WeightA    float64 // a of w(s,t)
@@ -55,7 +58,7 @@ func DefaultOptions() Options {
 	return Options{
 		Dataset: "checkerboard", Out: "toy-out", Objectives: []string{"imm", "fm"},
 		Arch: "mlp", Width: 128, Depth: 3, Freq: 64, Batch: 512, Steps: 2000, LR: 1e-3,
-		M: 4, K: 12, WeightA: 2, EMADecay: 0.999, Seed: 1, EvalN: 3000,
+		Schedule: "ot-fm", Param: "euler-fm", SecondTime: "s", M: 4, K: 12, WeightA: 2, EMADecay: 0.999, Seed: 1, EvalN: 3000,
 		IMMSteps: []int{1, 2, 4, 8}, FMSteps: []int{1, 2, 4, 8, 100}, SaveEvery: 500,
 	}
 }
@@ -130,6 +133,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	workers := max(o.Workers, 1)
 	cfg := imm.DefaultConfig()
 	cfg.M, cfg.K, cfg.WeightA = o.M, o.K, o.WeightA
+	cfg.Schedule, cfg.Param, cfg.SecondTime = o.Schedule, o.Param, o.SecondTime
+	if cfg.Schedule == "cosine" {
+		cfg.T = 0.996
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
