@@ -216,31 +216,35 @@ func (e *Encoding) EncodeString(s string) []int32 {
 
 func (e *Encoding) encodeOrdinary(st *encodeState, dst []int32, text []byte) []int32 {
 	split := e.split
-	c := &st.cache
 	for i := 0; i < len(text); {
 		j := split(text, i)
-		piece := text[i:j]
+		dst = e.encodePiece(st, dst, text[i:j])
 		i = j
-		if r, ok := e.ranks[string(piece)]; ok {
-			dst = append(dst, int32(r))
-			continue
+	}
+	return dst
+}
+
+// encodePiece appends the ids of one piece: the piece's own rank if it is a token, else the
+// cached or freshly computed merge result.
+func (e *Encoding) encodePiece(st *encodeState, dst []int32, piece []byte) []int32 {
+	if r, ok := e.ranks[string(piece)]; ok {
+		return append(dst, int32(r))
+	}
+	c := &st.cache
+	if len(piece) <= cachePieceLen {
+		if v, ok := c.idx[string(piece)]; ok {
+			return append(dst, c.ids[v>>8:v>>8+v&0xFF]...)
 		}
-		if len(piece) <= cachePieceLen {
-			if v, ok := c.idx[string(piece)]; ok {
-				dst = append(dst, c.ids[v>>8:v>>8+v&0xFF]...)
-				continue
-			}
+	}
+	n0 := len(dst)
+	dst = e.bytePairMerge(&st.merge, dst, piece)
+	if len(piece) <= cachePieceLen {
+		if len(c.idx) >= cacheEntries {
+			clear(c.idx)
+			c.ids = c.ids[:0]
 		}
-		n0 := len(dst)
-		dst = e.bytePairMerge(&st.merge, dst, piece)
-		if len(piece) <= cachePieceLen {
-			if len(c.idx) >= cacheEntries {
-				clear(c.idx)
-				c.ids = c.ids[:0]
-			}
-			c.idx[string(piece)] = uint64(len(c.ids))<<8 | uint64(len(dst)-n0)
-			c.ids = append(c.ids, dst[n0:]...)
-		}
+		c.idx[string(piece)] = uint64(len(c.ids))<<8 | uint64(len(dst)-n0)
+		c.ids = append(c.ids, dst[n0:]...)
 	}
 	return dst
 }
@@ -327,15 +331,14 @@ func (e *Encoding) Count(text []byte) int {
 	st := e.pool.Get().(*encodeState)
 	defer e.pool.Put(st)
 	n := 0
-	const chunk = 64 << 10
-	// Split at piece boundaries so that chunking does not change the result.
 	for i := 0; i < len(text); {
-		j := i
-		for j < len(text) && j-i < chunk {
-			j = e.split(text, j)
+		j := e.split(text, i)
+		if _, ok := e.ranks[string(text[i:j])]; ok {
+			n++
+		} else {
+			st.scratch = e.encodePiece(st, st.scratch[:0], text[i:j])
+			n += len(st.scratch)
 		}
-		st.scratch = e.encodeOrdinary(st, st.scratch[:0], text[i:j])
-		n += len(st.scratch)
 		i = j
 	}
 	return n

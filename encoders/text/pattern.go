@@ -150,7 +150,8 @@ func (p Pattern) splitter() splitter {
 	return nil
 }
 
-// contraction returns the length of 's|'t|'re|'ve|'m|'ll|'d at b[i] (b[i] == '\”), or 0.
+// contraction returns the length of the contraction ('s, 't, 're, 've, 'm, 'll or 'd)
+// whose apostrophe is b[i], or 0.
 // With fold set it matches case-insensitively as Unicode simple case folding does, where
 // 's' also matches U+017F (long s).
 func contraction(b []byte, i int, fold bool) int {
