@@ -170,3 +170,5 @@ func padMode(c MelConfig) string {
 	}
 	return string(c.PadMode)
 }
+
+func strconvFormat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
