@@ -172,3 +172,19 @@ func padMode(c MelConfig) string {
 }
 
 func strconvFormat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func writeBytes(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readBytes(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
