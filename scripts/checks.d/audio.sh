@@ -33,4 +33,32 @@ for src in ("wav", "flac"):
     assert err < 1e-4, err
 PY
 done
+# Griffin-Lim: a sox sine through mel and back; numpy finds the pitch of our WAV.
+sox -n -r 16000 -b 16 "$tmp/sine.wav" synth 1.5 sine 700 vol 0.5
+"$tmp/immdata" -q audio mel "$tmp/sine.wav" -o "$tmp/sine.npy" >/dev/null
+"$tmp/immdata" -q audio invert "$tmp/sine.npy" -o "$tmp/sine_inv.wav" >/dev/null
+sox "$tmp/sine_inv.wav" -t f32 -e floating-point "$tmp/sine_inv.f32"
+/usr/bin/python3 - "$tmp/sine_inv.f32" <<'PY'
+import sys, numpy as np
+x = np.fromfile(sys.argv[1], dtype="<f4").astype(np.float64)
+X = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+f = np.argmax(X) * 16000 / len(x)
+print(f"audio check: Griffin-Lim of a 700 Hz sine peaks at {f:.1f} Hz")
+assert abs(f - 700) < 14, f
+PY
+# VQ codebook: safetensors parsed by numpy, sha256 as printed.
+line="$("$tmp/immdata" -q audio vq-fit "$tmp/s16.wav" --k 8 --stack 2 --stages 2 -o "$tmp/cb.safetensors")"
+want="$(sha256sum "$tmp/cb.safetensors" | cut -d' ' -f1)"
+case "$line" in *"sha256 $want"*) ;; *) echo "audio check: vq-fit printed '$line', file sha256 $want" >&2; exit 1 ;; esac
+/usr/bin/python3 - "$tmp/cb.safetensors" <<'PY'
+import sys, json, struct, numpy as np
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for s in ("0", "1"):
+    e = h["codebook." + s]
+    a = np.frombuffer(b[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]], dtype="<f4").reshape(e["shape"])
+    assert a.shape == (8, 160) and np.isfinite(a).all(), a.shape
+print("audio check: vq codebook", h["__metadata__"])
+PY
 echo "audio check: ok"
