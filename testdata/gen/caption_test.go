@@ -59,3 +59,24 @@ func ExampleParseCaption() {
 	// {Color:red Shape:triangle Size:small Position:upper left} <nil>
 	// pitch 220 Hz, 3 notes
 }
+
+// FuzzParseCaption checks that ParseCaption never panics and that whatever it accepts is
+// stable: the canonical caption of the parsed attributes parses to the same attributes.
+func FuzzParseCaption(f *testing.F) {
+	for _, s := range []string{"a small red triangle in the upper left", "center: large white circle", "", "\xff", "upper upper left left"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := gen.ParseCaption(s)
+		if err != nil {
+			if !errors.Is(err, gen.ErrCaption) {
+				t.Fatalf("error %v does not wrap ErrCaption", err)
+			}
+			return
+		}
+		b, err := gen.ParseCaption(a.Caption())
+		if err != nil || b != a {
+			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, a, a.Caption(), b, err)
+		}
+	})
+}
