@@ -10,6 +10,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/float16"
 )
 
 // photo makes a deterministic photo-like picture: smooth colour gradients, a few soft
@@ -124,3 +126,5 @@ func rgbAt(img *image.NRGBA, x, y int) color.NRGBA {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+func float16From(v float32) float16.Num { return float16.New(v) }
