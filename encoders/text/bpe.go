@@ -1,8 +1,8 @@
 package text
 
 import (
-	"container/heap"
 	"math"
+	"slices"
 )
 
 const noRank = math.MaxUint32
@@ -12,21 +12,22 @@ func (e *Encoding) rankOf(b []byte) uint32 {
 	if len(b) == 1 {
 		return e.byteRank[b[0]]
 	}
-	if r, ok := e.ranks[string(b)]; ok {
-		return r
-	}
-	return noRank
+	return e.lookup(b, e.hash(b))
 }
 
 // smallPiece bounds the pieces merged by the quadratic scan; longer pieces use a heap.
-const smallPiece = 256
+const smallPiece = 128
 
 // mergeState is the per-goroutine scratch space of the merge.
 type mergeState struct {
-	starts []int    // start offset of each current part; starts[len] == len(piece)
-	ranks  []uint32 // rank of merging part k with part k+1
-	nodes  []node
-	heap   pairHeap
+	pairs  pairCache
+	starts []int    // quadratic scan: start offset of each part; starts[len-1] == len(piece)
+	ranks  []uint32 // quadratic scan: rank of part k merged with part k+1
+	toks   []uint32 // rank of each part's token
+	next   []int32  // heap merge: start of the next part, len(piece) at the end
+	prev   []int32  // heap merge: start of the previous part, -1 at the start
+	pr     []uint32 // heap merge: rank of the part starting here merged with the next one
+	q      rankQueue
 }
 
 // bytePairMerge appends the ids of piece (len >= 2, not itself a token) to dst. It merges
@@ -34,19 +35,23 @@ type mergeState struct {
 // the result of tiktoken's byte_pair_merge.
 func (e *Encoding) bytePairMerge(st *mergeState, dst []int32, piece []byte) []int32 {
 	if len(piece) > smallPiece {
-		return e.heapMerge(st, dst, piece)
+		return e.longMerge(st, dst, piece)
 	}
+	return e.scanMerge(st, dst, piece)
+}
+
+// scanMerge is tiktoken's algorithm: a linear scan for the lowest rank per merge.
+func (e *Encoding) scanMerge(st *mergeState, dst []int32, piece []byte) []int32 {
 	n := len(piece)
-	starts := st.starts[:0]
-	ranks := st.ranks[:0]
+	starts, ranks, toks := st.starts[:0], st.ranks[:0], st.toks[:0]
 	for i := 0; i < n; i++ {
 		starts = append(starts, i)
+		toks = append(toks, e.byteRank[piece[i]])
 	}
 	starts = append(starts, n)
 	for i := 0; i+1 < n; i++ {
-		ranks = append(ranks, e.rankOf(piece[i:i+2]))
+		ranks = append(ranks, e.pairRank(&st.pairs, toks[i], toks[i+1], piece[i:i+2]))
 	}
-	// ranks[k] is the rank of parts k and k+1 merged; len(ranks) == len(starts)-2.
 	for len(ranks) > 0 {
 		best, bi := uint32(noRank), -1
 		for k, r := range ranks {
@@ -58,99 +63,213 @@ func (e *Encoding) bytePairMerge(st *mergeState, dst []int32, piece []byte) []in
 			break
 		}
 		// Merge part bi+1 into part bi.
+		toks[bi] = best
+		copy(toks[bi+1:], toks[bi+2:])
+		toks = toks[:len(toks)-1]
 		copy(starts[bi+1:], starts[bi+2:])
 		starts = starts[:len(starts)-1]
 		copy(ranks[bi:], ranks[bi+1:])
 		ranks = ranks[:len(ranks)-1]
 		if bi < len(ranks) {
-			ranks[bi] = e.rankOf(piece[starts[bi]:starts[bi+2]])
+			ranks[bi] = e.pairRank(&st.pairs, toks[bi], toks[bi+1], piece[starts[bi]:starts[bi+2]])
 		}
 		if bi > 0 {
-			ranks[bi-1] = e.rankOf(piece[starts[bi-1]:starts[bi+1]])
+			ranks[bi-1] = e.pairRank(&st.pairs, toks[bi-1], toks[bi], piece[starts[bi-1]:starts[bi+1]])
 		}
 	}
-	for k := 0; k+1 < len(starts); k++ {
-		dst = append(dst, int32(e.rankOf(piece[starts[k]:starts[k+1]])))
+	for _, t := range toks {
+		dst = append(dst, int32(t))
 	}
-	st.starts, st.ranks = starts, ranks
+	st.starts, st.ranks, st.toks = starts, ranks, toks
 	return dst
 }
 
-// node is one part of a long piece being merged: a doubly linked list in offset order.
-type node struct {
-	start, end int
-	prev, next int32 // indices into nodes, -1 at the ends
-	alive      bool
-}
-
-// pairEntry proposes merging node left with its successor, whose end was pairEnd.
-type pairEntry struct {
-	rank    uint32
-	left    int32
-	pairEnd int
-}
-
-type pairHeap []pairEntry
-
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(i, j int) bool {
-	if h[i].rank != h[j].rank {
-		return h[i].rank < h[j].rank
-	}
-	return h[i].left < h[j].left // node index order is offset order
-}
-func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pairEntry)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// heapMerge gives the same result as the quadratic scan in O(n log n): the heap is ordered by
-// (rank, left offset), so it pops the leftmost lowest-rank pair; stale entries, whose nodes
-// have since merged, are recognised by their end offset and skipped.
-func (e *Encoding) heapMerge(st *mergeState, dst []int32, piece []byte) []int32 {
+// longMerge gives the same result as scanMerge in about linear time. Parts are a doubly
+// linked list indexed by start offset. Candidate pairs wait in one bucket per rank; a small
+// heap orders the ranks that have candidates, and each bucket is kept in offset order (sorted
+// lazily, since merges append mostly in increasing order), so the next merge is always the
+// leftmost pair of lowest rank. A candidate is stale when the part's current pair rank
+// differs: a part only grows to the right, so its pair's bytes, and rank, never repeat.
+func (e *Encoding) longMerge(st *mergeState, dst []int32, piece []byte) []int32 {
 	n := len(piece)
-	nodes := st.nodes[:0]
+	next, prev, pr, toks := grow(st.next, n), grow(st.prev, n), growU(st.pr, n), growU(st.toks, n)
+	q := &st.q
+	q.reset(int(e.maxID) + 1)
 	for i := 0; i < n; i++ {
-		nodes = append(nodes, node{start: i, end: i + 1, prev: int32(i - 1), next: int32(i + 1), alive: true})
+		next[i], prev[i], toks[i] = int32(i+1), int32(i-1), e.byteRank[piece[i]]
 	}
-	nodes[n-1].next = -1
-	h := st.heap[:0]
 	for i := 0; i+1 < n; i++ {
-		if r := e.rankOf(piece[i : i+2]); r != noRank {
-			h = append(h, pairEntry{r, int32(i), i + 2})
+		pr[i] = e.pairRank(&st.pairs, toks[i], toks[i+1], piece[i:i+2])
+		if pr[i] != noRank {
+			q.push(pr[i], int32(i))
 		}
 	}
-	heap.Init(&h)
-	for h.Len() > 0 {
-		p := heap.Pop(&h).(pairEntry)
-		l := &nodes[p.left]
-		if !l.alive || l.next < 0 || nodes[l.next].end != p.pairEnd {
+	pr[n-1] = noRank
+	for {
+		r, i, ok := q.pop()
+		if !ok {
+			break
+		}
+		if pr[i] != r {
 			continue
 		}
-		r := &nodes[l.next]
-		l.end = r.end
-		r.alive = false
-		l.next = r.next
-		if r.next >= 0 {
-			nodes[r.next].prev = p.left
-			if rk := e.rankOf(piece[l.start:nodes[r.next].end]); rk != noRank {
-				heap.Push(&h, pairEntry{rk, p.left, nodes[r.next].end})
+		j := next[i]
+		toks[i] = r
+		pr[j] = noRank
+		nj := next[j]
+		next[i] = nj
+		if int(nj) < n {
+			prev[nj] = i
+			end := n
+			if nn := next[nj]; int(nn) < n {
+				end = int(nn)
 			}
+			pr[i] = e.pairRank(&st.pairs, r, toks[nj], piece[i:end])
+			if pr[i] != noRank {
+				q.push(pr[i], i)
+			}
+		} else {
+			pr[i] = noRank
 		}
-		if l.prev >= 0 {
-			pl := &nodes[l.prev]
-			if rk := e.rankOf(piece[pl.start:l.end]); rk != noRank {
-				heap.Push(&h, pairEntry{rk, l.prev, l.end})
+		if p := prev[i]; p >= 0 {
+			pr[p] = e.pairRank(&st.pairs, toks[p], r, piece[p:nj])
+			if pr[p] != noRank {
+				q.push(pr[p], p)
 			}
 		}
 	}
-	for k := int32(0); k >= 0; k = nodes[k].next {
-		dst = append(dst, int32(e.rankOf(piece[nodes[k].start:nodes[k].end])))
+	for i := int32(0); int(i) < n; i = next[i] {
+		dst = append(dst, int32(toks[i]))
 	}
-	st.nodes, st.heap = nodes, h
+	st.next, st.prev, st.pr, st.toks = next, prev, pr, toks
 	return dst
+}
+
+// rankQueue is a priority queue of (rank, offset) with one bucket of offsets per rank.
+type rankQueue struct {
+	slot    []int32  // slot[rank] is 1 + the bucket index holding rank, 0 if none
+	buckets []bucket // in use: those named by slot
+	free    []int32  // bucket indices to reuse
+	ranks   []uint64 // min-heap of the ranks that have a bucket
+}
+
+type bucket struct {
+	rank   uint32
+	pos    []int32 // offsets; pos[cur:] are pending
+	cur    int
+	sorted bool // pos[cur:] is in increasing order
+}
+
+func (q *rankQueue) reset(size int) {
+	if len(q.slot) < size {
+		q.slot = make([]int32, size)
+	}
+	for _, r := range q.ranks {
+		q.release(uint32(r))
+	}
+	q.ranks = q.ranks[:0]
+}
+
+func (q *rankQueue) release(r uint32) {
+	b := q.slot[r] - 1
+	q.slot[r] = 0
+	q.buckets[b].pos = q.buckets[b].pos[:0]
+	q.free = append(q.free, b)
+}
+
+func (q *rankQueue) push(r uint32, p int32) {
+	s := q.slot[r]
+	if s == 0 {
+		var b int32
+		if k := len(q.free); k > 0 {
+			b = q.free[k-1]
+			q.free = q.free[:k-1]
+		} else {
+			b = int32(len(q.buckets))
+			q.buckets = append(q.buckets, bucket{})
+		}
+		q.buckets[b].rank, q.buckets[b].cur, q.buckets[b].sorted = r, 0, true
+		q.slot[r] = b + 1
+		s = b + 1
+		q.ranks = push(q.ranks, uint64(r))
+	}
+	bk := &q.buckets[s-1]
+	if bk.sorted && len(bk.pos) > bk.cur && bk.pos[len(bk.pos)-1] > p {
+		bk.sorted = false
+	}
+	bk.pos = append(bk.pos, p)
+}
+
+// pop removes the leftmost offset of the lowest rank.
+func (q *rankQueue) pop() (uint32, int32, bool) {
+	if len(q.ranks) == 0 {
+		return 0, 0, false
+	}
+	r := uint32(q.ranks[0])
+	bk := &q.buckets[q.slot[r]-1]
+	if !bk.sorted {
+		slices.Sort(bk.pos[bk.cur:])
+		bk.sorted = true
+	}
+	p := bk.pos[bk.cur]
+	bk.cur++
+	if bk.cur == len(bk.pos) {
+		q.release(r)
+		last := len(q.ranks) - 1
+		q.ranks[0] = q.ranks[last]
+		q.ranks = q.ranks[:last]
+		if last > 0 {
+			siftDown(q.ranks, 0)
+		}
+	}
+	return r, p, true
+}
+
+func grow(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+func growU(s []uint32, n int) []uint32 {
+	if cap(s) < n {
+		return make([]uint32, n)
+	}
+	return s[:n]
+}
+
+func siftDown(h []uint64, k int) {
+	n := len(h)
+	x := h[k]
+	for {
+		c := 2*k + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1] < h[c] {
+			c++
+		}
+		if h[c] >= x {
+			break
+		}
+		h[k] = h[c]
+		k = c
+	}
+	h[k] = x
+}
+
+func push(h []uint64, x uint64) []uint64 {
+	h = append(h, x)
+	k := len(h) - 1
+	for k > 0 {
+		p := (k - 1) / 2
+		if h[p] <= x {
+			break
+		}
+		h[k] = h[p]
+		k = p
+	}
+	h[k] = x
+	return h
 }

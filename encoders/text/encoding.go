@@ -17,6 +17,7 @@ type Encoding struct {
 	pattern  Pattern
 	split    splitter
 	ranks    map[string]uint32
+	table    rankTable
 	byteRank [256]uint32
 	special  map[string]int32
 	// decode table: the bytes of token id are blob[span[id]>>24 : span[id]>>24 + span[id]&0xFFFFFF];
@@ -136,7 +137,11 @@ func New(c Config) (*Encoding, error) {
 			return nil, err
 		}
 	}
-	e.pool.New = func() any { return newEncodeState() }
+	e.table.init(e, len(c.Ranks))
+	for t, r := range c.Ranks {
+		e.table.insert(e.hash([]byte(t)), uint32(r))
+	}
+	e.pool.New = func() any { return new(encodeState) }
 	return e, nil
 }
 
@@ -184,21 +189,6 @@ type encodeState struct {
 	scratch []int32
 }
 
-func newEncodeState() *encodeState {
-	return &encodeState{cache: pieceCache{idx: make(map[string]uint64, cacheEntries)}}
-}
-
-// pieceCache remembers the ids of pieces that needed merging. It holds pieces (at most
-// cachePieceLen bytes), never whole inputs, and is emptied when full.
-type pieceCache struct {
-	idx map[string]uint64 // piece -> offset<<8 | count into ids
-	ids []int32
-}
-
-const (
-	cacheEntries  = 1 << 14
-	cachePieceLen = 64
-)
 
 // Encode appends the ids of text to dst, treating everything as ordinary text (special
 // tokens' text included): tiktoken's encode_ordinary. It returns the extended slice.
@@ -227,25 +217,19 @@ func (e *Encoding) encodeOrdinary(st *encodeState, dst []int32, text []byte) []i
 // encodePiece appends the ids of one piece: the piece's own rank if it is a token, else the
 // cached or freshly computed merge result.
 func (e *Encoding) encodePiece(st *encodeState, dst []int32, piece []byte) []int32 {
-	if r, ok := e.ranks[string(piece)]; ok {
+	if len(piece) == 1 {
+		return append(dst, int32(e.byteRank[piece[0]]))
+	}
+	h := e.hash(piece)
+	if r := e.lookup(piece, h); r != noRank {
 		return append(dst, int32(r))
 	}
-	c := &st.cache
-	if len(piece) <= cachePieceLen {
-		if v, ok := c.idx[string(piece)]; ok {
-			return append(dst, c.ids[v>>8:v>>8+v&0xFF]...)
-		}
+	if ids := st.cache.get(piece, h); ids != nil {
+		return append(dst, ids...)
 	}
 	n0 := len(dst)
 	dst = e.bytePairMerge(&st.merge, dst, piece)
-	if len(piece) <= cachePieceLen {
-		if len(c.idx) >= cacheEntries {
-			clear(c.idx)
-			c.ids = c.ids[:0]
-		}
-		c.idx[string(piece)] = uint64(len(c.ids))<<8 | uint64(len(dst)-n0)
-		c.ids = append(c.ids, dst[n0:]...)
-	}
+	st.cache.put(piece, h, dst[n0:])
 	return dst
 }
 
@@ -333,12 +317,8 @@ func (e *Encoding) Count(text []byte) int {
 	n := 0
 	for i := 0; i < len(text); {
 		j := e.split(text, i)
-		if _, ok := e.ranks[string(text[i:j])]; ok {
-			n++
-		} else {
-			st.scratch = e.encodePiece(st, st.scratch[:0], text[i:j])
-			n += len(st.scratch)
-		}
+		st.scratch = e.encodePiece(st, st.scratch[:0], text[i:j])
+		n += len(st.scratch)
 		i = j
 	}
 	return n
