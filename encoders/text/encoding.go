@@ -189,7 +189,6 @@ type encodeState struct {
 	scratch []int32
 }
 
-
 // Encode appends the ids of text to dst, treating everything as ordinary text (special
 // tokens' text included): tiktoken's encode_ordinary. It returns the extended slice.
 func (e *Encoding) Encode(dst []int32, text []byte) []int32 {
