@@ -193,7 +193,7 @@ func TestDecodeFormats(t *testing.T) {
 		mean, maxd := diffStats(t, dec.Image, ref)
 		tolMean, tolMax := 0.0, 0
 		if format == "jpeg" {
-			tolMean, tolMax = 4, 60
+			tolMean, tolMax = 6, 80
 		}
 		if mean > tolMean || maxd > tolMax {
 			t.Errorf("%s: mean abs diff %.2f max %d (tolerance %.1f, %d)", format, mean, maxd, tolMean, tolMax)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Test peers for encoders/image: libturbojpeg0 (the fast JPEG path, loaded at run time) and
+# python3-numpy (the .npy interop test). Idempotent: checks dpkg first, installs only what is
+# missing (apt-get update once).
+set -euo pipefail
+need=()
+for p in libturbojpeg0 python3-numpy; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ "${#need[@]}" -eq 0 ]; then
+  echo "image deps: present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "image deps: installing ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
