@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/immkit/immkit/pipeline"
 )
 
@@ -178,34 +176,15 @@ func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, 
 
 // readHashes adds the sha256 column of a part to seen.
 func readHashes(path string, seen map[[32]byte]struct{}) error {
-	rdr, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return fmt.Errorf("ingest: open committed part %s: %w", path, err)
-	}
-	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("ingest: read %s: %w", path, err)
-	}
-	idx := RawSchema.FieldIndices(ColSHA256)[0]
-	leaf := fr.Manifest.Fields[idx].ColIndex // GetRecordReader takes leaf column indices
-	rr, err := fr.GetRecordReader(context.Background(), []int{leaf}, nil)
-	if err != nil {
-		return fmt.Errorf("ingest: read %s: %w", path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		col := rr.RecordBatch().Column(0).(*array.FixedSizeBinary)
+	return ScanParquet(path, []string{ColSHA256}, 8192, func(rec arrow.RecordBatch) error {
+		col := rec.Column(0).(*array.FixedSizeBinary)
 		for i := 0; i < col.Len(); i++ {
 			var h [32]byte
 			copy(h[:], col.Value(i))
 			seen[h] = struct{}{}
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("ingest: read %s: %w", path, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // work is what the read stage sends: a candidate, or (c == nil) the end of a unit.
