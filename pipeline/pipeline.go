@@ -53,6 +53,7 @@ type Pipeline struct {
 	cancel context.CancelFunc
 	g      *errgroup.Group
 	start  time.Time
+	end    atomic.Int64 // UnixNano when Wait finished the run, 0 before
 
 	mu     sync.Mutex // guards stages, rejectBy, dropBy and calls to cfg.Rejects
 	stages []*stage
@@ -210,7 +211,7 @@ func (p *Pipeline) Summary() *Summary {
 		Accepted: p.accepted.Load(),
 		Rejected: p.rejected.Load(),
 		Dropped:  p.dropped.Load(),
-		Seconds:  time.Since(p.start).Seconds(),
+		Seconds:  p.elapsed().Seconds(),
 		Stages:   p.Metrics(),
 	}
 	p.mu.Lock()
@@ -243,6 +244,7 @@ func (p *Pipeline) Wait() (*Summary, error) {
 	p.mu.Unlock()
 
 	err := p.g.Wait()
+	p.end.Store(time.Now().UnixNano())
 	p.cancel()
 	p.progress.stop()
 	sum := p.Summary()
@@ -271,6 +273,14 @@ func (p *Pipeline) Wait() (*Summary, error) {
 		}
 	}
 	return sum, err
+}
+
+// elapsed is the run's duration so far, or its total duration after Wait.
+func (p *Pipeline) elapsed() time.Duration {
+	if e := p.end.Load(); e != 0 {
+		return time.Unix(0, e).Sub(p.start)
+	}
+	return time.Since(p.start)
 }
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

@@ -633,3 +633,32 @@ func TestProgressLogLines(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func TestProgressBars(t *testing.T) {
+	pipeline.SetForceTerminal(true)
+	defer pipeline.SetForceTerminal(false)
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(b) })
+	p := pipeline.New(context.Background(), pipeline.Config{Progress: w})
+	m := pipeline.Map(p, "decode", pipeline.Source(p, "list", counter(30)), func(_ context.Context, v int) (int, error) {
+		time.Sleep(10 * time.Millisecond)
+		if v == 7 {
+			return 0, pipeline.Reject("seven", nil)
+		}
+		return v, nil
+	}, pipeline.Workers(2))
+	pipeline.Sink(p, "write", m, func(context.Context, pipeline.Item[int]) error { return nil })
+	if _, err := waitDone(t, p); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	// the last frame shows the final counts of every stage
+	for _, want := range []string{"list", "decode", "write", "in 30  out 29  rej 1", "queue "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("display lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -22,7 +22,13 @@ type progress struct {
 	lines map[*stage]*mpb.Bar
 }
 
+// forceTerminal makes isTerminal true, for tests of the mpb display.
+var forceTerminal bool
+
 func isTerminal(w io.Writer) bool {
+	if forceTerminal {
+		return true
+	}
 	f, ok := w.(*os.File)
 	if !ok || f == nil {
 		return false
@@ -38,7 +44,7 @@ func startProgress(p *Pipeline) *progress {
 		return pr
 	}
 	if cfg.Progress != nil && isTerminal(cfg.Progress) {
-		pr.bars = mpb.New(mpb.WithOutput(cfg.Progress), mpb.WithRefreshRate(200*time.Millisecond))
+		pr.bars = mpb.New(mpb.WithOutput(cfg.Progress), mpb.ForceTTY(), mpb.WithAutoRefresh(), mpb.WithRefreshRate(200*time.Millisecond))
 		pr.lines = map[*stage]*mpb.Bar{}
 		pr.wg.Add(1)
 		go pr.loop(200*time.Millisecond, pr.addBars)

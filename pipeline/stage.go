@@ -80,17 +80,22 @@ type Emitter[T any] struct {
 	out   chan Item[T]
 	seq   int64
 	bytes func(any) int64
+	last  time.Time // when the Source function last got control back from Emit
 }
 
 // Emit sends one input item, blocking while the pipeline is full. It returns the run
 // context's error when the run is stopping; the Source function should then return it.
 func (e *Emitter[T]) Emit(source string, v T) error {
+	// busy time of a Source: the time between Emits, not the time blocked in them
+	now := time.Now()
+	e.s.busyNs.Add(int64(now.Sub(e.last)))
 	it := Item[T]{Seq: e.seq, Source: source, Value: v}
 	select {
 	case e.out <- it:
 	case <-e.ctx.Done():
 		return e.ctx.Err()
 	}
+	e.last = time.Now()
 	e.seq++
 	e.p.inputs.Add(1)
 	e.s.in.Add(1)
@@ -123,9 +128,9 @@ func Source[T any](p *Pipeline, name string, fn func(ctx context.Context, emit *
 	e := &Emitter[T]{p: p, s: s, ctx: p.ctx, out: out, bytes: o.bytes}
 	p.g.Go(func() error {
 		defer close(out)
-		t0 := time.Now()
+		e.last = time.Now()
 		err := fn(p.ctx, e)
-		s.busyNs.Add(int64(time.Since(t0)))
+		s.busyNs.Add(int64(time.Since(e.last)))
 		return stageErr(p.ctx, name, err)
 	})
 	return out
