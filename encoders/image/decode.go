@@ -252,18 +252,30 @@ func reduceYCbCr(src *image.YCbCr, n int) *image.NRGBA {
 	ay := make([]uint32, w)
 	acb := make([]uint32, w)
 	acr := make([]uint32, w)
+	// Horizontal chroma subsampling shift: chroma column of luma column x is x>>cs.
+	cs := 0
+	switch src.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420:
+		cs = 1
+	case image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410:
+		cs = 2
+	}
 	for by := 0; by < h; by++ {
 		clear(ay)
 		clear(acb)
 		clear(acr)
 		y0, y1 := by*n, min(by*n+n, sh)
 		for y := y0; y < y1; y++ {
+			yrow := src.Y[src.YOffset(b.Min.X, b.Min.Y+y):]
+			c0 := src.COffset(b.Min.X, b.Min.Y+y)
+			cb, cr := src.Cb[c0:], src.Cr[c0:]
+			cx0 := b.Min.X >> cs
 			for x := 0; x < sw; x++ {
-				yi := src.YOffset(b.Min.X+x, b.Min.Y+y)
-				ci := src.COffset(b.Min.X+x, b.Min.Y+y)
-				ay[x/n] += uint32(src.Y[yi])
-				acb[x/n] += uint32(src.Cb[ci])
-				acr[x/n] += uint32(src.Cr[ci])
+				cx := ((b.Min.X + x) >> cs) - cx0
+				k := x / n
+				ay[k] += uint32(yrow[x])
+				acb[k] += uint32(cb[cx])
+				acr[k] += uint32(cr[cx])
 			}
 		}
 		drow := dst.Pix[by*dst.Stride:]

@@ -9,6 +9,7 @@ import (
 	"image/draw"
 	"image/gif"
 	"image/png"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -433,3 +434,29 @@ const (
 	turboMaxTolFull   = 48
 	turboMaxTolScaled = 8
 )
+
+// reduceYCbCr must equal converting to RGB and box-reducing (up to rounding and clamping)
+// for every subsampling ratio and for sizes that do not divide by the reduction.
+func TestReduceYCbCr(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410} {
+		src := image.NewYCbCr(image.Rect(0, 0, 37, 29), ratio)
+		// Smooth planes (as decoded photos are), so clamping at the RGB gamut rarely matters.
+		for i := range src.Y {
+			src.Y[i] = uint8(60 + (i*7)%120)
+		}
+		for i := range src.Cb {
+			src.Cb[i] = uint8(110 + rng.IntN(30))
+			src.Cr[i] = uint8(110 + rng.IntN(30))
+		}
+		for _, n := range []int{2, 4, 8} {
+			got := reduceYCbCr(src, n)
+			want := BoxReduce(toOpaque(src, color.NRGBA{}), n)
+			mean, maxd := diffStats(t, got, want)
+			if mean > 1 || maxd > 3 {
+				t.Errorf("%v 1/%d: mean %.2f max %d", ratio, n, mean, maxd)
+			}
+		}
+	}
+}
