@@ -298,7 +298,22 @@ func runTokInfo(_ context.Context, o *tokenizerOpts) error {
 	if err != nil {
 		return err
 	}
-	sum, err := text.FileSHA256(src)
+	rankFile := src
+	if strings.HasSuffix(src, ".json") { // a trained tokenizer's config names its rank file
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		var fc text.FileConfig
+		if err := json.Unmarshal(b, &fc); err != nil {
+			return err
+		}
+		rankFile = fc.RankFile
+		if !filepath.IsAbs(rankFile) {
+			rankFile = filepath.Join(filepath.Dir(src), rankFile)
+		}
+	}
+	sum, err := text.FileSHA256(rankFile)
 	if err != nil {
 		return err
 	}
@@ -314,6 +329,7 @@ func runTokInfo(_ context.Context, o *tokenizerOpts) error {
 	fmt.Fprintf(w, "regexp:      %s\n", e.Pattern().Regexp())
 	fmt.Fprintf(w, "vocab size:  %d (%d mergeable, %d special), max id %d\n", e.VocabSize(), e.VocabSize()-len(sp), len(sp), e.MaxID())
 	fmt.Fprintf(w, "source:      %s\n", src)
+	fmt.Fprintf(w, "rank file:   %s\n", rankFile)
 	fmt.Fprintf(w, "sha256:      %s\n", sum)
 	for _, n := range names {
 		fmt.Fprintf(w, "special:     %d %s\n", sp[n], n)
@@ -347,7 +363,13 @@ func runTokTrain(ctx context.Context, o *trainOpts) error {
 		docs = append(docs, ds...)
 	}
 	log.Info("tokenizer train: corpus read", "documents", len(docs), "bytes", total)
-	tr, err := text.Train(text.TrainConfig{VocabSize: o.vocabSize, Pattern: pat, Special: o.special, MinFrequency: o.minFreq, Workers: o.g.NumWorkers()}, docs)
+	var special []string
+	for _, s := range o.special {
+		if s != "" {
+			special = append(special, s)
+		}
+	}
+	tr, err := text.Train(text.TrainConfig{VocabSize: o.vocabSize, Pattern: pat, Special: special, MinFrequency: o.minFreq, Workers: o.g.NumWorkers()}, docs)
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
