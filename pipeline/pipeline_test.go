@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -399,6 +400,10 @@ func TestRejects(t *testing.T) {
 			wantReasons["error"]++
 		case i%100 == 99:
 			wantReasons["sink_reason"]++
+		case i%100 == 98:
+			wantDropped++
+		case i%100 == 1:
+			wantReasons["wrapped"]++
 		default:
 			wantAccepted++
 			wantOrder = append(wantOrder, i)
@@ -407,6 +412,8 @@ func TestRejects(t *testing.T) {
 	for _, ordered := range []bool{false, true} {
 		t.Run(fmt.Sprint("ordered=", ordered), func(t *testing.T) {
 			mem := &pipeline.MemRejects{}
+			// a shared *RejectError value: the engine must copy it, not fill it in
+			shared := &pipeline.RejectError{Reason: "wrapped", Detail: "shared"}
 			p := pipeline.New(context.Background(), pipeline.Config{Workers: 4, Rejects: mem})
 			var opts []pipeline.Option
 			if ordered {
@@ -424,6 +431,8 @@ func TestRejects(t *testing.T) {
 					m["boom"] = v // nil map write: a runtime panic
 				case v%10 == 7:
 					return 0, fmt.Errorf("plain failure %d", v)
+				case v%100 == 1:
+					return 0, fmt.Errorf("context: %w", shared)
 				}
 				return v, nil
 			}, opts...)
@@ -431,6 +440,9 @@ func TestRejects(t *testing.T) {
 			pipeline.Sink(p, "sink", checked, func(_ context.Context, it pipeline.Item[int]) error {
 				if it.Value%100 == 99 {
 					return pipeline.Reject("sink_reason", errors.New("sink says no"))
+				}
+				if it.Value%100 == 98 {
+					return pipeline.Drop("duplicate")
 				}
 				got = append(got, it.Value)
 				return nil
@@ -495,7 +507,17 @@ func TestRejects(t *testing.T) {
 					if r.Unwrap() == nil || r.Unwrap().Error() != "sink says no" {
 						t.Errorf("sink reject %+v", r)
 					}
+				case "wrapped":
+					if v%100 != 1 || r.Detail != "shared" {
+						t.Errorf("wrapped reject %+v", r)
+					}
 				}
+			}
+			if shared.Stage != "" || shared.Source != "" {
+				t.Errorf("the shared reject value was modified: %+v", shared)
+			}
+			if m := stageByName(t, s.Stages, "sink"); m.Dropped != n/100 {
+				t.Errorf("sink dropped %d", m.Dropped)
 			}
 			if m := stageByName(t, s.Stages, "check"); m.ItemsIn != n || m.ItemsOut+m.Rejected+m.Dropped != n {
 				t.Errorf("check stage %+v", m)
@@ -550,6 +572,28 @@ func TestJSONLRejects(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestSummaryWriteFile(t *testing.T) {
+	s := &pipeline.Summary{Name: "x", Inputs: 3, Accepted: 3, Balanced: true}
+	path := t.TempDir() + "/stats.json"
+	if err := s.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back pipeline.Summary
+	if err := json.Unmarshal(b, &back); err != nil || back.Name != "x" || back.Inputs != 3 || !back.Balanced {
+		t.Fatalf("read back %+v, %v from\n%s", back, err, b)
+	}
+	if err := s.WriteFile(t.TempDir() + "/missing/dir/stats.json"); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+	if pipeline.Fatal(nil) != nil {
+		t.Fatal("Fatal(nil) != nil")
 	}
 }
 

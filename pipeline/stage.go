@@ -89,11 +89,8 @@ func (e *Emitter[T]) Emit(source string, v T) error {
 	// busy time of a Source: the time between Emits, not the time blocked in them
 	now := time.Now()
 	e.s.busyNs.Add(int64(now.Sub(e.last)))
-	it := Item[T]{Seq: e.seq, Source: source, Value: v}
-	select {
-	case e.out <- it:
-	case <-e.ctx.Done():
-		return e.ctx.Err()
+	if err := send(e.ctx, e.out, Item[T]{Seq: e.seq, Source: source, Value: v}); err != nil {
+		return err
 	}
 	e.last = time.Now()
 	e.seq++
@@ -170,11 +167,9 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 		}
 		return res, false, p.settle(ctx, s, it.Source, ferr, true)
 	}
-	send := func(it Item[Out]) error {
-		select {
-		case out <- it:
-		case <-ctx.Done():
-			return ctx.Err()
+	emit := func(it Item[Out]) error {
+		if err := send(ctx, out, it); err != nil {
+			return err
 		}
 		s.sent(len(out))
 		if o.bytes != nil {
@@ -190,15 +185,9 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 			p.g.Go(func() error {
 				defer wg.Done()
 				for {
-					var it Item[In]
-					var more bool
-					select {
-					case it, more = <-in:
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-					if !more {
-						return nil
+					it, more, err := recv(ctx, in)
+					if err != nil || !more {
+						return err
 					}
 					s.in.Add(1)
 					s.take()
@@ -207,7 +196,7 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 						return err
 					}
 					if ok {
-						if err := send(res); err != nil {
+						if err := emit(res); err != nil {
 							return err
 						}
 					}
@@ -240,27 +229,17 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 	p.g.Go(func() error { // dispatcher
 		defer close(work)
 		for idx := int64(0); ; idx++ {
-			select {
-			case tokens <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := send(ctx, tokens, struct{}{}); err != nil {
+				return err
 			}
-			var it Item[In]
-			var more bool
-			select {
-			case it, more = <-in:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if !more {
-				return nil
+			it, more, err := recv(ctx, in)
+			if err != nil || !more {
+				return err
 			}
 			s.in.Add(1)
 			s.take()
-			select {
-			case work <- job{idx, it}:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := send(ctx, work, job{idx, it}); err != nil {
+				return err
 			}
 		}
 	})
@@ -273,10 +252,8 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 				if err != nil {
 					return err
 				}
-				select {
-				case results <- result{j.idx, res, ok}:
-				case <-ctx.Done():
-					return ctx.Err()
+				if err := send(ctx, results, result{j.idx, res, ok}); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -290,12 +267,9 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 		var next int64
 		pending := 0
 		for {
-			var r result
-			var more bool
-			select {
-			case r, more = <-results:
-			case <-ctx.Done():
-				return ctx.Err()
+			r, more, err := recv(ctx, results)
+			if err != nil {
+				return err
 			}
 			if !more {
 				if pending != 0 {
@@ -319,7 +293,7 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 				ring[k], filled[k] = result{}, false
 				pending--
 				if r.ok {
-					if err := send(r.it); err != nil {
+					if err := emit(r.it); err != nil {
 						return err
 					}
 				}
@@ -345,20 +319,14 @@ func Sink[T any](p *Pipeline, name string, in <-chan Item[T], fn func(ctx contex
 	ctx := p.ctx
 	p.g.Go(func() error {
 		for {
-			var it Item[T]
-			var more bool
-			select {
-			case it, more = <-in:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if !more {
-				return nil
+			it, more, err := recv(ctx, in)
+			if err != nil || !more {
+				return err
 			}
 			s.in.Add(1)
 			s.take()
 			t0 := time.Now()
-			err := fn(ctx, it)
+			err = fn(ctx, it)
 			s.busyNs.Add(int64(time.Since(t0)))
 			if err == nil {
 				s.out.Add(1)
@@ -372,6 +340,44 @@ func Sink[T any](p *Pipeline, name string, in <-chan Item[T], fn func(ctx contex
 			s.done()
 		}
 	})
+}
+
+// recv receives from in, or returns ctx's error once the run is stopping. The first,
+// non-blocking attempt saves the cost of a two-channel select when a value is ready;
+// ctx is checked first so that a cancelled run stops taking work.
+func recv[T any](ctx context.Context, in <-chan T) (v T, more bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return v, false, err
+	}
+	select {
+	case v, more = <-in:
+		return v, more, nil
+	default:
+	}
+	select {
+	case v, more = <-in:
+		return v, more, nil
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	}
+}
+
+// send sends v on out, or returns ctx's error once the run is stopping (see recv).
+func send[T any](ctx context.Context, out chan<- T, v T) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case out <- v:
+		return nil
+	default:
+	}
+	select {
+	case out <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // settle accounts for an item whose stage function returned err != nil. It returns nil when
