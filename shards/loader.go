@@ -1,0 +1,736 @@
+package shards
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"golang.org/x/sync/semaphore"
+)
+
+// LoaderOptions configures a Loader. Zero values give a single-rank loader over the train
+// split, one epoch, batches of 64.
+type LoaderOptions struct {
+	Split       string // SplitTrain (default) or SplitVal
+	Seed        uint64 // order seed
+	GlobalBatch int    // samples per step over all ranks; default 64
+	Rank, World int    // this rank and the number of ranks; World defaults to 1
+	// ShuffleBlock is the shuffle buffer in samples: positions are shuffled within blocks
+	// of this many consecutive samples of the shard-permuted stream. Default 8192.
+	ShuffleBlock int
+	// Prefetch bounds the decoded batches queued ahead of the consumer, in bytes (the batch
+	// being consumed counts until the next call to Next). At least one batch is always
+	// queued. Default 64 MiB.
+	Prefetch int64
+	Columns  []string       // columns to load (latent, token and int32 columns); nil means all
+	SeqLen   map[string]int // padded length of token columns; absent or 0 means the longest in the batch
+	Epochs   int            // epochs to stream before io.EOF; 0 means no end
+	DropLast bool           // drop the last, partial global batch of each epoch
+}
+
+// Batch is this rank's part of one global batch. Row i of every field is the same sample.
+type Batch struct {
+	Epoch     int
+	Step      int     // global batch index within the epoch
+	Positions []int64 // Positions[i]: position of row i in the epoch's global order
+	Keys      []string
+	Latents   map[string]*Latent // fixed_size_list<float16|float32> columns
+	Tokens    map[string]*Tokens // list<int32> columns
+	Ints      map[string][]int32 // int32 columns (label_id), Ints[name][i]
+}
+
+// Len is the number of samples in the batch.
+func (b *Batch) Len() int { return len(b.Keys) }
+
+// Latent is a batch of fixed-shape tensors decoded to float32.
+type Latent struct {
+	Shape []int // per-sample shape: the column's "shape" metadata (C,H,W), else [Size]
+	Size  int   // elements per sample, the product of Shape
+	// Data holds sample i at Data[i*Size : (i+1)*Size], row-major in Shape (for C,H,W:
+	// Data[i*Size + (c*H+h)*W + w]). Null values are zeros.
+	Data []float32
+}
+
+// Tokens is a batch of token sequences padded to a common length.
+type Tokens struct {
+	SeqLen int
+	// IDs holds sample i at IDs[i*SeqLen : (i+1)*SeqLen]; positions at or past Lengths[i]
+	// are 0. Sequences longer than SeqLen are truncated.
+	IDs     []int32
+	Lengths []int32 // Lengths[i]: tokens of sample i kept, <= SeqLen
+}
+
+// State is a loader position: the next global batch to deliver. It does not depend on the
+// rank or the world size, so it can be saved by one rank and restored on any rank of a
+// world of any size with the same GlobalBatch.
+type State struct {
+	Epoch       int    `json:"epoch"`
+	Step        int    `json:"step"` // next global batch within Epoch
+	Seed        uint64 `json:"seed"`
+	GlobalBatch int    `json:"global_batch"`
+	Split       string `json:"split"`
+	Dataset     string `json:"dataset"` // hash of the split's shard hashes
+}
+
+// ErrState is returned by Resume for a state that belongs to another configuration.
+var ErrState = errors.New("shards: loader state does not match the loader")
+
+type colKind int
+
+const (
+	kindLatent colKind = iota
+	kindTokens
+	kindInt32
+)
+
+type loadCol struct {
+	name  string
+	kind  colKind
+	size  int // latent elements per sample
+	shape []int
+	f16   bool
+}
+
+// Loader streams batches of one split of a dataset for one rank. Next, State, Resume and
+// Close are not safe for concurrent use; one background goroutine reads ahead.
+type Loader struct {
+	dir     string
+	opts    LoaderOptions
+	shards  []Shard
+	rows    []int64
+	n       int64 // samples per epoch
+	steps   int64 // global batches per epoch
+	cols    []loadCol
+	dataset string
+
+	pos      State // next batch to hand out
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	batches  chan queued
+	budget   *semaphore.Weighted
+	held     int64 // budget held by the batch last returned
+	err      error // sticky
+	finished bool
+}
+
+type queued struct {
+	b    *Batch
+	cost int64
+	err  error
+}
+
+// NewLoader opens the dataset in dir for reading with opts. It reads the manifest and the
+// schema of the first shard; reading starts at the first call to Next.
+func NewLoader(dir string, opts LoaderOptions) (*Loader, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Split == "" {
+		opts.Split = SplitTrain
+	}
+	if opts.GlobalBatch == 0 {
+		opts.GlobalBatch = 64
+	}
+	if opts.World == 0 {
+		opts.World = 1
+	}
+	if opts.ShuffleBlock == 0 {
+		opts.ShuffleBlock = 8192
+	}
+	if opts.Prefetch == 0 {
+		opts.Prefetch = 64 << 20
+	}
+	switch {
+	case opts.Split != SplitTrain && opts.Split != SplitVal:
+		return nil, fmt.Errorf("shards: loader split %q is neither %q nor %q", opts.Split, SplitTrain, SplitVal)
+	case opts.GlobalBatch < 0 || opts.World < 0 || opts.ShuffleBlock < 0 || opts.Prefetch < 0 || opts.Epochs < 0:
+		return nil, errors.New("shards: negative loader option")
+	case opts.Rank < 0 || opts.Rank >= opts.World:
+		return nil, fmt.Errorf("shards: rank %d outside world of %d", opts.Rank, opts.World)
+	case opts.GlobalBatch%opts.World != 0:
+		return nil, fmt.Errorf("shards: global batch %d is not a multiple of the world size %d", opts.GlobalBatch, opts.World)
+	}
+	l := &Loader{dir: dir, opts: opts, shards: m.SplitShards(opts.Split)}
+	if len(l.shards) == 0 {
+		return nil, fmt.Errorf("shards: %s has no %s shards", dir, opts.Split)
+	}
+	h := sha256.New()
+	for _, s := range l.shards {
+		l.rows = append(l.rows, s.Rows)
+		l.n += s.Rows
+		h.Write([]byte(s.SHA256))
+	}
+	l.dataset = hex.EncodeToString(h.Sum(nil))[:32]
+	l.steps = (l.n + int64(opts.GlobalBatch) - 1) / int64(opts.GlobalBatch)
+	if opts.DropLast {
+		l.steps = l.n / int64(opts.GlobalBatch)
+	}
+	if l.cols, err = l.columns(); err != nil {
+		return nil, err
+	}
+	l.pos = State{Seed: opts.Seed, GlobalBatch: opts.GlobalBatch, Split: opts.Split, Dataset: l.dataset}
+	return l, nil
+}
+
+// StepsPerEpoch is the number of global batches in an epoch.
+func (l *Loader) StepsPerEpoch() int { return int(l.steps) }
+
+// Samples is the number of samples of the split (one epoch).
+func (l *Loader) Samples() int64 { return l.n }
+
+// columns picks the loadable columns from the first shard's schema.
+func (l *Loader) columns() ([]loadCol, error) {
+	pf, err := openParquet(filepath.Join(l.dir, filepath.FromSlash(l.shards[0].Path)), 0)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := pf.fr.Schema()
+	pf.Close()
+	if err != nil {
+		return nil, fmt.Errorf("shards: schema of %s: %w", l.shards[0].Path, err)
+	}
+	var out []loadCol
+	for _, f := range sc.Fields() {
+		c := loadCol{name: f.Name}
+		switch t := f.Type.(type) {
+		case *arrow.FixedSizeListType:
+			switch t.Elem().ID() {
+			case arrow.FLOAT16:
+				c.f16 = true
+			case arrow.FLOAT32:
+			default:
+				continue
+			}
+			c.kind, c.size = kindLatent, int(t.Len())
+			c.shape = []int{c.size}
+			if s, ok := f.Metadata.GetValue("shape"); ok {
+				if shape, ok := parseShape(s); ok && prod(shape) == c.size {
+					c.shape = shape
+				}
+			}
+		case *arrow.ListType:
+			if t.Elem().ID() != arrow.INT32 {
+				continue
+			}
+			c.kind = kindTokens
+		case *arrow.LargeListType:
+			if t.Elem().ID() != arrow.INT32 {
+				continue
+			}
+			c.kind = kindTokens
+		default:
+			if f.Type.ID() != arrow.INT32 {
+				continue
+			}
+			c.kind = kindInt32
+		}
+		if l.opts.Columns != nil && !slices.Contains(l.opts.Columns, f.Name) {
+			continue
+		}
+		out = append(out, c)
+	}
+	for _, name := range l.opts.Columns {
+		if !slices.ContainsFunc(out, func(c loadCol) bool { return c.name == name }) {
+			return nil, fmt.Errorf("shards: column %q is not a loadable column (fixed_size_list<float16|float32>, list<int32> or int32) of %s", name, l.dir)
+		}
+	}
+	return out, nil
+}
+
+func parseShape(s string) ([]int, bool) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v <= 0 {
+			return nil, false
+		}
+		out = append(out, v)
+	}
+	return out, len(out) > 0
+}
+
+func prod(s []int) int {
+	p := 1
+	for _, v := range s {
+		p *= v
+	}
+	return p
+}
+
+// State returns the position after the last batch Next returned.
+func (l *Loader) State() State { return l.pos }
+
+// Resume moves the loader to s: the next batch is global batch s.Step of epoch s.Epoch,
+// sliced for this loader's rank. s must come from a loader with the same seed, global
+// batch, split and dataset; the world size may differ.
+func (l *Loader) Resume(s State) error {
+	switch {
+	case s.Seed != l.opts.Seed, s.GlobalBatch != l.opts.GlobalBatch, s.Split != l.opts.Split, s.Dataset != l.dataset:
+		return fmt.Errorf("%w: state %+v, loader seed %d global batch %d split %s dataset %s", ErrState, s, l.opts.Seed, l.opts.GlobalBatch, l.opts.Split, l.dataset)
+	case s.Epoch < 0 || s.Step < 0 || int64(s.Step) > l.steps:
+		return fmt.Errorf("%w: epoch %d step %d outside an epoch of %d steps", ErrState, s.Epoch, s.Step, l.steps)
+	}
+	l.stop()
+	l.pos, l.err, l.finished = s, nil, false
+	return nil
+}
+
+// Next returns this rank's part of the next global batch, or io.EOF after opts.Epochs
+// epochs. Errors are sticky.
+func (l *Loader) Next() (*Batch, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	if l.held > 0 {
+		l.budget.Release(l.held)
+		l.held = 0
+	}
+	if l.batches == nil {
+		l.start()
+	}
+	q, ok := <-l.batches
+	if !ok {
+		l.err = io.EOF
+		return nil, io.EOF
+	}
+	if q.err != nil {
+		l.err = q.err
+		return nil, q.err
+	}
+	l.held = q.cost
+	l.pos.Epoch, l.pos.Step = q.b.Epoch, q.b.Step+1
+	if int64(l.pos.Step) == l.steps {
+		l.pos.Epoch, l.pos.Step = l.pos.Epoch+1, 0
+	}
+	return q.b, nil
+}
+
+// Close stops the reader goroutine and waits for it. The loader can be resumed afterwards.
+func (l *Loader) Close() error {
+	l.stop()
+	return nil
+}
+
+func (l *Loader) stop() {
+	if l.cancel != nil {
+		l.cancel()
+		for range l.batches {
+		}
+		l.wg.Wait()
+	}
+	l.cancel, l.batches, l.budget, l.held = nil, nil, nil, 0
+}
+
+func (l *Loader) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.batches = make(chan queued, 64)
+	l.budget = semaphore.NewWeighted(l.opts.Prefetch)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(l.batches)
+		r := &reader{l: l, files: map[int]*parquetFile{}}
+		defer r.close()
+		err := r.run(ctx, l.pos.Epoch, l.pos.Step)
+		if err != nil && ctx.Err() == nil {
+			select {
+			case l.batches <- queued{err: err}:
+			case <-ctx.Done():
+			}
+		}
+	}()
+}
+
+// reader is the state of the background goroutine.
+type reader struct {
+	l     *Loader
+	files map[int]*parquetFile
+	ord   *epochOrder
+
+	// The decoded samples of the current block that this rank needs, by slot.
+	blk      int64   // current block, -1 none
+	blkLo    int64   // first position of the block
+	slotOf   []int32 // position - blkLo -> slot, -1 if not needed
+	keys     []string
+	lat      [][]float32 // per latent column: slot*size
+	tokOff   [][]int32   // per token column: offsets by slot (len slots+1)
+	tokVal   [][]int32
+	ints     [][]int32
+	lastRG   [2]int // shard, row group of lastRec
+	lastRec  arrow.RecordBatch
+	lastBase int64         // first row of lastRG in its shard
+	recCols  []arrow.Array // columns of lastRec: key, then l.cols in order
+}
+
+func (r *reader) close() {
+	for _, f := range r.files {
+		f.Close()
+	}
+	if r.lastRec != nil {
+		r.lastRec.Release()
+	}
+}
+
+func (r *reader) run(ctx context.Context, epoch, step int) error {
+	l := r.l
+	B, w, rank := l.opts.GlobalBatch, l.opts.World, l.opts.Rank
+	for ; l.opts.Epochs == 0 || epoch < l.opts.Epochs; epoch, step = epoch+1, 0 {
+		r.ord = newEpochOrder(l.opts.Seed, epoch, l.rows, l.opts.ShuffleBlock)
+		r.blk = -1
+		for ; int64(step) < l.steps; step++ {
+			lo, hi := rankRange(int64(step), B, rank, w, l.n)
+			b := r.newBatch(epoch, step, int(hi-lo))
+			for p := lo; p < hi; p++ {
+				if blk := p / int64(l.opts.ShuffleBlock); blk != r.blk {
+					if err := r.loadBlock(ctx, blk, p); err != nil {
+						return err
+					}
+				}
+				r.emit(b, int(p-lo), p)
+			}
+			r.finishBatch(b)
+			cost := batchBytes(b)
+			if err := l.budget.Acquire(ctx, min(cost, l.opts.Prefetch)); err != nil {
+				return err
+			}
+			select {
+			case l.batches <- queued{b: b, cost: min(cost, l.opts.Prefetch)}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+func (r *reader) newBatch(epoch, step, n int) *Batch {
+	b := &Batch{Epoch: epoch, Step: step, Positions: make([]int64, n), Keys: make([]string, n),
+		Latents: map[string]*Latent{}, Tokens: map[string]*Tokens{}, Ints: map[string][]int32{}}
+	for _, c := range r.l.cols {
+		switch c.kind {
+		case kindLatent:
+			b.Latents[c.name] = &Latent{Shape: c.shape, Size: c.size, Data: make([]float32, n*c.size)}
+		case kindTokens:
+			b.Tokens[c.name] = &Tokens{Lengths: make([]int32, n)}
+		case kindInt32:
+			b.Ints[c.name] = make([]int32, n)
+		}
+	}
+	return b
+}
+
+func batchBytes(b *Batch) int64 {
+	n := int64(len(b.Positions)) * 8
+	for _, k := range b.Keys {
+		n += int64(len(k)) + 16
+	}
+	for _, v := range b.Latents {
+		n += int64(len(v.Data)) * 4
+	}
+	for _, v := range b.Tokens {
+		n += int64(len(v.IDs)+len(v.Lengths)) * 4
+	}
+	for _, v := range b.Ints {
+		n += int64(len(v)) * 4
+	}
+	return n
+}
+
+// emit copies the sample at position p into row i of b. Token values are staged in
+// Tokens.IDs unpadded (Lengths holds the full lengths) until finishBatch lays them out.
+func (r *reader) emit(b *Batch, i int, p int64) {
+	s := int(r.slotOf[p-r.blkLo])
+	b.Positions[i] = p
+	b.Keys[i] = r.keys[s]
+	li, ti, ii := 0, 0, 0
+	for _, c := range r.l.cols {
+		switch c.kind {
+		case kindLatent:
+			copy(b.Latents[c.name].Data[i*c.size:(i+1)*c.size], r.lat[li][s*c.size:(s+1)*c.size])
+			li++
+		case kindTokens:
+			t := b.Tokens[c.name]
+			toks := r.tokVal[ti][r.tokOff[ti][s]:r.tokOff[ti][s+1]]
+			t.IDs = append(t.IDs, toks...)
+			t.Lengths[i] = int32(len(toks))
+			ti++
+		case kindInt32:
+			b.Ints[c.name][i] = r.ints[ii][s]
+			ii++
+		}
+	}
+}
+
+// finishBatch pads the staged token columns of b to their sequence length.
+func (r *reader) finishBatch(b *Batch) {
+	for name, t := range b.Tokens {
+		L := r.l.opts.SeqLen[name]
+		if L <= 0 {
+			for _, n := range t.Lengths {
+				L = max(L, int(n))
+			}
+		}
+		ids := make([]int32, len(t.Lengths)*L)
+		off := 0
+		for i, n := range t.Lengths {
+			k := min(int(n), L)
+			copy(ids[i*L:i*L+k], t.IDs[off:off+k])
+			off += int(n)
+			t.Lengths[i] = int32(k)
+		}
+		t.IDs, t.SeqLen = ids, L
+	}
+}
+
+// request is one sample of a block to decode into a slot.
+type request struct {
+	stream int64
+	shard  int
+	row    int64
+	slot   int32
+}
+
+// loadBlock decodes the samples of block blk that this rank receives at positions >= from.
+func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
+	l := r.l
+	B, w, rank := l.opts.GlobalBatch, l.opts.World, l.opts.Rank
+	lo, hi := r.ord.blockRange(blk)
+	r.blk, r.blkLo = blk, lo
+	r.slotOf = slices.Grow(r.slotOf[:0], int(hi-lo))[:hi-lo]
+	for i := range r.slotOf {
+		r.slotOf[i] = -1
+	}
+	var reqs []request
+	first := max(lo, from)
+	for g := first / int64(B); g*int64(B) < hi && g < l.steps; g++ {
+		a, c := rankRange(g, B, rank, w, l.n)
+		for q := max(a, first); q < min(c, hi); q++ {
+			s := r.ord.stream(q)
+			shard, row := r.ord.locate(s)
+			r.slotOf[q-lo] = int32(len(reqs))
+			reqs = append(reqs, request{stream: s, shard: shard, row: row, slot: int32(len(reqs))})
+		}
+	}
+	n := len(reqs)
+	r.keys = slices.Grow(r.keys[:0], n)[:n]
+	li, ti, ii := 0, 0, 0
+	if r.lat == nil {
+		for _, c := range l.cols {
+			switch c.kind {
+			case kindLatent:
+				r.lat = append(r.lat, nil)
+			case kindTokens:
+				r.tokOff, r.tokVal = append(r.tokOff, nil), append(r.tokVal, nil)
+			case kindInt32:
+				r.ints = append(r.ints, nil)
+			}
+		}
+	}
+	for _, c := range l.cols {
+		switch c.kind {
+		case kindLatent:
+			r.lat[li] = slices.Grow(r.lat[li][:0], n*c.size)[:n*c.size]
+			li++
+		case kindTokens:
+			r.tokOff[ti] = slices.Grow(r.tokOff[ti][:0], n+1)[:n+1]
+			r.tokVal[ti] = r.tokVal[ti][:0]
+			ti++
+		case kindInt32:
+			r.ints[ii] = slices.Grow(r.ints[ii][:0], n)[:n]
+			ii++
+		}
+	}
+	// Decode in stream order so each row group is read once; token values are appended in
+	// slot order, so decode slot by slot into per-slot scratch first.
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		switch {
+		case reqs[a].stream < reqs[b].stream:
+			return -1
+		case reqs[a].stream > reqs[b].stream:
+			return 1
+		}
+		return 0
+	})
+	toks := make([][][]int32, len(r.tokOff)) // [token column][slot]
+	for i := range toks {
+		toks[i] = make([][]int32, n)
+	}
+	for k, oi := range order {
+		if k%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		q := reqs[oi]
+		_, base, err := r.rowGroup(ctx, q.shard, q.row)
+		if err != nil {
+			return err
+		}
+		if err := r.decodeRow(int(q.row-base), int(q.slot), toks); err != nil {
+			return fmt.Errorf("shards: %s row %d: %w", l.shards[q.shard].Path, q.row, err)
+		}
+	}
+	for ti := range toks {
+		off := r.tokOff[ti]
+		off[0] = 0
+		for s, t := range toks[ti] {
+			r.tokVal[ti] = append(r.tokVal[ti], t...)
+			off[s+1] = int32(len(r.tokVal[ti]))
+		}
+	}
+	return nil
+}
+
+// rowGroup returns the decoded row group of shard that holds row, and its first row.
+func (r *reader) rowGroup(ctx context.Context, shard int, row int64) (arrow.RecordBatch, int64, error) {
+	if r.lastRec != nil && r.lastRG[0] == shard && row >= r.lastBase && row < r.lastBase+r.lastRec.NumRows() {
+		return r.lastRec, r.lastBase, nil
+	}
+	pf := r.files[shard]
+	if pf == nil {
+		var err error
+		if pf, err = openParquet(filepath.Join(r.l.dir, filepath.FromSlash(r.l.shards[shard].Path)), 0); err != nil {
+			return nil, 0, err
+		}
+		r.files[shard] = pf
+	}
+	md := pf.pr.MetaData()
+	base := int64(0)
+	rg := 0
+	for ; rg < md.NumRowGroups(); rg++ {
+		n := md.RowGroup(rg).NumRows()
+		if row < base+n {
+			break
+		}
+		base += n
+	}
+	if rg == md.NumRowGroups() {
+		return nil, 0, fmt.Errorf("shards: %s has no row %d", r.l.shards[shard].Path, row)
+	}
+	names := []string{ColKey}
+	for _, c := range r.l.cols {
+		names = append(names, c.name)
+	}
+	leaves, err := pf.leaves(names...)
+	if err != nil {
+		return nil, 0, err
+	}
+	pf.fr.Props.BatchSize = md.RowGroup(rg).NumRows()
+	rr, err := pf.fr.GetRecordReader(ctx, leaves, []int{rg})
+	if err != nil {
+		return nil, 0, fmt.Errorf("shards: read %s: %w", r.l.shards[shard].Path, err)
+	}
+	defer rr.Release()
+	if !rr.Next() {
+		err := rr.Err()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, 0, fmt.Errorf("shards: read %s row group %d: %w", r.l.shards[shard].Path, rg, err)
+	}
+	rec := rr.RecordBatch()
+	rec.Retain()
+	if r.lastRec != nil {
+		r.lastRec.Release()
+	}
+	r.lastRec, r.lastRG, r.lastBase = rec, [2]int{shard, rg}, base
+	r.recCols = r.recCols[:0]
+	for _, name := range names {
+		idx := rec.Schema().FieldIndices(name)
+		if len(idx) != 1 {
+			return nil, 0, fmt.Errorf("shards: %s has no single column %q", r.l.shards[shard].Path, name)
+		}
+		r.recCols = append(r.recCols, rec.Column(idx[0]))
+	}
+	return rec, base, nil
+}
+
+// decodeRow copies row i of the current row group into slot s.
+func (r *reader) decodeRow(i, s int, toks [][][]int32) error {
+	keys, ok := r.recCols[0].(stringArray)
+	if !ok {
+		return errors.New("key column is not utf8")
+	}
+	r.keys[s] = strings.Clone(keys.Value(i))
+	li, ti, ii := 0, 0, 0
+	for ci, c := range r.l.cols {
+		a := r.recCols[ci+1]
+		switch c.kind {
+		case kindLatent:
+			dst := r.lat[li][s*c.size : (s+1)*c.size]
+			li++
+			fsl, ok := a.(*array.FixedSizeList)
+			if !ok {
+				return fmt.Errorf("column %s is %s, not a fixed_size_list", c.name, a.DataType())
+			}
+			if fsl.IsNull(i) {
+				clear(dst)
+				continue
+			}
+			lo, hi := fsl.ValueOffsets(i)
+			if int(hi-lo) != c.size {
+				return fmt.Errorf("column %s has %d values, want %d", c.name, hi-lo, c.size)
+			}
+			switch v := fsl.ListValues().(type) {
+			case *array.Float16:
+				Float16ToFloat32(dst, rawUint16(v)[lo:hi])
+			case *array.Float32:
+				copy(dst, v.Float32Values()[lo:hi])
+			default:
+				return fmt.Errorf("column %s has values of type %s", c.name, v.DataType())
+			}
+		case kindTokens:
+			ll, ok := a.(array.ListLike)
+			if !ok {
+				return fmt.Errorf("column %s is %s, not a list", c.name, a.DataType())
+			}
+			if !ll.IsNull(i) {
+				lo, hi := ll.ValueOffsets(i)
+				v, ok := ll.ListValues().(*array.Int32)
+				if !ok {
+					return fmt.Errorf("column %s has values of type %s", c.name, ll.ListValues().DataType())
+				}
+				toks[ti][s] = append(toks[ti][s][:0], v.Int32Values()[lo:hi]...)
+			} else {
+				toks[ti][s] = toks[ti][s][:0]
+			}
+			ti++
+		case kindInt32:
+			v, ok := a.(*array.Int32)
+			if !ok {
+				return fmt.Errorf("column %s is %s, not int32", c.name, a.DataType())
+			}
+			r.ints[ii][s] = v.Value(i)
+			ii++
+		}
+	}
+	return nil
+}
+
+// rawUint16 returns the bit patterns of a float16 array's values.
+func rawUint16(a *array.Float16) []uint16 {
+	d := a.Data()
+	buf := d.Buffers()[1].Bytes()
+	if len(buf) < 2 {
+		return nil
+	}
+	u := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)/2)
+	return u[d.Offset() : d.Offset()+d.Len()]
+}
