@@ -193,16 +193,12 @@ func TestWindowBound(t *testing.T) {
 			return v, nil
 		}, pipeline.Window(w))
 		go func() {
-			// wait until no more items start (they cannot while item 0 blocks the window)
-			last := int64(-1)
-			for {
-				time.Sleep(20 * time.Millisecond)
-				if s := started.Load(); s == last {
-					break
-				} else {
-					last = s
-				}
+			// wait until the window is full (w items started), then give any further
+			// item time to start (none can while item 0 blocks the window)
+			for deadline := time.Now().Add(10 * time.Second); started.Load() < int64(w) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
 			}
+			time.Sleep(50 * time.Millisecond)
 			atomic.StoreInt64(&startedBeforeRelease, started.Load())
 			close(release)
 		}()
