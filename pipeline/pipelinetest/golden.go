@@ -13,6 +13,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,8 +230,14 @@ func encodeDefault(buf *bytes.Buffer, arr arrow.Array, i int) error {
 
 // DiffJSONL compares two tables in the golden format and returns nil when they are equal,
 // else an error naming the first difference: a schema difference by column name, a
-// different row count, or the first row (0-based) and column (by name) whose values differ.
-func DiffJSONL(got, want []byte) error {
+// different row count, or the first row (0-based) and column (by name) whose values differ,
+// with the element inside a list or struct value: row 3, column "lengths"[2]: got 4, want 5.
+func DiffJSONL(got, want []byte) error { return DiffJSONLApprox(got, want, 0) }
+
+// DiffJSONLApprox is DiffJSONL where two numbers are equal when |got-want| <= tol *
+// max(1, |want|), for outputs that may differ in the last bits across platforms (float
+// kernels with and without FMA). tol = 0 is exact comparison of the JSON text.
+func DiffJSONLApprox(got, want []byte, tol float64) error {
 	gl, err := splitLines(got)
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
@@ -261,8 +269,16 @@ func DiffJSONL(got, want []byte) error {
 		}
 		for _, f := range gs.Schema {
 			g, w := compact(grow[f.Name]), compact(wrow[f.Name])
-			if !bytes.Equal(g, w) {
+			if bytes.Equal(g, w) {
+				continue
+			}
+			gv, gerr := decodeNumbers(g)
+			wv, werr := decodeNumbers(w)
+			if gerr != nil || werr != nil {
 				return fmt.Errorf("row %d, column %q: got %s, want %s", r, f.Name, clip(g), clip(w))
+			}
+			if path, gd, wd, differ := firstDiff(gv, wv, tol, ""); differ {
+				return fmt.Errorf("row %d, column %q%s: got %s, want %s", r, f.Name, path, clip(gd), clip(wd))
 			}
 		}
 	}
@@ -276,6 +292,97 @@ func DiffJSONL(got, want []byte) error {
 		return fmt.Errorf("got %d rows, want %d; first %s row %d: %s", len(gl)-1, len(wl)-1, extra, first, clip(line[first+1]))
 	}
 	return nil
+}
+
+func decodeNumbers(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}
+
+func marshalValue(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(fmt.Sprint(v))
+	}
+	return b
+}
+
+// firstDiff walks two decoded JSON values and returns the path of their first difference
+// ("[2]", ".path") and the two values there.
+func firstDiff(g, w any, tol float64, path string) (string, []byte, []byte, bool) {
+	switch wv := w.(type) {
+	case []any:
+		gv, ok := g.([]any)
+		if !ok {
+			break
+		}
+		for i := 0; i < len(gv) && i < len(wv); i++ {
+			if p, gd, wd, d := firstDiff(gv[i], wv[i], tol, fmt.Sprintf("%s[%d]", path, i)); d {
+				return p, gd, wd, d
+			}
+		}
+		if len(gv) != len(wv) {
+			return fmt.Sprintf("%s (length)", path), marshalValue(len(gv)), marshalValue(len(wv)), true
+		}
+		return "", nil, nil, false
+	case map[string]any:
+		gv, ok := g.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := make([]string, 0, len(wv)+len(gv))
+		for k := range wv {
+			keys = append(keys, k)
+		}
+		for k := range gv {
+			if _, ok := wv[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ge, gok := gv[k]
+			we, wok := wv[k]
+			p := path + "." + k
+			if !gok || !wok {
+				return p, marshalOrAbsent(ge, gok), marshalOrAbsent(we, wok), true
+			}
+			if p, gd, wd, d := firstDiff(ge, we, tol, p); d {
+				return p, gd, wd, d
+			}
+		}
+		return "", nil, nil, false
+	case json.Number:
+		gv, ok := g.(json.Number)
+		if !ok {
+			break
+		}
+		if gv == wv {
+			return "", nil, nil, false
+		}
+		if tol > 0 {
+			a, aerr := gv.Float64()
+			b, berr := wv.Float64()
+			if aerr == nil && berr == nil && math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) {
+				return "", nil, nil, false
+			}
+		}
+		return path, []byte(gv), []byte(wv), true
+	}
+	if reflect.DeepEqual(g, w) {
+		return "", nil, nil, false
+	}
+	return path, marshalValue(g), marshalValue(w), true
+}
+
+func marshalOrAbsent(v any, ok bool) []byte {
+	if !ok {
+		return []byte("(absent)")
+	}
+	return marshalValue(v)
 }
 
 func diffSchema(got, want schemaLine) error {
@@ -354,6 +461,18 @@ func Golden(t testing.TB, path string, recs ...arrow.RecordBatch) {
 	GoldenJSONL(t, path, got)
 }
 
+// GoldenApprox is Golden with numbers compared to a relative tolerance (see DiffJSONLApprox).
+// With -update it writes the file.
+func GoldenApprox(t testing.TB, path string, tol float64, recs ...arrow.RecordBatch) {
+	t.Helper()
+	got, err := JSONL(recs...)
+	if err != nil {
+		t.Errorf("pipelinetest: %s: %v", path, err)
+		return
+	}
+	goldenJSONL(t, path, got, tol)
+}
+
 // GoldenTable is Golden for a table.
 func GoldenTable(t testing.TB, path string, tbl arrow.Table) {
 	t.Helper()
@@ -362,6 +481,11 @@ func GoldenTable(t testing.TB, path string, tbl arrow.Table) {
 
 // GoldenJSONL compares golden-format text (see WriteJSONL) with the golden file at path.
 func GoldenJSONL(t testing.TB, path string, got []byte) {
+	t.Helper()
+	goldenJSONL(t, path, got, 0)
+}
+
+func goldenJSONL(t testing.TB, path string, got []byte, tol float64) {
 	t.Helper()
 	if Update() {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -380,7 +504,7 @@ func GoldenJSONL(t testing.TB, path string, got []byte) {
 		t.Errorf("pipelinetest: golden file: %v (run the test with -update to create it)", err)
 		return
 	}
-	if err := DiffJSONL(got, want); err != nil {
+	if err := DiffJSONLApprox(got, want, tol); err != nil {
 		t.Errorf("pipelinetest: %s: %v (rerun with -update if the new output is right)", path, err)
 	}
 }

@@ -356,3 +356,36 @@ func TestRunRejects(t *testing.T) {
 }
 
 const sha256Of100x = "09ecb6ebc8bcefc733f6f2ec44f791abeed6a99edf0cc31519637898aebd52d8"
+
+func TestDiffJSONLPaths(t *testing.T) {
+	schema := `{"schema":[{"name":"k","type":"utf8","nullable":false},{"name":"v","type":"list<item: float32, nullable>","nullable":false},{"name":"s","type":"struct<a: int32, b: utf8>","nullable":false}]}`
+	want := schema + "\n" + `{"k":"a","v":[1,2,3],"s":{"a":1,"b":"x"}}` + "\n" + `{"k":"b","v":[],"s":{"a":2,"b":"y"}}` + "\n"
+	row := func(r0 string) []byte {
+		return []byte(schema + "\n" + r0 + "\n" + `{"k":"b","v":[],"s":{"a":2,"b":"y"}}` + "\n")
+	}
+	cases := []struct {
+		got  []byte
+		tol  float64
+		want string // "" = equal
+	}{
+		{row(`{"k":"a","v":[1,2,3],"s":{"a":1,"b":"x"}}`), 0, ""},
+		{row(`{"k": "a", "v": [1, 2, 3], "s": {"a": 1, "b": "x"}}`), 0, ""}, // spacing does not matter
+		{row(`{"k":"a","v":[1,2,4],"s":{"a":1,"b":"x"}}`), 0, `row 0, column "v"[2]: got 4, want 3`},
+		{row(`{"k":"a","v":[1,2],"s":{"a":1,"b":"x"}}`), 0, `row 0, column "v" (length): got 2, want 3`},
+		{row(`{"k":"a","v":[1,2,3],"s":{"a":1,"b":"z"}}`), 0, `row 0, column "s".b: got "z", want "x"`},
+		{row(`{"k":"a","v":[1,2,3.0000001],"s":{"a":1,"b":"x"}}`), 0, `row 0, column "v"[2]: got 3.0000001, want 3`},
+		{row(`{"k":"a","v":[1,2,3.0000001],"s":{"a":1,"b":"x"}}`), 1e-6, ""},
+		{row(`{"k":"a","v":[1,2,3.001],"s":{"a":1,"b":"x"}}`), 1e-6, `row 0, column "v"[2]: got 3.001, want 3`},
+		{row(`{"k":"a","v":null,"s":{"a":1,"b":"x"}}`), 0, `row 0, column "v": got null, want [1,2,3]`},
+		{[]byte(schema + "\n" + `{"k":"a","v":[1,2,3],"s":{"a":1,"b":"x"}}` + "\n"), 0, `got 1 rows, want 2; first missing row 1: {"k":"b"`},
+	}
+	for i, c := range cases {
+		err := pipelinetest.DiffJSONLApprox(c.got, []byte(want), c.tol)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("case %d: %v", i, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("case %d: got %v, want %q", i, err, c.want)
+		}
+	}
+}
