@@ -122,29 +122,73 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 			out, err = nil, fmt.Errorf("%w: decoder panic: %v", ErrFormat, r)
 		}
 	}()
+	orientation := 1
+	if !d.IgnoreEXIF {
+		orientation = Orientation(data)
+	}
+	checkSize := func(format string, w, h int) error {
+		if w <= 0 || h <= 0 || w > lim.MaxSide || h > lim.MaxSide || int64(w)*int64(h) > lim.MaxPixels {
+			return fmt.Errorf("%w: %s %dx%d (max side %d, max pixels %d)", ErrTooLarge, format, w, h, lim.MaxSide, lim.MaxPixels)
+		}
+		return nil
+	}
+	upright := func(w, h int) (int, int) {
+		if orientation >= 5 {
+			return h, w
+		}
+		return w, h
+	}
+	backend := d.JPEG
+	if backend == "" {
+		backend = JPEGAuto
+	}
+	var turboErr error
+	if backend != JPEGGo && len(data) > 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF {
+		// Fast path: libjpeg-turbo parses the header once, the limits are checked on it, and
+		// the DCT-domain reduction is chosen before any pixel memory is allocated.
+		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathTurbo}
+		pix, w, h, err := turbojpeg.Decode(data, 0, func(hdr turbojpeg.Header) (int, error) {
+			out.Width, out.Height = hdr.Width, hdr.Height
+			if err := checkSize("jpeg", hdr.Width, hdr.Height); err != nil {
+				return 0, err
+			}
+			out.Scale = scale(upright(hdr.Width, hdr.Height))
+			return out.Scale, nil
+		})
+		switch {
+		case err == nil:
+			out.Image = Orient(&image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}, orientation)
+			return out, nil
+		case errors.Is(err, ErrTooLarge):
+			return nil, err
+		case backend == JPEGTurbo:
+			return nil, fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
+		}
+		turboErr = err // fall back to the pure-Go decoder below
+	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > lim.MaxSide || cfg.Height > lim.MaxSide ||
-		int64(cfg.Width)*int64(cfg.Height) > lim.MaxPixels {
-		return nil, fmt.Errorf("%w: %s %dx%d (max side %d, max pixels %d)", ErrTooLarge, format,
-			cfg.Width, cfg.Height, lim.MaxSide, lim.MaxPixels)
+	if err := checkSize(format, cfg.Width, cfg.Height); err != nil {
+		return nil, err
 	}
-	out = &Decoded{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: 1, Scale: 1, Path: PathGo}
-	if !d.IgnoreEXIF {
-		out.Orientation = Orientation(data)
-	}
-	if format == "jpeg" {
-		uw, uh := cfg.Width, cfg.Height
-		if out.Orientation >= 5 {
-			uw, uh = uh, uw
+	out = &Decoded{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: orientation, Scale: 1, Path: PathGo, TurboErr: turboErr}
+	switch {
+	case format == "jpeg" && backend == JPEGTurbo:
+		return nil, fmt.Errorf("%w: jpeg: turbojpeg backend requested but the input is not a plain JPEG stream", ErrFormat)
+	case format == "jpeg":
+		out.Scale = scale(upright(cfg.Width, cfg.Height))
+		img, err := jpeg.Decode(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
 		}
-		out.Scale = scale(uw, uh)
-		if err := d.decodeJPEG(data, out, lim); err != nil {
-			return nil, err
+		if ycc, ok := img.(*image.YCbCr); ok && out.Scale > 1 {
+			out.Image = reduceYCbCr(ycc, out.Scale)
+		} else {
+			out.Image = BoxReduce(toOpaque(img, d.Background), out.Scale)
 		}
-	} else {
+	default:
 		img, _, err := image.Decode(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrFormat, format, err)
@@ -153,36 +197,6 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 	}
 	out.Image = Orient(out.Image, out.Orientation)
 	return out, nil
-}
-
-func (d *Decoder) decodeJPEG(data []byte, out *Decoded, lim Limits) error {
-	backend := d.JPEG
-	if backend == "" {
-		backend = JPEGAuto
-	}
-	if backend != JPEGGo {
-		pix, w, h, err := turbojpeg.DecodeRGBA(data, out.Scale, lim.MaxPixels)
-		if err == nil {
-			out.Image = &image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
-			out.Path = PathTurbo
-			return nil
-		}
-		if backend == JPEGTurbo {
-			return fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
-		}
-		out.TurboErr = err
-	}
-	img, err := jpeg.Decode(bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
-	}
-	out.Path = PathGo
-	if ycc, ok := img.(*image.YCbCr); ok && out.Scale > 1 {
-		out.Image = reduceYCbCr(ycc, out.Scale)
-		return nil
-	}
-	out.Image = BoxReduce(toOpaque(img, d.Background), out.Scale)
-	return nil
 }
 
 // toOpaque converts any image to an opaque NRGBA at origin (0,0), compositing alpha over bg.

@@ -161,7 +161,7 @@ func (r Resizer) Resize(img *image.NRGBA) (*image.NRGBA, error) {
 	src := img.SubImage(g.Crop.Add(b.Min))
 	var out *image.NRGBA
 	if g.Crop.Dx() == g.Size.X && g.Crop.Dy() == g.Size.Y {
-		out = imaging.Clone(src)
+		out = copyNRGBA(src.(*image.NRGBA))
 	} else {
 		out = imaging.Resize(src, g.Size.X, g.Size.Y, f)
 	}
@@ -196,4 +196,15 @@ func (p *Pipeline) Load(data []byte) (*image.NRGBA, *Decoded, error) {
 		return nil, nil, err
 	}
 	return out, d, nil
+}
+
+// copyNRGBA copies img to a new picture at origin (0,0).
+func copyNRGBA(img *image.NRGBA) *image.NRGBA {
+	b := img.Rect
+	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for y := range b.Dy() {
+		i := img.PixOffset(b.Min.X, b.Min.Y+y)
+		copy(out.Pix[y*out.Stride:(y+1)*out.Stride], img.Pix[i:i+4*b.Dx()])
+	}
+	return out
 }

@@ -26,3 +26,14 @@ type Header struct {
 
 // ScaledSize is the size of a side decoded at 1/denom: ceil(side/denom), as TJSCALED computes it.
 func ScaledSize(side, denom int) int { return (side + denom - 1) / denom }
+
+// Flags are TurboJPEG decompression flags.
+type Flags int
+
+const (
+	// FastUpsample replicates chroma samples instead of libjpeg's "fancy" triangle filter
+	// (TJFLAG_FASTUPSAMPLE); Pillow's draft mode does the same.
+	FastUpsample Flags = 256
+	// FastDCT uses the fastest inverse DCT (TJFLAG_FASTDCT); Pillow's draft mode does the same.
+	FastDCT Flags = 2048
+)

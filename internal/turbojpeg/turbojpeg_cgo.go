@@ -109,7 +109,7 @@ func putHandle(h C.tjhandle) {
 func bufPtr(b []byte) *C.uchar { return (*C.uchar)(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // DecodeHeader reads the size, subsampling and colour space of a JPEG.
-func DecodeHeader(data []byte) (Header, error) {
+func DecodeHeader(data []byte) (hdr Header, err error) {
 	if len(data) == 0 {
 		return Header{}, fmt.Errorf("turbojpeg: empty input")
 	}
@@ -117,7 +117,13 @@ func DecodeHeader(data []byte) (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
-	defer putHandle(h)
+	defer func() {
+		if err != nil {
+			C.imm_tj_destroy(h)
+			return
+		}
+		putHandle(h)
+	}()
 	var w, hh, ss, cs C.int
 	if C.imm_tj_header(h, bufPtr(data), C.ulong(len(data)), &w, &hh, &ss, &cs) != 0 {
 		return Header{}, fmt.Errorf("turbojpeg: read header: %s", C.GoString(C.imm_tj_errstr(h)))
@@ -127,28 +133,56 @@ func DecodeHeader(data []byte) (Header, error) {
 
 // DecodeRGBA decodes a JPEG at 1/denom of its size (denom in 1, 2, 4, 8) into RGBA bytes:
 // pix[(y*w + x)*4 + c], alpha 0xFF, w = ScaledSize(width, denom), h likewise.
-// maxPixels bounds the decoded (scaled) size before any allocation; 0 means no bound.
-func DecodeRGBA(data []byte, denom int, maxPixels int64) (pix []byte, w, h int, err error) {
-	switch denom {
-	case 1, 2, 4, 8:
-	default:
-		return nil, 0, 0, fmt.Errorf("turbojpeg: scale 1/%d not supported (want 1, 2, 4, 8)", denom)
-	}
-	hdr, err := DecodeHeader(data)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	w, h = ScaledSize(hdr.Width, denom), ScaledSize(hdr.Height, denom)
-	if w <= 0 || h <= 0 || (maxPixels > 0 && int64(w)*int64(h) > maxPixels) {
-		return nil, 0, 0, fmt.Errorf("turbojpeg: decoded size %dx%d outside limits", w, h)
+// flags select libjpeg-turbo's faster, less exact algorithms; maxPixels bounds the decoded
+// (scaled) size before any allocation, 0 means no bound.
+func DecodeRGBA(data []byte, denom int, flags Flags, maxPixels int64) (pix []byte, w, h int, err error) {
+	return Decode(data, flags, func(hdr Header) (int, error) {
+		w, h := ScaledSize(hdr.Width, denom), ScaledSize(hdr.Height, denom)
+		if maxPixels > 0 && int64(w)*int64(h) > maxPixels {
+			return 0, fmt.Errorf("turbojpeg: decoded size %dx%d over %d pixels", w, h, maxPixels)
+		}
+		return denom, nil
+	})
+}
+
+// Decode reads the header, lets choose check it and pick the reduction denom (1, 2, 4, 8),
+// then decodes into RGBA bytes as DecodeRGBA does; the header is parsed once per call and
+// nothing is allocated for pixels before choose accepts the size.
+func Decode(data []byte, flags Flags, choose func(Header) (denom int, err error)) (pix []byte, w, h int, err error) {
+	if len(data) == 0 {
+		return nil, 0, 0, fmt.Errorf("turbojpeg: empty input")
 	}
 	th, err := getHandle()
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	defer putHandle(th)
+	defer func() {
+		if err != nil { // a handle that saw an error is not reused
+			C.imm_tj_destroy(th)
+			return
+		}
+		putHandle(th)
+	}()
+	var cw, ch, ss, cs C.int
+	if C.imm_tj_header(th, bufPtr(data), C.ulong(len(data)), &cw, &ch, &ss, &cs) != 0 {
+		return nil, 0, 0, fmt.Errorf("turbojpeg: read header: %s", C.GoString(C.imm_tj_errstr(th)))
+	}
+	hdr := Header{Width: int(cw), Height: int(ch), Subsamp: int(ss), Colorspace: int(cs)}
+	if hdr.Width <= 0 || hdr.Height <= 0 {
+		return nil, 0, 0, fmt.Errorf("turbojpeg: size %dx%d", hdr.Width, hdr.Height)
+	}
+	denom, err := choose(hdr)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	switch denom {
+	case 1, 2, 4, 8:
+	default:
+		return nil, 0, 0, fmt.Errorf("turbojpeg: scale 1/%d not supported (want 1, 2, 4, 8)", denom)
+	}
+	w, h = ScaledSize(hdr.Width, denom), ScaledSize(hdr.Height, denom)
 	pix = make([]byte, w*h*4)
-	if C.imm_tj_decompress(th, bufPtr(data), C.ulong(len(data)), bufPtr(pix), C.int(w), C.int(w*4), C.int(h), pixelFormatRGBA, 0) != 0 {
+	if C.imm_tj_decompress(th, bufPtr(data), C.ulong(len(data)), bufPtr(pix), C.int(w), C.int(w*4), C.int(h), pixelFormatRGBA, C.int(flags)) != 0 {
 		return nil, 0, 0, fmt.Errorf("turbojpeg: decompress: %s", C.GoString(C.imm_tj_errstr(th)))
 	}
 	return pix, w, h, nil

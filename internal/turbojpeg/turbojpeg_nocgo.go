@@ -16,6 +16,11 @@ func Available() bool { return false }
 func DecodeHeader(data []byte) (Header, error) { return Header{}, errNoCgo }
 
 // DecodeRGBA is unavailable in a build without cgo.
-func DecodeRGBA(data []byte, denom int, maxPixels int64) (pix []byte, w, h int, err error) {
+func DecodeRGBA(data []byte, denom int, flags Flags, maxPixels int64) (pix []byte, w, h int, err error) {
+	return nil, 0, 0, errNoCgo
+}
+
+// Decode is unavailable in a build without cgo.
+func Decode(data []byte, flags Flags, choose func(Header) (denom int, err error)) (pix []byte, w, h int, err error) {
 	return nil, 0, 0, errNoCgo
 }

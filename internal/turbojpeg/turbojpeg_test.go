@@ -38,7 +38,7 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("header %+v, %v", h, err)
 	}
 	for _, n := range []int{1, 2, 4, 8} {
-		pix, w, hh, err := DecodeRGBA(data, n, 0)
+		pix, w, hh, err := DecodeRGBA(data, n, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,15 +60,36 @@ func TestDecode(t *testing.T) {
 			}
 		}
 	}
-	if _, _, _, err := DecodeRGBA(data, 3, 0); err == nil {
+	if _, _, _, err := DecodeRGBA(data, 3, 0, 0); err == nil {
 		t.Error("scale 1/3 accepted")
 	}
-	if _, _, _, err := DecodeRGBA(data, 1, 100); err == nil {
+	if _, _, _, err := DecodeRGBA(data, 1, 0, 100); err == nil {
 		t.Error("pixel limit ignored")
 	}
 	for _, bad := range [][]byte{nil, []byte("not a jpeg"), data[:len(data)/3]} {
-		if _, _, _, err := DecodeRGBA(bad, 1, 0); err == nil {
+		if _, _, _, err := DecodeRGBA(bad, 1, 0, 0); err == nil {
 			t.Errorf("malformed input of %d bytes decoded", len(bad))
+		}
+	}
+}
+
+// Handles that saw an error (malformed input, a size refused by choose) must not poison later
+// decodes.
+func TestErrorsDoNotPoisonHandles(t *testing.T) {
+	if err := Load(); err != nil {
+		testenv.Missing(t, "libturbojpeg.so.0 ("+err.Error()+")", "scripts/deps.d/image.sh")
+	}
+	good := jpegOf(t, 40, 24)
+	refuse := errors.New("refused")
+	for i := range 200 {
+		switch i % 3 {
+		case 0:
+			_, _, _, _ = DecodeRGBA(good[:len(good)/2], 1, 0, 0)
+		case 1:
+			_, _, _, _ = Decode(good, 0, func(Header) (int, error) { return 0, refuse })
+		}
+		if _, w, h, err := DecodeRGBA(good, 2, 0, 0); err != nil || w != 20 || h != 12 {
+			t.Fatalf("iteration %d: %dx%d %v", i, w, h, err)
 		}
 	}
 }
