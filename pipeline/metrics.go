@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,24 +16,27 @@ import (
 // and 1 for a Sink. Together they bound the items held anywhere in a run:
 // sum over stages of QueueCap + InFlightBound.
 type StageMetrics struct {
-	Name          string  `json:"name"`
-	Kind          string  `json:"kind"` // "source", "map" or "sink"
-	Workers       int     `json:"workers"`
-	Ordered       bool    `json:"ordered"`
-	Window        int     `json:"window,omitempty"` // reorder window of an ordered stage
-	ItemsIn       int64   `json:"items_in"`
-	ItemsOut      int64   `json:"items_out"` // sent on (map, source) or accepted (sink)
-	Rejected      int64   `json:"rejected"`
-	Dropped       int64   `json:"dropped"`
-	Bytes         int64   `json:"bytes"` // of output values, when the Bytes option is set
-	BusySeconds   float64 `json:"busy_seconds"`
-	QueueCap      int     `json:"queue_cap"`
-	QueueDepth    int     `json:"queue_depth"`
-	QueuePeak     int     `json:"queue_peak"`
-	InFlight      int     `json:"in_flight"`
-	InFlightPeak  int     `json:"in_flight_peak"`
-	InFlightBound int     `json:"in_flight_bound"`
-	ReorderPeak   int     `json:"reorder_peak,omitempty"` // most results waiting for an earlier one
+	Name     string `json:"name"`
+	Kind     string `json:"kind"` // "source", "map" or "sink"
+	Workers  int    `json:"workers"`
+	Ordered  bool   `json:"ordered"`
+	Window   int    `json:"window,omitempty"` // reorder window of an ordered stage
+	ItemsIn  int64  `json:"items_in"`
+	ItemsOut int64  `json:"items_out"` // sent on (map, source) or accepted (sink)
+	Rejected int64  `json:"rejected"`
+	Dropped  int64  `json:"dropped"`
+	// RejectedByReason and DroppedByReason count this stage's rejects and drops by reason.
+	RejectedByReason map[string]int64 `json:"rejected_by_reason,omitempty"`
+	DroppedByReason  map[string]int64 `json:"dropped_by_reason,omitempty"`
+	Bytes            int64            `json:"bytes"` // of output values, when the Bytes option is set
+	BusySeconds      float64          `json:"busy_seconds"`
+	QueueCap         int              `json:"queue_cap"`
+	QueueDepth       int              `json:"queue_depth"`
+	QueuePeak        int              `json:"queue_peak"`
+	InFlight         int              `json:"in_flight"`
+	InFlightPeak     int              `json:"in_flight_peak"`
+	InFlightBound    int              `json:"in_flight_bound"`
+	ReorderPeak      int              `json:"reorder_peak,omitempty"` // most results waiting for an earlier one
 }
 
 // stage holds the live counters of one stage.
@@ -52,6 +56,20 @@ type stage struct {
 
 	inflight, inflightPeak atomic.Int64
 	reorderPeak            atomic.Int64
+
+	mu       sync.Mutex // guards rejectBy and dropBy
+	rejectBy map[string]int64
+	dropBy   map[string]int64
+}
+
+// count adds one to (*m)[reason], making the map on first use.
+func (s *stage) count(m *map[string]int64, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *m == nil {
+		*m = map[string]int64{}
+	}
+	(*m)[reason]++
 }
 
 func maxInto(a *atomic.Int64, v int64) {
@@ -95,5 +113,13 @@ func (s *stage) snapshot() StageMetrics {
 	if s.queueLen != nil {
 		m.QueueDepth = s.queueLen()
 	}
+	s.mu.Lock()
+	if len(s.rejectBy) > 0 {
+		m.RejectedByReason = copyCounts(s.rejectBy)
+	}
+	if len(s.dropBy) > 0 {
+		m.DroppedByReason = copyCounts(s.dropBy)
+	}
+	s.mu.Unlock()
 	return m
 }

@@ -55,11 +55,14 @@ type Pipeline struct {
 	start  time.Time
 	end    atomic.Int64 // UnixNano when Wait finished the run, 0 before
 
-	mu     sync.Mutex // guards stages, rejectBy, dropBy and calls to cfg.Rejects
+	mu     sync.Mutex // guards stages and waited
 	stages []*stage
-	// per reason counts over all stages
+
+	countMu  sync.Mutex // guards the per reason counts over all stages
 	rejectBy map[string]int64
 	dropBy   map[string]int64
+
+	sinkMu sync.Mutex // serialises calls to cfg.Rejects
 
 	inputs   atomic.Int64
 	accepted atomic.Int64
@@ -115,10 +118,13 @@ func (p *Pipeline) addStage(s *stage) {
 func (p *Pipeline) reject(s *stage, r *RejectError) error {
 	s.rejected.Add(1)
 	p.rejected.Add(1)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	s.count(&s.rejectBy, r.Reason)
+	p.countMu.Lock()
 	p.rejectBy[r.Reason]++
+	p.countMu.Unlock()
 	if p.cfg.Rejects != nil {
+		p.sinkMu.Lock()
+		defer p.sinkMu.Unlock()
 		if err := p.cfg.Rejects.WriteReject(r); err != nil {
 			return fmt.Errorf("pipeline: %s: reject sink: %w", s.name, err)
 		}
@@ -129,9 +135,10 @@ func (p *Pipeline) reject(s *stage, r *RejectError) error {
 func (p *Pipeline) drop(s *stage, reason string) {
 	s.dropped.Add(1)
 	p.dropped.Add(1)
-	p.mu.Lock()
+	s.count(&s.dropBy, reason)
+	p.countMu.Lock()
 	p.dropBy[reason]++
-	p.mu.Unlock()
+	p.countMu.Unlock()
 }
 
 // Summary is the JSON run summary (--stats-json). Every input item ends as exactly one of
@@ -214,10 +221,10 @@ func (p *Pipeline) Summary() *Summary {
 		Seconds:  p.elapsed().Seconds(),
 		Stages:   p.Metrics(),
 	}
-	p.mu.Lock()
+	p.countMu.Lock()
 	s.RejectedByReason = copyCounts(p.rejectBy)
 	s.DroppedByReason = copyCounts(p.dropBy)
-	p.mu.Unlock()
+	p.countMu.Unlock()
 	s.Balanced = s.Inputs == s.Accepted+s.Rejected+s.Dropped
 	return s
 }

@@ -512,8 +512,19 @@ func TestRejects(t *testing.T) {
 			if shared.Stage != "" || shared.Source != "" {
 				t.Errorf("the shared reject value was modified: %+v", shared)
 			}
-			if m := stageByName(t, s.Stages, "sink"); m.Dropped != n/100 {
-				t.Errorf("sink dropped %d", m.Dropped)
+			if m := stageByName(t, s.Stages, "sink"); m.Dropped != n/100 || m.DroppedByReason["duplicate"] != n/100 ||
+				fmt.Sprint(m.RejectedByReason) != fmt.Sprint(map[string]int64{"sink_reason": wantReasons["sink_reason"]}) {
+				t.Errorf("sink stage %+v", m)
+			}
+			check := stageByName(t, s.Stages, "check")
+			checkReasons := map[string]int64{}
+			for k, v := range wantReasons {
+				if k != "sink_reason" {
+					checkReasons[k] = v
+				}
+			}
+			if fmt.Sprint(check.RejectedByReason) != fmt.Sprint(checkReasons) || check.DroppedByReason["duplicate"] != wantDropped-n/100 {
+				t.Errorf("check stage by reason: rejected %v dropped %v", check.RejectedByReason, check.DroppedByReason)
 			}
 			if m := stageByName(t, s.Stages, "check"); m.ItemsIn != n || m.ItemsOut+m.Rejected+m.Dropped != n {
 				t.Errorf("check stage %+v", m)
