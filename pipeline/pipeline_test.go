@@ -713,3 +713,66 @@ func TestProgressBars(t *testing.T) {
 		}
 	}
 }
+
+// TestShapes runs small pipelines over many worker, buffer and window settings (including
+// unbuffered channels and a window of 1) to catch deadlocks and miscounts at the edges.
+func TestShapes(t *testing.T) {
+	const n = 300
+	for _, workers := range []int{1, 3} {
+		for _, buf := range []int{0, 1, 5} {
+			for _, window := range []int{-1, 0, 1, 2} { // -1 unordered, 0 default window
+				name := fmt.Sprintf("w%d/b%d/win%d", workers, buf, window)
+				opts := []pipeline.Option{pipeline.Workers(workers), pipeline.Buffer(buf)}
+				switch {
+				case window == 0:
+					opts = append(opts, pipeline.Ordered())
+				case window > 0:
+					opts = append(opts, pipeline.Window(window))
+				}
+				p := pipeline.New(context.Background(), pipeline.Config{})
+				src := pipeline.Source(p, "src", counter(n), pipeline.Buffer(buf))
+				a := pipeline.Map(p, "a", src, func(_ context.Context, v int) (int, error) {
+					if v%7 == 0 {
+						return 0, pipeline.Reject("seven", nil)
+					}
+					return v, nil
+				}, opts...)
+				b := pipeline.Map(p, "b", a, func(_ context.Context, v int) (int, error) {
+					if v%11 == 0 {
+						return 0, pipeline.Drop("eleven")
+					}
+					return v, nil
+				}, opts...)
+				var got []int
+				pipeline.Sink(p, "sink", b, func(_ context.Context, it pipeline.Item[int]) error {
+					got = append(got, it.Value)
+					return nil
+				})
+				s, err := waitDone(t, p)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				var want []int
+				for i := range n {
+					if i%7 != 0 && i%11 != 0 {
+						want = append(want, i)
+					}
+				}
+				if len(got) != len(want) || s.Rejected != int64((n+6)/7) || !s.Balanced {
+					t.Fatalf("%s: %d accepted, summary %+v", name, len(got), s)
+				}
+				if window >= 0 && fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("%s: out of order", name)
+				}
+				for _, m := range s.Stages {
+					if m.QueueCap != buf && m.Kind != "sink" {
+						t.Errorf("%s: stage %s queue cap %d", name, m.Name, m.QueueCap)
+					}
+					if m.InFlightPeak > m.InFlightBound {
+						t.Errorf("%s: stage %s in flight %d > %d", name, m.Name, m.InFlightPeak, m.InFlightBound)
+					}
+				}
+			}
+		}
+	}
+}
