@@ -52,10 +52,12 @@ type BuildOptions struct {
 	// BucketBytes bounds the memory used to reorder rows: rows are scattered into spill
 	// buckets of about this uncompressed size, each sorted in memory. 0 means 256 MiB.
 	BucketBytes int64
-	Workers     int          // parallel part readers; 0 means GOMAXPROCS
-	Resume      bool         // Out may hold an interrupted run, which is replaced
-	Overwrite   bool         // Out may hold a finished dataset, which is replaced
-	Log         *slog.Logger // progress lines; nil means none
+	Workers     int // parallel part readers; 0 means GOMAXPROCS
+	// Resume lets Out hold an interrupted (or finished) run, which is redone: Build is
+	// deterministic, so the result equals an uninterrupted run.
+	Resume    bool
+	Overwrite bool         // Out may hold a finished dataset, which is replaced
+	Log       *slog.Logger // progress lines; nil means none
 }
 
 // entry is one input row seen by the first pass.
@@ -321,7 +323,7 @@ func prepareOut(opts BuildOptions) error {
 		}
 	}
 	switch {
-	case finished && !opts.Overwrite:
+	case finished && !opts.Overwrite && !opts.Resume:
 		return fmt.Errorf("%w: %s holds a finished dataset (pass --overwrite to replace it)", ErrExists, opts.Out)
 	case !finished && len(ents) > 0 && !opts.Resume && !opts.Overwrite:
 		return fmt.Errorf("%w: %s holds an unfinished run (pass --resume to redo it)", ErrExists, opts.Out)
