@@ -208,15 +208,11 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 		return out
 	}
 
-	// Ordered: a dispatcher numbers the inputs 0, 1, 2, ... in arrival order and takes one
-	// of `window` tokens before handing an item to a worker; the reorderer gives the token
-	// back when it has emitted (or skipped, for a reject) the item with the next number.
-	// So every number in flight lies in [next, next+window), and a ring of `window` slots
-	// indexed by number % window holds every waiting result without collisions.
-	type job struct {
-		idx int64
-		it  Item[In]
-	}
+	// Ordered: workers take inputs under a lock that numbers them 0, 1, 2, ... in arrival
+	// order, each after taking one of `window` tokens; the reorderer gives the token back
+	// when it has emitted (or skipped, for a reject) the item with the next number. So every
+	// number in flight lies in [next, next+window), and a ring of `window` slots indexed by
+	// number % window holds every waiting result without collisions.
 	type result struct {
 		idx int64
 		it  Item[Out]
@@ -224,39 +220,46 @@ func Map[In, Out any](p *Pipeline, name string, in <-chan Item[In], fn func(ctx 
 	}
 	W := o.window
 	tokens := make(chan struct{}, W)
-	work := make(chan job)
 	results := make(chan result, W)
-	p.g.Go(func() error { // dispatcher
-		defer close(work)
-		for idx := int64(0); ; idx++ {
-			if err := send(ctx, tokens, struct{}{}); err != nil {
-				return err
-			}
-			it, more, err := recv(ctx, in)
-			if err != nil || !more {
-				return err
-			}
-			s.in.Add(1)
-			s.take()
-			if err := send(ctx, work, job{idx, it}); err != nil {
-				return err
-			}
+	var takeMu sync.Mutex
+	var nextIdx int64
+	// takeNext returns the next input and its number while holding a token; more is false
+	// at the end of the input.
+	takeNext := func() (it Item[In], idx int64, more bool, err error) {
+		if err := send(ctx, tokens, struct{}{}); err != nil {
+			return it, 0, false, err
 		}
-	})
+		takeMu.Lock()
+		it, more, err = recv(ctx, in)
+		if err != nil || !more {
+			takeMu.Unlock()
+			<-tokens // give back the token just taken
+			return it, 0, false, err
+		}
+		idx = nextIdx
+		nextIdx++
+		takeMu.Unlock()
+		s.in.Add(1)
+		s.take()
+		return it, idx, true, nil
+	}
 	for range o.workers {
 		wg.Add(1)
 		p.g.Go(func() error {
 			defer wg.Done()
-			for j := range work {
-				res, ok, err := process(j.it)
+			for {
+				it, idx, more, err := takeNext()
+				if err != nil || !more {
+					return err
+				}
+				res, ok, err := process(it)
 				if err != nil {
 					return err
 				}
-				if err := send(ctx, results, result{j.idx, res, ok}); err != nil {
+				if err := send(ctx, results, result{idx, res, ok}); err != nil {
 					return err
 				}
 			}
-			return nil
 		})
 	}
 	p.g.Go(func() error { wg.Wait(); close(results); return nil })
