@@ -1,18 +1,23 @@
-// Encodes files with a tokenizer.json through the npm `tokenizers` package (HF tokenizers,
-// native), for the Go tests of encoders/text. Our own code, not a copy of the peer's.
-// usage: node hf_encode.cjs NODE_MODULES_DIR TOKENIZER_JSON FILE... > ids.json
-// output: a JSON array with one array of ids per file.
+// Encodes files with tokenizer.json files through the npm `tokenizers` package (HF
+// tokenizers, native), for the Go tests of encoders/text. Our own code, not the peer's.
+// usage: node hf_encode.cjs NODE_MODULES_DIR < requests.json > responses.json
+// requests:  [{"tokenizer": "path/tokenizer.json", "files": ["path", ...]}, ...]
+// responses: [[[ids of file 1], [ids of file 2], ...], ...]
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const [nm, tj, ...files] = process.argv.slice(2);
-const { Tokenizer } = require(path.join(path.resolve(nm), 'tokenizers'));
+const { Tokenizer } = require(path.join(path.resolve(process.argv[2]), 'tokenizers'));
 (async () => {
-  const tok = Tokenizer.fromFile(tj);
+  const reqs = JSON.parse(fs.readFileSync(0, 'utf8'));
   const out = [];
-  for (const f of files) {
-    const enc = await tok.encode(fs.readFileSync(f, 'utf8'), null, { addSpecialTokens: false });
-    out.push(Array.from(enc.getIds()));
+  for (const r of reqs) {
+    const tok = Tokenizer.fromFile(r.tokenizer);
+    const ids = [];
+    for (const f of r.files) {
+      const enc = await tok.encode(fs.readFileSync(f, 'utf8'), null, { addSpecialTokens: false });
+      ids.push(Array.from(enc.getIds()));
+    }
+    out.push(ids);
   }
   process.stdout.write(JSON.stringify(out));
 })().catch((e) => { console.error(e); process.exit(1); });
