@@ -214,3 +214,20 @@ func TestReadTiktokenErrors(t *testing.T) {
 		t.Fatalf("ReadTiktoken = %v, %v", r, err)
 	}
 }
+
+// TestEncodeDoesNotAllocate checks the hot path: encoding into a slice with room allocates
+// nothing once the goroutine's scratch space exists.
+func TestEncodeDoesNotAllocate(t *testing.T) {
+	e := trainedSmall(t, PatternO200k)
+	src, _ := os.ReadFile(filepath.Join("testdata", "multilingual.txt"))
+	long := bytes.Repeat([]byte("ab"), 5000)
+	dst := e.Encode(nil, src)
+	dst = e.Encode(dst, long)
+	allocs := testing.AllocsPerRun(20, func() {
+		dst = e.Encode(dst[:0], src)
+		dst = e.Encode(dst, long)
+	})
+	if allocs > 0.5 {
+		t.Fatalf("Encode allocates %.1f times per call", allocs)
+	}
+}
