@@ -19,7 +19,10 @@
 //
 //	pipelinetest.Golden(t, "testdata/mystage.jsonl", res.Values...)
 //
-// A mismatch fails the test with the first differing row and column by name. Run the test
+// A mismatch fails the test with the first differing row and column by name (and the
+// element inside a list or struct); GoldenApprox compares numbers with a tolerance. Equal
+// compares two tables the same way without a file. Allocator gives a stage under test an
+// Arrow allocator that fails the test for every buffer left unreleased. Run the test
 // with -update to rewrite the golden files (go test ./ingest/ -run TestX -update). This
 // package registers the -update flag on the command line flag set of any test binary that
 // imports it (unless one is registered already); such a test package must not declare its

@@ -389,3 +389,33 @@ func TestDiffJSONLPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestAllocatorReportsLeaks(t *testing.T) {
+	for _, leak := range []bool{false, true} {
+		fake := &fakeTB{TB: t}
+		var cleanups []func()
+		ft := &cleanupTB{fakeTB: fake, cleanups: &cleanups}
+		mem := pipelinetest.Allocator(ft)
+		b := array.NewInt64Builder(mem)
+		b.AppendValues([]int64{1, 2, 3}, nil)
+		arr := b.NewArray()
+		b.Release()
+		if !leak {
+			arr.Release()
+		}
+		for _, f := range cleanups {
+			f()
+		}
+		if got := len(fake.msgs) > 0; got != leak {
+			t.Errorf("leak=%v: messages %q", leak, fake.msgs)
+		}
+	}
+}
+
+// cleanupTB collects Cleanup functions so that the test can run them itself.
+type cleanupTB struct {
+	*fakeTB
+	cleanups *[]func()
+}
+
+func (c *cleanupTB) Cleanup(f func()) { *c.cleanups = append(*c.cleanups, f) }

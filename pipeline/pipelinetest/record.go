@@ -162,3 +162,12 @@ func TableRecords(t testing.TB, tbl arrow.Table) []arrow.RecordBatch {
 	}
 	return recs
 }
+
+// Allocator returns an Arrow allocator that tracks every allocation and, when the test
+// ends, fails it (Errorf) for each one that was not released, naming where it was made.
+// Hand it to the stage under test to check that the stage releases what it builds.
+func Allocator(t testing.TB) *memory.CheckedAllocator {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return mem
+}
