@@ -20,6 +20,7 @@ type Encoding struct {
 	table    rankTable
 	byteRank [256]uint32
 	special  map[string]int32
+	first    [256]bool // first bytes of the special tokens
 	// decode table: the bytes of token id are blob[span[id]>>24 : span[id]>>24 + span[id]&0xFFFFFF];
 	// a zero length marks an unused id.
 	blob  []byte
@@ -116,6 +117,7 @@ func New(c Config) (*Encoding, error) {
 		}
 		e.maxID = max(e.maxID, id)
 		size += len(t)
+		e.first[t[0]] = true
 	}
 	e.span = make([]uint64, e.maxID+1)
 	e.blob = make([]byte, 0, size)
@@ -280,7 +282,7 @@ func (e *Encoding) EncodeSpecial(dst []int32, text []byte, allowed SpecialSet) [
 	defer e.pool.Put(st)
 	start := 0
 	for i := 0; i < len(text); i++ {
-		if text[i] != '<' && !e.specialFirstByte(text[i]) {
+		if !e.first[text[i]] {
 			continue
 		}
 		best, bestID := "", int32(-1)
@@ -298,15 +300,6 @@ func (e *Encoding) EncodeSpecial(dst []int32, text []byte, allowed SpecialSet) [
 		start = i + 1
 	}
 	return e.encodeOrdinary(st, dst, text[start:])
-}
-
-func (e *Encoding) specialFirstByte(b byte) bool {
-	for t := range e.special {
-		if t[0] == b {
-			return true
-		}
-	}
-	return false
 }
 
 // Count returns the number of ids Encode would give for text, without keeping them.
