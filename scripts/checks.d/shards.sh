@@ -6,7 +6,10 @@
 #   - verify passes, and exits 1 after one flipped byte in a shard;
 #   - DuckDB (@duckdb/node-api) reads every shard and agrees with index.json on rows and
 #     keys, and reads the same latent and token values of one sample as our loader
-#     (scripts/checks.d/shards-duckdb.mjs), on encoded-like and raw-schema parts.
+#     (scripts/checks.d/shards-duckdb.mjs), on encoded-like and raw-schema parts;
+#   - export --format webdataset: Python's tarfile + numpy, grouping members as webdataset
+#     does, read every tar and agree with index.json and with our loader's values
+#     (scripts/checks.d/shards-wds.py).
 # Needs scripts/deps.d/shards.sh. Under CI=true a missing peer fails; elsewhere it skips.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +20,7 @@ missing() {
   echo "shards check: SKIP: $1 missing (run scripts/deps.d/shards.sh)"; exit 0
 }
 command -v node >/dev/null || missing node
+/usr/bin/python3 -c "import numpy" 2>/dev/null || missing "python3-numpy"
 [ -f "$NPM/node_modules/@duckdb/node-api/package.json" ] || missing "@duckdb/node-api"
 fail() { echo "shards check: FAIL: $*"; exit 1; }
 
@@ -80,4 +84,10 @@ node scripts/checks.d/shards-duckdb.mjs "$NPM" "$work/a" "$work/enc1/keys.json" 
 "$gen" raw -o "$work/raw" -n 800
 "$bin" shard -q "$work/raw" -o "$work/rawshards" --shard-size 64KiB >/dev/null
 node scripts/checks.d/shards-duckdb.mjs "$NPM" "$work/rawshards" "$work/raw/keys.json"
+
+# 5. webdataset export read by tarfile + numpy.
+"$bin" export --format webdataset "$work/a" -o "$work/wds" >/dev/null
+/usr/bin/python3 scripts/checks.d/shards-wds.py "$work/a" "$work/wds" "$work/a.expect.json"
+"$bin" export --format webdataset "$work/rawshards" -o "$work/rawwds" >/dev/null
+/usr/bin/python3 scripts/checks.d/shards-wds.py "$work/rawshards" "$work/rawwds"
 echo "shards check: ok"
