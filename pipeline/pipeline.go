@@ -65,6 +65,7 @@ type Pipeline struct {
 	sinkMu sync.Mutex // serialises calls to cfg.Rejects
 
 	inputs   atomic.Int64
+	total    atomic.Int64 // expected inputs (Emitter.SetTotal), 0 when unknown
 	accepted atomic.Int64
 	rejected atomic.Int64
 	dropped  atomic.Int64
@@ -280,6 +281,11 @@ func (p *Pipeline) Wait() (*Summary, error) {
 		}
 	}
 	return sum, err
+}
+
+// settled is the number of inputs that have reached their end: accepted, rejected or dropped.
+func (p *Pipeline) settled() int64 {
+	return p.accepted.Load() + p.rejected.Load() + p.dropped.Load()
 }
 
 // elapsed is the run's duration so far, or its total duration after Wait.

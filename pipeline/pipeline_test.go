@@ -692,7 +692,11 @@ func TestProgressBars(t *testing.T) {
 	var buf bytes.Buffer
 	w := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(b) })
 	p := pipeline.New(context.Background(), pipeline.Config{Progress: w})
-	m := pipeline.Map(p, "decode", pipeline.Source(p, "list", counter(30)), func(_ context.Context, v int) (int, error) {
+	list := pipeline.Source(p, "list", func(ctx context.Context, e *pipeline.Emitter[int]) error {
+		e.SetTotal(30)
+		return counter(30)(ctx, e)
+	})
+	m := pipeline.Map(p, "decode", list, func(_ context.Context, v int) (int, error) {
 		time.Sleep(10 * time.Millisecond)
 		if v == 7 {
 			return 0, pipeline.Reject("seven", nil)
@@ -707,7 +711,7 @@ func TestProgressBars(t *testing.T) {
 	out := buf.String()
 	mu.Unlock()
 	// the last frame shows the final counts of every stage
-	for _, want := range []string{"list", "decode", "write", "in 30  out 29  rej 1", "queue "} {
+	for _, want := range []string{"list", "decode", "write", "in 30  out 29  rej 1", "queue ", "100.0% of 30"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("display lacks %q:\n%s", want, out)
 		}

@@ -115,6 +115,12 @@ func (pr *progress) describe(m StageMetrics) string {
 		rate = float64(m.ItemsOut) / el
 	}
 	s := fmt.Sprintf("in %d  out %d  rej %d", m.ItemsIn, m.ItemsOut, m.Rejected)
+	if done, total := pr.p.settled(), pr.p.total.Load(); m.Kind == "sink" && total > 0 {
+		s += fmt.Sprintf("  %.1f%% of %d", 100*float64(done)/float64(total), total)
+		if done > 0 && done < total {
+			s += "  eta " + (time.Duration(el*float64(total-done)/float64(done)) * time.Second).Round(time.Second).String()
+		}
+	}
 	if m.Dropped > 0 {
 		s += fmt.Sprintf("  drop %d", m.Dropped)
 	}
@@ -126,6 +132,9 @@ func (pr *progress) describe(m StageMetrics) string {
 
 func (pr *progress) logLines() {
 	el := time.Since(pr.p.start).Seconds()
+	if total := pr.p.total.Load(); total > 0 {
+		pr.p.cfg.Logger.Info("pipeline: progress", "run", pr.p.cfg.Name, "done", pr.p.settled(), "total", total)
+	}
 	for _, s := range pr.stages() {
 		m := s.snapshot()
 		rate := 0.0

@@ -103,6 +103,11 @@ func (e *Emitter[T]) Emit(source string, v T) error {
 	return nil
 }
 
+// SetTotal announces how many inputs the run will have in all (emitted and rejected, over
+// all Sources), when the Source knows it in advance; the progress display then shows the
+// fraction done and an estimate of the time left.
+func (e *Emitter[T]) SetTotal(n int64) { e.p.total.Store(n) }
+
 // Reject counts one input item that the source itself cannot use (an unreadable file, a
 // corrupt archive member) as an input and a reject. err is usually from Reject or Rejectf;
 // another error is recorded with reason "error". A non-nil return is the reject sink's
