@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/immkit/immkit/internal/testenv"
 	"github.com/immkit/immkit/internal/turbojpeg"
+	"github.com/immkit/immkit/testdata/gen"
 )
 
 // displayed maps a displayed pixel (x, y) to the stored pixel for EXIF orientation o, for a
@@ -458,5 +460,39 @@ func TestReduceYCbCr(t *testing.T) {
 				t.Errorf("%v 1/%d: mean %.2f max %d", ratio, n, mean, maxd)
 			}
 		}
+	}
+}
+
+// The image files of the corpus generator's malformed set (testdata/gen) are all refused,
+// with ErrTooLarge for the oversized one, on both JPEG paths.
+func TestGenBadSet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "corpus")
+	if _, err := gen.Generate(context.Background(), dir, gen.Options{Seed: 1, Samples: 1, Bad: true, AudioSeconds: 0.01}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, bf := range gen.BadFiles {
+		switch bf.Reason {
+		case gen.ReasonImageTruncated, gen.ReasonPNGCRC, gen.ReasonEmptyFile, gen.ReasonImageTooLarge:
+		default:
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, bf.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, be := range backends(t) {
+			_, err := (&Decoder{JPEG: be}).Decode(data)
+			if err == nil {
+				t.Errorf("%s (%s) decoded by %s without error", bf.Path, bf.What, be)
+			}
+			if bf.Reason == gen.ReasonImageTooLarge && !errors.Is(err, ErrTooLarge) {
+				t.Errorf("%s: err = %v, want ErrTooLarge", bf.Path, err)
+			}
+		}
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("found %d bad image files, want 4", n)
 	}
 }
