@@ -38,7 +38,8 @@
 //
 // Stages follow the errgroup pipeline pattern: every producer closes its output channel
 // when done, every send and receive selects on the run context, and the first fatal error
-// cancels the context so that every goroutine returns. Memory is bounded: a stage holds at
+// cancels the context so that every goroutine returns. Wait waits for stage functions that
+// are running, so long-running ones should watch their ctx argument. Memory is bounded: a stage holds at
 // most Workers items (unordered) or Window items (ordered) plus its output channel's
 // capacity (Buffer). There are no unbounded queues.
 //
