@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Test peers for encoders/image: libturbojpeg0 (the fast JPEG path, loaded at run time) and
-# python3-numpy (the .npy interop test) and python3-pil (resize compared with Pillow). Idempotent: checks dpkg first, installs only what is
-# missing (apt-get update once).
+# Test peers for encoders/image: libturbojpeg0 (the fast JPEG path, loaded at run time),
+# python3-numpy (the .npy interop test) and python3-pil (resize compared with Pillow).
+# Idempotent: checks dpkg first, installs only what is missing (apt-get update once).
 set -euo pipefail
 need=()
 for p in libturbojpeg0 python3-numpy python3-pil; do
