@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/immkit/immkit/testdata/gen"
 )
@@ -20,6 +21,7 @@ var benchOptions = gen.Options{Seed: 1, ImageSize: 512, AudioSeconds: 2}
 func BenchmarkRender(b *testing.B) {
 	var n int64
 	i := 0
+	cpu0 := processCPU()
 	for b.Loop() {
 		f, err := benchOptions.Render(i)
 		if err != nil {
@@ -30,6 +32,7 @@ func BenchmarkRender(b *testing.B) {
 	}
 	b.SetBytes(n / int64(max(i, 1)))
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "samples/s")
+	reportCPU(b, cpu0, i)
 }
 
 // BenchmarkJPEGEncodeOnly is the baseline: image/jpeg encoding of a decoded generated image,
@@ -51,6 +54,7 @@ func BenchmarkJPEGEncodeOnly(b *testing.B) {
 	}
 	var buf bytes.Buffer
 	i := 0
+	cpu0 := processCPU()
 	for b.Loop() {
 		buf.Reset()
 		if err := jpeg.Encode(&buf, rgba, &jpeg.Options{Quality: 90}); err != nil {
@@ -59,6 +63,7 @@ func BenchmarkJPEGEncodeOnly(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "samples/s")
+	reportCPU(b, cpu0, i)
 }
 
 // BenchmarkGenerate writes 200-sample corpora with all cores, files included.
@@ -70,6 +75,7 @@ func BenchmarkGenerate(b *testing.B) {
 			o.Workers = workers
 			var sum gen.Summary
 			k := 0
+			cpu0 := processCPU()
 			for b.Loop() {
 				var err error
 				sum, err = gen.Generate(context.Background(), filepath.Join(b.TempDir(), fmt.Sprint(k)), o)
@@ -80,6 +86,15 @@ func BenchmarkGenerate(b *testing.B) {
 			}
 			b.SetBytes(sum.Bytes)
 			b.ReportMetric(float64(k*o.Samples)/b.Elapsed().Seconds(), "samples/s")
+			reportCPU(b, cpu0, k*o.Samples)
 		})
+	}
+}
+
+// reportCPU reports process CPU time (user+system, all goroutines, GC included) per sample:
+// on a shared machine it moves much less than wall time.
+func reportCPU(b *testing.B, cpu0 time.Duration, samples int) {
+	if cpu := processCPU() - cpu0; cpu > 0 && samples > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(samples), "cpu-ms/sample")
 	}
 }
