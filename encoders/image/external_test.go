@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"os/exec"
@@ -227,4 +228,60 @@ func FuzzReadNPY(f *testing.F) {
 			t.Fatalf("shape %v with %d values from %d bytes", shape, len(v), len(b))
 		}
 	})
+}
+
+// Latents written through LatentField/AppendLatent (float32 and float16) read back through
+// FromParquet, with the field metadata of the design.
+func TestLatentFieldRoundTrip(t *testing.T) {
+	imgs := []*image.NRGBA{photo(8, 6, 1), photo(8, 6, 2), photo(8, 6, 3)}
+	for _, half := range []bool{false, true} {
+		f := LatentField("image_latent", 3, 6, 8, "pixels@1", half)
+		if f.Metadata.Values()[f.Metadata.FindKey("shape")] != "3,6,8" || f.Metadata.Values()[f.Metadata.FindKey("encoder")] != "pixels@1" {
+			t.Fatalf("metadata %v", f.Metadata)
+		}
+		sc := arrow.NewSchema([]arrow.Field{{Name: "key", Type: arrow.BinaryTypes.String}, f}, nil)
+		b := array.NewRecordBuilder(memory.NewGoAllocator(), sc)
+		var want []Latent
+		for i, img := range imgs {
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprint(i))
+			l := Pixels{}.Encode(img)
+			if err := AppendLatent(b.Field(1).(*array.FixedSizeListBuilder), l); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, l)
+		}
+		if err := AppendLatent(b.Field(1).(*array.FixedSizeListBuilder), NewLatent(3, 6, 7)); err == nil {
+			t.Error("latent of the wrong size appended")
+		}
+		rec := b.NewRecordBatch()
+		p := filepath.Join(t.TempDir(), "lat.parquet")
+		out, _ := os.Create(p)
+		fw, err := pqarrow.NewFileWriter(sc, out, nil, pqarrow.DefaultWriterProps())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, keys, err := External{C: 3, H: 6, W: 8}.FromParquet(p, "image_latent", "key")
+		if err != nil || len(got) != 3 || keys[2] != "2" {
+			t.Fatal(err, len(got), keys)
+		}
+		tol := 0.0
+		if half {
+			tol = 1.0 / 1024 // float16 spacing near 1 is 2^-10
+		}
+		for i := range got {
+			for j, v := range got[i].Data {
+				if d := math.Abs(float64(v - want[i].Data[j])); d > tol {
+					t.Fatalf("half=%v latent %d value %d: %g vs %g", half, i, j, v, want[i].Data[j])
+				}
+			}
+		}
+		rec.Release()
+		b.Release()
+	}
 }
