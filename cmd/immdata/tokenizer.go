@@ -67,7 +67,7 @@ byte-level BPE vocabularies. See docs/tokenizer.md.`,
 
 func addEncodingFlags(cmd *cobra.Command, o *tokenizerOpts) {
 	f := cmd.Flags()
-	f.StringVar(&o.encoding, "encoding", "cl100k_base", "encoding: "+strings.Join(text.StandardNames(), ", ")+", or a trained tokenizer's .json config")
+	f.StringVar(&o.encoding, "encoding", "cl100k_base", "encoding: "+strings.Join(text.StandardNames(), ", ")+", a trained tokenizer's .json config, or a Hugging Face tokenizer.json")
 	f.StringVar(&o.rankFile, "rank-file", "", "the encoding's .tiktoken rank file (default: $IMMKIT_CACHE/tiktoken/NAME.tiktoken, else .cache/tiktoken/NAME.tiktoken)")
 }
 
@@ -151,6 +151,17 @@ func (o *tokenizerOpts) load() (*text.Encoding, string, error) {
 	if strings.HasSuffix(o.encoding, ".json") {
 		if o.rankFile != "" {
 			return nil, "", cli.Usagef("--rank-file: not used with a .json config (it names its rank file)")
+		}
+		b, err := os.ReadFile(o.encoding)
+		if err != nil {
+			return nil, "", err
+		}
+		var probe struct {
+			Model json.RawMessage `json:"model"`
+		}
+		if json.Unmarshal(b, &probe) == nil && probe.Model != nil { // a Hugging Face tokenizer.json
+			e, err := text.ReadHFTokenizer(bytes.NewReader(b), strings.TrimSuffix(filepath.Base(o.encoding), ".json"))
+			return e, o.encoding, err
 		}
 		e, err := text.LoadConfig(o.encoding)
 		return e, o.encoding, err
@@ -299,7 +310,7 @@ func runTokInfo(_ context.Context, o *tokenizerOpts) error {
 		return err
 	}
 	rankFile := src
-	if strings.HasSuffix(src, ".json") { // a trained tokenizer's config names its rank file
+	if strings.HasSuffix(src, ".json") && !strings.HasSuffix(src, "tokenizer.json") { // a config names its rank file
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return err
