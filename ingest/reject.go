@@ -33,7 +33,6 @@ const (
 	ReasonTextTooShort = "text_too_short"
 
 	ReasonBadJSON      = "bad_json"
-	ReasonMissingField = "missing_field"
 	ReasonBadBase64    = "bad_base64"
 	ReasonBadRow       = "bad_row"
 	ReasonNoContent    = "no_content"
