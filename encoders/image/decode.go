@@ -92,6 +92,11 @@ type Decoded struct {
 	TurboErr error
 }
 
+// TurboJPEG reports whether the libjpeg-turbo path is usable in this process: nil, or an
+// error wrapping turbojpeg.ErrUnavailable that says why (library not installed, built without
+// cgo). Commands print it once so users know which JPEG path their run takes.
+func TurboJPEG() error { return turbojpeg.Load() }
+
 // Decode decodes data with reduction 1 (full size). See Decoder.DecodeScaled.
 func (d *Decoder) Decode(data []byte) (*Decoded, error) { return d.DecodeScaled(data, 1) }
 
