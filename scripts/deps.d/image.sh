@@ -7,6 +7,8 @@ need=()
 for p in libturbojpeg0 python3-numpy python3-pil; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# The turbo path is reached through cgo (dlopen at run time): the test build needs a C compiler.
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ "${#need[@]}" -eq 0 ]; then
   echo "image deps: present"
   exit 0
