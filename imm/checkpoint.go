@@ -25,7 +25,8 @@ const CheckpointFormat = "immkit-imm-v1"
 // format, step, adam_step, rng (base64 of the PCG state), noise_key, noise_counter,
 // imm_config, train_config, model_config (JSON).
 
-var errCheckpoint = errors.New("imm: bad checkpoint")
+// ErrCheckpoint is wrapped by every error about the content of a checkpoint file.
+var ErrCheckpoint = errors.New("imm: bad checkpoint")
 
 func dtypeOf[T kernels.Float]() safetensors.DType {
 	var z T
@@ -147,56 +148,56 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 	}
 	st, err := safetensors.Deserialize(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", errCheckpoint, path, err)
+		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
 	}
 	_, header, err := safetensors.ReadMetadata(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", errCheckpoint, path, err)
+		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
 	}
 	meta := header.Metadata()
 	if meta["format"] != CheckpointFormat {
-		return nil, fmt.Errorf("%w %s: format %q, want %q", errCheckpoint, path, meta["format"], CheckpointFormat)
+		return nil, fmt.Errorf("%w %s: format %q, want %q", ErrCheckpoint, path, meta["format"], CheckpointFormat)
 	}
 	var cfg Config
 	var tc TrainConfig
 	var mc nn.MLPConfig
 	for k, v := range map[string]any{"imm_config": &cfg, "train_config": &tc, "model_config": &mc} {
 		if err := json.Unmarshal([]byte(meta[k]), v); err != nil {
-			return nil, fmt.Errorf("%w %s: %s: %v", errCheckpoint, path, k, err)
+			return nil, fmt.Errorf("%w %s: %s: %v", ErrCheckpoint, path, k, err)
 		}
 	}
 	tr, err := NewTrainer(d, cfg, tc, mc)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", errCheckpoint, path, err)
+		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
 	}
 	ints := map[string]*uint64{"noise_key": &tr.noiseKey, "noise_counter": &tr.noiseCounter}
 	for k, p := range ints {
 		if *p, err = strconv.ParseUint(meta[k], 10, 64); err != nil {
-			return nil, fmt.Errorf("%w %s: %s: %v", errCheckpoint, path, k, err)
+			return nil, fmt.Errorf("%w %s: %s: %v", ErrCheckpoint, path, k, err)
 		}
 	}
 	if tr.Step, err = strconv.Atoi(meta["step"]); err != nil {
-		return nil, fmt.Errorf("%w %s: step: %v", errCheckpoint, path, err)
+		return nil, fmt.Errorf("%w %s: step: %v", ErrCheckpoint, path, err)
 	}
 	if tr.Opt.Step, err = strconv.Atoi(meta["adam_step"]); err != nil {
-		return nil, fmt.Errorf("%w %s: adam_step: %v", errCheckpoint, path, err)
+		return nil, fmt.Errorf("%w %s: adam_step: %v", ErrCheckpoint, path, err)
 	}
 	state, err := base64.StdEncoding.DecodeString(meta["rng"])
 	if err == nil {
 		err = tr.pcg.UnmarshalBinary(state)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: rng: %v", errCheckpoint, path, err)
+		return nil, fmt.Errorf("%w %s: rng: %v", ErrCheckpoint, path, err)
 	}
 	for _, g := range tr.groups() {
 		for i, p := range tr.Net.Reg.Params {
 			name := g.prefix + p.Name
 			v, ok := st.Tensor(name)
 			if !ok {
-				return nil, fmt.Errorf("%w %s: missing tensor %s", errCheckpoint, path, name)
+				return nil, fmt.Errorf("%w %s: missing tensor %s", ErrCheckpoint, path, name)
 			}
 			if v.DType() != dtypeOf[T]() || uint64(len(v.Data())) != uint64(p.Size())*v.DType().Size() {
-				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", errCheckpoint, path, name, v.DType(), v.Shape(), dtypeOf[T](), p.Shape)
+				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", ErrCheckpoint, path, name, v.DType(), v.Shape(), dtypeOf[T](), p.Shape)
 			}
 			host := make([]T, p.Size())
 			decode(v.Data(), host)

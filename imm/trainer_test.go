@@ -1,6 +1,7 @@
 package imm
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -91,8 +92,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.safetensors")
 	os.WriteFile(bad, []byte("not a checkpoint"), 0o644)
-	if _, err := Load(cpu.New[float32](1), bad); err == nil {
-		t.Fatal("garbage accepted as a checkpoint")
+	if _, err := Load(cpu.New[float32](1), bad); !errors.Is(err, ErrCheckpoint) {
+		t.Fatalf("garbage as a checkpoint: err = %v, want ErrCheckpoint", err)
 	}
 	tr, _ := NewTrainer(cpu.New[float64](1), DefaultConfig(), TrainConfig{Objective: "imm", Batch: 8, LR: 1e-3, Seed: 1},
 		nn.MLPConfig{Arch: "mlp", Dim: 2, Width: 4, Depth: 1, Freq: 4})
