@@ -61,6 +61,7 @@ checkpoints and summary.json into --out. Interrupting (Ctrl-C) saves a checkpoin
 	f.IntVar(&o.K, "k", d.K, "IMM mapping step exponent k of r(s,t)")
 	f.Float64Var(&o.WeightA, "weight-a", d.WeightA, "exponent a of the IMM loss weight w(s,t)")
 	f.Float64Var(&o.EMADecay, "ema", d.EMADecay, "EMA decay of the weights")
+	f.StringVar(&o.Sampler, "sampler", d.Sampler, "IMM sampler: pushforward or restart")
 	f.BoolVar(&o.SampleEMA, "sample-ema", d.SampleEMA, "sample with the EMA weights instead of the live ones")
 	f.Uint64Var(&o.Seed, "seed", d.Seed, "random seed")
 	f.IntVar(&o.EvalN, "eval-samples", d.EvalN, "samples for the energy distance")

@@ -41,7 +41,8 @@ type Options struct {
 	K          int     // r(s,t) step exponent
 	WeightA    float64 // a of w(s,t)
 	EMADecay   float64
-	SampleEMA  bool // sample with the EMA weights instead of the live ones
+	SampleEMA  bool   // sample with the EMA weights instead of the live ones
+	Sampler    string // IMM sampler: pushforward or restart
 	Seed       uint64
 	EvalN      int   // samples for the energy distance
 	IMMSteps   []int // sampling steps to evaluate for IMM
@@ -59,7 +60,7 @@ func DefaultOptions() Options {
 		Dataset: "checkerboard", Out: "toy-out", Objectives: []string{"imm", "fm"},
 		Arch: "mlp", Width: 128, Depth: 3, Freq: 64, Batch: 512, Steps: 3000, LR: 1e-3,
 		Schedule: "ot-fm", Param: "euler-fm", SecondTime: "s", M: 4, K: 12, WeightA: 2, EMADecay: 0.999, Seed: 1, EvalN: 3000,
-		IMMSteps: []int{1, 2, 4, 8}, FMSteps: []int{1, 2, 4, 8, 100}, SaveEvery: 500,
+		Sampler: "pushforward", IMMSteps: []int{1, 2, 4, 8}, FMSteps: []int{1, 2, 4, 8, 100}, SaveEvery: 500,
 	}
 }
 
@@ -104,6 +105,8 @@ func (o Options) Validate() error {
 		return errors.New("toy: output directory is empty")
 	case o.EvalN < 2:
 		return fmt.Errorf("toy: need at least 2 evaluation samples, got %d", o.EvalN)
+	case o.Sampler != "pushforward" && o.Sampler != "restart":
+		return fmt.Errorf("toy: IMM sampler must be pushforward or restart, got %q", o.Sampler)
 	case o.SaveEvery < 0:
 		return fmt.Errorf("toy: save period must be >= 0, got %d", o.SaveEvery)
 	}
@@ -209,7 +212,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		sum.Results[obj] = res
 		steps := o.IMMSteps
-		kind := "pushforward"
+		kind := o.Sampler
 		if obj == "fm" {
 			steps, kind = o.FMSteps, "euler"
 		}
