@@ -85,6 +85,7 @@ type Summary struct {
 	LR         float64            `json:"lr"`
 	Workers    int                `json:"workers"`
 	SampleEMA  bool               `json:"sample_ema"`
+	Sampler    string             `json:"imm_sampler"`
 	Seed       uint64             `json:"seed"`
 }
 
@@ -158,7 +159,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	held2 := ds.Sample(rand.New(rand.NewPCG(o.Seed, 0xe7a2)), o.EvalN)
 	sum := &Summary{Dataset: o.Dataset, EvalN: o.EvalN, NoiseFloor: EnergyDistance(held, held2, 2, workers),
 		Results: map[string]*Result{}, IMM: cfg, Model: mc, Batch: o.Batch, Steps: o.Steps, LR: o.LR,
-		Workers: workers, SampleEMA: o.SampleEMA, Seed: o.Seed}
+		Workers: workers, SampleEMA: o.SampleEMA, Sampler: o.Sampler, Seed: o.Seed}
 	if err := writeNPY(filepath.Join(o.Out, "data.npy"), held, 2); err != nil {
 		return nil, err
 	}
