@@ -55,6 +55,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if err := cfg.Source.Validate(); err != nil {
 		return Stats{}, err
 	}
+	// The output may lie inside a source tree: create it first so that the walk can skip it.
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return Stats{}, fmt.Errorf("ingest: create output: %w", err)
+	}
 	cfg.Source.Skip = append(cfg.Source.Skip, cfg.Out)
 	var sources []Source
 	for _, a := range cfg.Sources {

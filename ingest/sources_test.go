@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -224,6 +225,25 @@ func TestLabelFromAndDedup(t *testing.T) {
 		}
 		if len(rows) != tc.rows || !slices.Equal(labels, tc.labels) || st.Duplicates != int64(3-tc.rows) {
 			t.Errorf("label-from %s dedup %v: %d rows labels %q, %d duplicates", tc.from, tc.dedup, len(rows), labels, st.Duplicates)
+		}
+	}
+}
+
+// TestOutputInsideSource runs twice with OUT inside the source tree: the output must not be
+// read back as input.
+func TestOutputInsideSource(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 20 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("a%02d.txt", i)), []byte(fmt.Sprint("text ", i)), 0o644)
+	}
+	out := filepath.Join(dir, "zzz") // walked last, after parts were committed
+	for i, resume := range []bool{false, true} {
+		cfg := testConfig(dir, out)
+		cfg.Resume = resume
+		cfg.Part.PartRows = 1
+		st := runOne(t, cfg)
+		if st.Inputs != 20 || st.Samples != 20 {
+			t.Errorf("run %d: %+v", i, st)
 		}
 	}
 }
