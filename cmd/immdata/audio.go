@@ -186,11 +186,11 @@ func audioFileMel(ctx context.Context, path string, cfg audio.MelConfig) (*audio
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	x, err := audio.Resample(a.Mono(), a.Rate, cfg.SampleRate)
+	bank, err := audio.NewMelBank(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	mel, err := audio.MelSpectrogram(x, cfg)
+	mel, err := bank.ComputeAudio(a)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -379,8 +379,19 @@ func TestDecodeTruncations(t *testing.T) {
 		}
 		for i := 0; i < 300; i++ {
 			c := append([]byte(nil), f...)
-			for j := 0; j < 1+r.IntN(8); j++ {
-				c[r.IntN(len(c))] = byte(r.Uint32())
+			switch p := r.IntN(len(c)); i % 3 {
+			case 0: // overwrite bytes
+				for j := 0; j < 1+r.IntN(8); j++ {
+					c[r.IntN(len(c))] = byte(r.Uint32())
+				}
+			case 1: // delete a run
+				c = append(c[:p], c[min(len(c), p+1+r.IntN(16)):]...)
+			case 2: // insert random bytes
+				ins := make([]byte, 1+r.IntN(16))
+				for k := range ins {
+					ins[k] = byte(r.Uint32())
+				}
+				c = append(c[:p], append(ins, c[p:]...)...)
 			}
 			Decode(c)
 		}

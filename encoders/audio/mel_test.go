@@ -210,3 +210,29 @@ func ExampleMelSpectrogram() {
 	fmt.Println(mel.NMels, mel.Frames, len(mel.Data))
 	// Output: 80 100 8000
 }
+
+// TestComputeAudio checks the decode-side path: stereo 44.1 kHz in, the mel of the mono
+// 16 kHz resampled signal out.
+func TestComputeAudio(t *testing.T) {
+	l, r := sine(44100, 44100, 440, 0.4, 0), sine(44100, 44100, 440, 0.2, 0)
+	st := make([]float32, 2*len(l))
+	for i := range l {
+		st[2*i], st[2*i+1] = l[i], r[i]
+	}
+	c, _ := Preset("whisper-80")
+	bank, _ := NewMelBank(c)
+	got, err := bank.ComputeAudio(&Audio{Samples: st, Rate: 44100, Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := Resample(sine(44100, 44100, 440, 0.3, 0), 44100, 16000)
+	want, _ := bank.Compute(x)
+	if got.Frames != 100 || got.Frames != want.Frames {
+		t.Fatalf("frames %d, want 100", got.Frames)
+	}
+	for i := range want.Data {
+		if math.Abs(float64(got.Data[i]-want.Data[i])) > 1e-5 {
+			t.Fatalf("value %d: %v want %v", i, got.Data[i], want.Data[i])
+		}
+	}
+}

@@ -47,3 +47,13 @@ func MulawSNR(sigma2, meanAbs float64) float64 {
 	snr := 3 * l * l / (ln * ln) / (1 + 2*meanAbs/(mulawMu*sigma2) + 1/(mulawMu*mulawMu*sigma2))
 	return 10 * math.Log10(snr)
 }
+
+// MulawTokens mixes a down to mono, resamples it to rate and returns its mu-law tokens
+// (rate tokens per second).
+func MulawTokens(a *Audio, rate int) ([]int32, error) {
+	x, err := Resample(a.Mono(), a.Rate, rate)
+	if err != nil {
+		return nil, err
+	}
+	return MulawEncode(x), nil
+}

@@ -68,3 +68,17 @@ func TestMulawTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestMulawTokensRate(t *testing.T) {
+	a := &Audio{Samples: sine(44100, 44100, 500, 0.5, 0), Rate: 44100, Channels: 1}
+	tok, err := MulawTokens(a, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) != 8000 {
+		t.Fatalf("%d tokens for 1 s at 8 kHz", len(tok))
+	}
+	if f := dominantFreq(MulawDecode(tok), 8000); math.Abs(f-500) > 5 {
+		t.Errorf("decoded tokens peak at %g Hz, want 500", f)
+	}
+}

@@ -193,3 +193,13 @@ func (b *MelBank) paddedSample(x []float32, i int) float64 {
 	}
 	return float64(x[i])
 }
+
+// ComputeAudio mixes a down to mono, resamples it to the configuration's rate and returns
+// its mel spectrogram: the path from Decode to the audio_mel column.
+func (b *MelBank) ComputeAudio(a *Audio) (*Mel, error) {
+	x, err := Resample(a.Mono(), a.Rate, b.cfg.SampleRate)
+	if err != nil {
+		return nil, err
+	}
+	return b.Compute(x)
+}
