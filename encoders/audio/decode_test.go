@@ -422,3 +422,34 @@ func TestWriteWAVRoundTrip(t *testing.T) {
 		t.Errorf("Mono = %v", m)
 	}
 }
+
+// TestDecodeFLACBitDepths encodes sox-made WAVs of 8, 16 and 24 bits with 1-3 channels
+// with flac and checks the FLAC decodes to exactly the WAV's samples.
+func TestDecodeFLACBitDepths(t *testing.T) {
+	sox, flacBin := tool(t, "sox"), tool(t, "flac")
+	dir := t.TempDir()
+	for _, bits := range []string{"8", "16", "24"} {
+		for _, ch := range []string{"1", "2", "3"} {
+			wav := filepath.Join(dir, bits+"_"+ch+".wav")
+			fl := filepath.Join(dir, bits+"_"+ch+".flac")
+			run(t, sox, "-n", "-r", "32000", "-b", bits, "-c", ch, wav, "synth", "0.3", "sine", "440", "pinknoise", "vol", "0.5")
+			run(t, flacBin, "-s", "-f", "--channel-map=none", "-o", fl, wav)
+			w, err := Decode(readBytes(t, wav))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := Decode(readBytes(t, fl))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Rate != 32000 || f.Channels != w.Channels || len(f.Samples) != len(w.Samples) {
+				t.Fatalf("%s bit %s ch: flac %d Hz %d ch %d samples, wav %d ch %d", bits, ch, f.Rate, f.Channels, len(f.Samples), w.Channels, len(w.Samples))
+			}
+			for i := range w.Samples {
+				if f.Samples[i] != w.Samples[i] {
+					t.Fatalf("%s bit %s ch: sample %d flac %v wav %v", bits, ch, i, f.Samples[i], w.Samples[i])
+				}
+			}
+		}
+	}
+}
