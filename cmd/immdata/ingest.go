@@ -124,6 +124,9 @@ func runIngest(ctx context.Context, o *ingestOpts) error {
 	if errors.Is(err, ingest.ErrOutputExists) {
 		return cli.Usagef("%v", err)
 	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("ingest: interrupted; committed parts are kept, rerun with --resume to continue: %w", err)
+	}
 	if err != nil {
 		return err
 	}
