@@ -93,3 +93,36 @@ func TestErrorsDoNotPoisonHandles(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent decodes share the handle pool and give the same pixels as a sequential decode.
+func TestConcurrentDecode(t *testing.T) {
+	if err := Load(); err != nil {
+		testenv.Missing(t, "libturbojpeg.so.0 ("+err.Error()+")", "scripts/deps.d/image.sh")
+	}
+	data := jpegOf(t, 64, 48)
+	want, _, _, err := DecodeRGBA(data, 2, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				got, _, _, err := DecodeRGBA(data, 2, 0, 0)
+				if err == nil && !bytes.Equal(got, want) {
+					err = errors.New("pixels differ from the sequential decode")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
