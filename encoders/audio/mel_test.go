@@ -195,6 +195,15 @@ func TestMelConfigErrors(t *testing.T) {
 	if _, err := MelSpectrogram(make([]float32, 200), good); err == nil {
 		t.Error("200 samples: no error for reflect padding by 200")
 	}
+	nanIn := make([]float32, 16000)
+	nanIn[777] = float32(math.NaN())
+	if _, err := MelSpectrogram(nanIn, good); err == nil {
+		t.Error("NaN sample accepted")
+	}
+	nanIn[777] = float32(math.Inf(-1))
+	if _, err := MelSpectrogram(nanIn, good); err == nil {
+		t.Error("-Inf sample accepted")
+	}
 	if _, err := Preset("whisper-81"); err == nil {
 		t.Error("unknown preset accepted")
 	}

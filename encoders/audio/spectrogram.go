@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -72,6 +73,11 @@ func (b *MelBank) Compute(x []float32) (*Mel, error) {
 	frames, err := c.NumFrames(len(x))
 	if err != nil {
 		return nil, err
+	}
+	for i, v := range x {
+		if v-v != 0 { // NaN or ±Inf
+			return nil, fmt.Errorf("audio: mel: sample %d is %v", i, v)
+		}
 	}
 	nfft := c.NFFT
 	nBins := nfft/2 + 1
