@@ -365,14 +365,17 @@ type reader struct {
 	blkLo    int64   // first position of the block
 	slotOf   []int32 // position - blkLo -> slot, -1 if not needed
 	keys     []string
-	lat      [][]float32 // per latent column: slot*size
+	lat      [][]float32 // per float32 latent column: slot*size
+	latBits  [][]uint16  // per float16 latent column: slot*size half bit patterns
 	tokOff   [][]int32   // per token column: offsets by slot (len slots+1)
 	tokVal   [][]int32
 	ints     [][]int32
 	lastRG   [2]int // shard, row group of lastRec
 	lastRec  arrow.RecordBatch
 	lastBase int64         // first row of lastRG in its shard
-	recCols  []arrow.Array // columns of lastRec: key, then l.cols in order
+	recCols  []arrow.Array // columns of lastRec: key, then the non-latent l.cols in order
+	// latChunks holds the latent columns of the current row group, in l.cols order.
+	latChunks []*latentChunk
 }
 
 func (r *reader) close() {
@@ -459,7 +462,12 @@ func (r *reader) emit(b *Batch, i int, p int64) {
 	for _, c := range r.l.cols {
 		switch c.kind {
 		case kindLatent:
-			copy(b.Latents[c.name].Data[i*c.size:(i+1)*c.size], r.lat[li][s*c.size:(s+1)*c.size])
+			dst := b.Latents[c.name].Data[i*c.size : (i+1)*c.size]
+			if c.f16 {
+				Float16ToFloat32(dst, r.latBits[li][s*c.size:(s+1)*c.size])
+			} else {
+				copy(dst, r.lat[li][s*c.size:(s+1)*c.size])
+			}
 			li++
 		case kindTokens:
 			t := b.Tokens[c.name]
@@ -531,7 +539,7 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 		for _, c := range l.cols {
 			switch c.kind {
 			case kindLatent:
-				r.lat = append(r.lat, nil)
+				r.lat, r.latBits = append(r.lat, nil), append(r.latBits, nil)
 			case kindTokens:
 				r.tokOff, r.tokVal = append(r.tokOff, nil), append(r.tokVal, nil)
 			case kindInt32:
@@ -542,7 +550,11 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 	for _, c := range l.cols {
 		switch c.kind {
 		case kindLatent:
-			r.lat[li] = slices.Grow(r.lat[li][:0], n*c.size)[:n*c.size]
+			if c.f16 {
+				r.latBits[li] = resize(r.latBits[li], n*c.size)
+			} else {
+				r.lat[li] = resize(r.lat[li], n*c.size)
+			}
 			li++
 		case kindTokens:
 			r.tokOff[ti] = slices.Grow(r.tokOff[ti][:0], n+1)[:n+1]
@@ -624,9 +636,29 @@ func (r *reader) rowGroup(ctx context.Context, shard int, row int64) (arrow.Reco
 	if rg == md.NumRowGroups() {
 		return nil, 0, fmt.Errorf("shards: %s has no row %d", r.l.shards[shard].Path, row)
 	}
+	// Latent columns are decoded in bulk below pqarrow (see latentChunk); the others
+	// through pqarrow.
 	names := []string{ColKey}
+	li := 0
 	for _, c := range r.l.cols {
-		names = append(names, c.name)
+		if c.kind != kindLatent {
+			names = append(names, c.name)
+			continue
+		}
+		leaf, err := pf.leaves(c.name)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(leaf) != 1 {
+			return nil, 0, fmt.Errorf("shards: %s: latent column %s has %d Parquet columns", r.l.shards[shard].Path, c.name, len(leaf))
+		}
+		if li == len(r.latChunks) {
+			r.latChunks = append(r.latChunks, &latentChunk{})
+		}
+		if err := readLatentChunk(pf, rg, leaf[0], c, md.RowGroup(rg).NumRows(), r.latChunks[li]); err != nil {
+			return nil, 0, fmt.Errorf("shards: %s row group %d: %w", r.l.shards[shard].Path, rg, err)
+		}
+		li++
 	}
 	leaves, err := pf.leaves(names...)
 	if err != nil {
@@ -669,33 +701,22 @@ func (r *reader) decodeRow(i, s int, toks [][][]int32) error {
 		return errors.New("key column is not utf8")
 	}
 	r.keys[s] = strings.Clone(keys.Value(i))
-	li, ti, ii := 0, 0, 0
-	for ci, c := range r.l.cols {
-		a := r.recCols[ci+1]
-		switch c.kind {
-		case kindLatent:
-			dst := r.lat[li][s*c.size : (s+1)*c.size]
+	li, ti, ii, ci := 0, 0, 0, 1
+	for _, c := range r.l.cols {
+		if c.kind == kindLatent {
+			// Chunks already hold zeros for null rows.
+			ch := r.latChunks[li]
+			if c.f16 {
+				copy(r.latBits[li][s*c.size:(s+1)*c.size], ch.bits[i*c.size:(i+1)*c.size])
+			} else {
+				copy(r.lat[li][s*c.size:(s+1)*c.size], ch.f32[i*c.size:(i+1)*c.size])
+			}
 			li++
-			fsl, ok := a.(*array.FixedSizeList)
-			if !ok {
-				return fmt.Errorf("column %s is %s, not a fixed_size_list", c.name, a.DataType())
-			}
-			if fsl.IsNull(i) {
-				clear(dst)
-				continue
-			}
-			lo, hi := fsl.ValueOffsets(i)
-			if int(hi-lo) != c.size {
-				return fmt.Errorf("column %s has %d values, want %d", c.name, hi-lo, c.size)
-			}
-			switch v := fsl.ListValues().(type) {
-			case *array.Float16:
-				Float16ToFloat32(dst, rawUint16(v)[lo:hi])
-			case *array.Float32:
-				copy(dst, v.Float32Values()[lo:hi])
-			default:
-				return fmt.Errorf("column %s has values of type %s", c.name, v.DataType())
-			}
+			continue
+		}
+		a := r.recCols[ci]
+		ci++
+		switch c.kind {
 		case kindTokens:
 			ll, ok := a.(array.ListLike)
 			if !ok {

@@ -2,6 +2,7 @@ package shards
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
@@ -9,6 +10,11 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/float16"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // loaderDataset builds a dataset of n samples (several shards, several row groups each)
@@ -301,5 +307,63 @@ func TestLoaderOptionErrors(t *testing.T) {
 		} else {
 			t.Log(err)
 		}
+	}
+}
+
+// TestLoaderFloat32Latents covers float32 and float16 latent columns side by side, against
+// the values written. (Null latent rows cannot be written: pqarrow v18.8.0 refuses
+// fixed_size_list nulls, "lists with non-zero length null components are not supported".)
+func TestLoaderFloat32Latents(t *testing.T) {
+	const size = 6
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: ColKey, Type: arrow.BinaryTypes.String},
+		{Name: "lat32", Type: arrow.FixedSizeListOf(size, arrow.PrimitiveTypes.Float32), Nullable: true},
+		{Name: "lat16", Type: arrow.FixedSizeListOf(size, arrow.FixedWidthTypes.Float16), Nullable: true},
+		{Name: ColSHA256, Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	want32 := map[string][]float32{}
+	want16 := map[string][]float32{}
+	for i := 0; i < 300; i++ {
+		key := fmt.Sprintf("n%04d", i)
+		b.Field(0).(*array.StringBuilder).Append(key)
+		l32 := b.Field(1).(*array.FixedSizeListBuilder)
+		l16 := b.Field(2).(*array.FixedSizeListBuilder)
+		v32 := make([]float32, size)
+		v16 := make([]float32, size)
+		l32.Append(true)
+		for j := range v32 {
+			v32[j] = float32(i*10+j) + 0.25
+		}
+		l32.ValueBuilder().(*array.Float32Builder).AppendValues(v32, nil)
+		l16.Append(true)
+		for j := range v16 {
+			h := float16.New(float32(j) - float32(i%9))
+			v16[j] = float16To32(h.Uint16())
+			l16.ValueBuilder().(*array.Float16Builder).Append(h)
+		}
+		want32[key], want16[key] = v32, v16
+		var sha [32]byte
+		copy(sha[:], key)
+		b.Field(3).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+	}
+	tmp := t.TempDir()
+	writeRecord(t, filepath.Join(tmp, "in", "p.parquet"), b.NewRecordBatch(), 40)
+	build(t, []string{filepath.Join(tmp, "in")}, filepath.Join(tmp, "ds"), func(o *BuildOptions) { o.ValFraction = 0 })
+	l := newLoader(t, filepath.Join(tmp, "ds"), LoaderOptions{GlobalBatch: 7, Epochs: 1, ShuffleBlock: 64})
+	n := 0
+	for _, bt := range drain(t, l, -1) {
+		for i, k := range bt.Keys {
+			n++
+			if got := bt.Latents["lat32"].Data[i*size : (i+1)*size]; !slices.Equal(got, want32[k]) {
+				t.Fatalf("%s lat32 %v, want %v", k, got, want32[k])
+			}
+			if got := bt.Latents["lat16"].Data[i*size : (i+1)*size]; !slices.Equal(got, want16[k]) {
+				t.Fatalf("%s lat16 %v, want %v", k, got, want16[k])
+			}
+		}
+	}
+	if n != 300 {
+		t.Fatalf("%d samples, want 300", n)
 	}
 }
