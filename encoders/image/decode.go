@@ -19,15 +19,16 @@ import (
 )
 
 // Limits bound what Decode accepts before it allocates pixel memory; they are the probe
-// limits of ingest (the same numbers should be passed to both). Zero fields take the defaults.
+// limits of ingest (ingest.ImageLimits, `immdata ingest --max-pixels`): pass the same numbers
+// to both, so that what ingest accepted decodes here. Zero fields take the defaults.
 type Limits struct {
-	MaxBytes  int64 // encoded size; default 64 MiB
-	MaxSide   int   // width or height; default 16384
-	MaxPixels int64 // width*height; default 64 Mpx (≈ 256 MiB as RGBA)
+	MaxBytes  int64 // encoded size; default 256 MiB
+	MaxSide   int   // width or height; default 65535 (the JPEG maximum)
+	MaxPixels int64 // width*height; default 100 000 000, ingest's --max-pixels default (400 MB as RGBA)
 }
 
 // DefaultLimits are the limits used where a field of Limits is zero.
-var DefaultLimits = Limits{MaxBytes: 64 << 20, MaxSide: 16384, MaxPixels: 64 << 20}
+var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxSide: 65535, MaxPixels: 100_000_000}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
