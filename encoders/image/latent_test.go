@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/disintegration/imaging"
@@ -382,5 +383,41 @@ func TestGrid(t *testing.T) {
 	}
 	if _, maxd := diffStats(t, d.Image, g); maxd != 0 {
 		t.Error("PNG round trip differs")
+	}
+}
+
+func TestOpenLatentDecoder(t *testing.T) {
+	imgs := []*image.NRGBA{photo(16, 16, 1), photo(16, 16, 2)}
+	m, _, err := FitPatchPCA(imgs, 4, 48, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pca.safetensors")
+	sum, err := m.Save(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenLatentDecoder("patch-pca@1", path, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := m.Encode(imgs[0])
+	back, err := d.Decode(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := PSNR(imgs[0], back); p < 60 {
+		t.Errorf("decoded through OpenLatentDecoder: PSNR %.1f", p)
+	}
+	if _, err := OpenLatentDecoder("patch-pca@1", path, strings.Repeat("0", 64)); err == nil {
+		t.Error("sha256 mismatch accepted")
+	}
+	if d, err := OpenLatentDecoder("pixels@1", "", ""); err != nil || d == nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"pixels@2", "vae@1", "patch-pca@1"} {
+		if _, err := OpenLatentDecoder(bad, "", ""); err == nil {
+			t.Errorf("%s without artefact accepted", bad)
+		}
 	}
 }
