@@ -58,7 +58,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Dataset: "checkerboard", Out: "toy-out", Objectives: []string{"imm", "fm"},
-		Arch: "mlp", Width: 128, Depth: 3, Freq: 64, Batch: 512, Steps: 3000, LR: 1e-3,
+		Arch: "mlp", Width: 128, Depth: 3, Freq: 64, Batch: 512, Steps: 2000, LR: 1e-3,
 		Schedule: "ot-fm", Param: "euler-fm", SecondTime: "s", M: 4, K: 12, WeightA: 2, EMADecay: 0.999, Seed: 1, EvalN: 3000,
 		Sampler: "pushforward", IMMSteps: []int{1, 2, 4, 8}, FMSteps: []int{1, 2, 4, 8, 100}, SaveEvery: 500,
 	}
