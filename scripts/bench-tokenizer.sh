@@ -2,14 +2,14 @@
 # Tokenizer benchmarks for docs/benchmarks.md: encode speed of encoders/text against
 # github.com/tiktoken-go/tokenizer and the npm tiktoken package (WASM) in one run, the
 # repeated-letter blow-up check, EncodeBatch scaling, and training against HF tokenizers.
-# Environment: IMMKIT_CACHE (default .cache), COUNT (repetitions, default 5),
+# Environment: IMMKIT_CACHE (default .cache), COUNT (repetitions, default 6),
 # PARTS (default "encode batch train").
 # Output: $IMMKIT_CACHE/bench-tokenizer/{encode,batch}.txt, benchstat tables and train.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export IMMKIT_CACHE="${IMMKIT_CACHE:-$ROOT/.cache}"
-COUNT="${COUNT:-5}"
+COUNT="${COUNT:-6}"
 PARTS="${PARTS:-encode batch train}"
 DIR="$IMMKIT_CACHE/bench-tokenizer"
 NM="$IMMKIT_CACHE/npm-tokenizer/node_modules"
