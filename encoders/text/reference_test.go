@@ -197,10 +197,14 @@ func opticks(t testing.TB) []byte {
 	return b
 }
 
-// debianChangelogs concatenates the Debian changelogs found under /usr/share/doc.
+// debianChangelogs concatenates the Debian changelogs found under /usr/share/doc, or those
+// scripts/deps.d/tokenizer.sh extracted into the cache where the system has none.
 func debianChangelogs(t testing.TB, size int) []byte {
 	t.Helper()
 	paths, _ := filepath.Glob("/usr/share/doc/*/changelog.Debian.gz")
+	if len(paths) < 20 {
+		paths, _ = filepath.Glob(filepath.Join(testenv.CacheDir(t), "debian-changelogs", "*.gz"))
+	}
 	sort.Strings(paths)
 	var buf bytes.Buffer
 	for _, p := range paths {
@@ -222,7 +226,7 @@ func debianChangelogs(t testing.TB, size int) []byte {
 		}
 	}
 	if buf.Len() < 10000 {
-		testenv.Missing(t, "Debian changelogs under /usr/share/doc", "a Debian system with packages installed")
+		testenv.Missing(t, "Debian changelogs under /usr/share/doc or the cache", depsFix)
 	}
 	return buf.Bytes()[:cutValid(buf.Bytes(), min(size, buf.Len()))]
 }

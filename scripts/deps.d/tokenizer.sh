@@ -46,3 +46,25 @@ for enc in "${!want[@]}"; do
 done
 cp "$src/TestPlans.txt" "$TT_DIR/TestPlans.txt.tmp" && mv "$TT_DIR/TestPlans.txt.tmp" "$TT_DIR/TestPlans.txt"
 echo "tokenizer deps: ok ($TT_DIR)"
+
+# Debian changelogs (an adversarial test input): normally under /usr/share/doc; on an image
+# that strips docs, take them from a few packages' .deb files.
+CL_DIR="$CACHE/debian-changelogs"
+have=$(ls /usr/share/doc/*/changelog.Debian.gz 2>/dev/null | wc -l)
+if [ "$have" -lt 20 ] && [ "$(ls "$CL_DIR"/*.gz 2>/dev/null | wc -l)" -lt 3 ]; then
+  echo "tokenizer deps: /usr/share/doc has $have Debian changelogs; extracting some from .deb files"
+  mkdir -p "$CL_DIR"
+  work=$(mktemp -d)
+  (
+    cd "$work"
+    apt-get update -qq >/dev/null
+    apt-get download -qq bash coreutils tar gzip sed grep findutils util-linux libc-bin perl-base >/dev/null
+    for deb in ./*.deb; do
+      dpkg-deb --fsys-tarfile "$deb" | tar -x --wildcards './usr/share/doc/*/changelog.Debian.gz' 2>/dev/null || true
+    done
+    for f in ./usr/share/doc/*/changelog.Debian.gz; do
+      [ -f "$f" ] && cp "$f" "$CL_DIR/$(basename "$(dirname "$f")").changelog.Debian.gz"
+    done
+  )
+  rm -rf "$work"
+fi
