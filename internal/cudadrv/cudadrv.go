@@ -1,0 +1,340 @@
+// Package cudadrv reaches an NVIDIA GPU without link-time dependencies: a small cgo shim
+// dlopens libcuda.so.1 and libcublas.so.{13,12,11} and calls the driver API and cuBLAS
+// through function pointers, with our own typedefs, so no CUDA headers or libraries are
+// needed to build. It is the only package of immkit with import "C" for CUDA.
+//
+// One process has at most one Context: the primary context of one device. Every shim
+// function makes that context current on the OS thread it runs on before calling the
+// driver (a cgo call never changes thread while it runs), so callers may use a Context
+// from any goroutine without runtime.LockOSThread; calls are serialised by a mutex.
+// Every call's status is checked and becomes an *Error naming the call.
+package cudadrv
+
+/*
+#cgo LDFLAGS: -ldl
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Error is a failed driver or cuBLAS call.
+type Error struct {
+	Call string // the API function, e.g. "cuMemAlloc_v2"
+	Code int    // its CUresult or cublasStatus_t
+	Msg  string // the driver's description
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("cudadrv: %s: error %d (%s)", e.Call, e.Code, e.Msg)
+}
+
+// ErrNoDriver is wrapped by Open's error when libcuda.so.1 cannot be loaded.
+var ErrNoDriver = errors.New("cudadrv: no CUDA driver")
+
+// ErrNoCUBLAS is wrapped by Open's error when no libcublas.so can be loaded.
+var ErrNoCUBLAS = errors.New("cudadrv: no cuBLAS library")
+
+// DriverNames and CUBLASNames are the sonames tried, in order.
+var (
+	DriverNames = []string{"libcuda.so.1"}
+	CUBLASNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
+)
+
+// SearchDirs returns the directories searched for the libraries, in order: the loader
+// path (written "(loader path)": LD_LIBRARY_PATH, ld.so.cache) comes second.
+func SearchDirs() []string {
+	var dirs []string
+	if d := os.Getenv("IMMKIT_CUDA_LIB_DIR"); d != "" {
+		dirs = append(dirs, d)
+	}
+	return append(dirs, "(loader path)", "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib")
+}
+
+func candidates(names []string) []string {
+	var out []string
+	for _, dir := range SearchDirs() {
+		for _, n := range names {
+			if dir == "(loader path)" {
+				out = append(out, n)
+			} else {
+				out = append(out, filepath.Join(dir, n))
+			}
+		}
+	}
+	return out
+}
+
+func load(names []string, sentinel error, f func(path *C.char, msg *C.char, n C.int) C.int) (string, error) {
+	msg := (*C.char)(C.malloc(512))
+	defer C.free(unsafe.Pointer(msg))
+	var last string
+	for _, p := range candidates(names) {
+		cp := C.CString(p)
+		ok := f(cp, msg, 512)
+		C.free(unsafe.Pointer(cp))
+		if ok != 0 {
+			return p, nil
+		}
+		last = C.GoString(msg)
+		if strings.HasPrefix(last, "dlsym ") {
+			return "", fmt.Errorf("%w: %s: %s", sentinel, p, last)
+		}
+	}
+	return "", fmt.Errorf("%w: cannot load %s (searched %s); last error: %s",
+		sentinel, strings.Join(names, ", "), strings.Join(SearchDirs(), ", "), last)
+}
+
+// Context is the primary context of one GPU with a cuBLAS handle on the null stream.
+type Context struct {
+	mu         sync.Mutex
+	Name       string // the device name, e.g. "NVIDIA H200"
+	TotalMem   int64  // bytes of device memory
+	Driver     int    // driver API version, e.g. 13000
+	Capability int    // compute capability * 10, e.g. 90
+	DriverLib  string // path or soname of the loaded libcuda
+	CUBLASLib  string // path or soname of the loaded libcublas
+}
+
+var (
+	openOnce sync.Once
+	openCtx  *Context
+	openErr  error
+)
+
+// Open loads the libraries and returns the context of device 0. Later calls return the
+// same Context (or the same error).
+func Open() (*Context, error) {
+	openOnce.Do(func() { openCtx, openErr = open() })
+	return openCtx, openErr
+}
+
+func open() (*Context, error) {
+	c := &Context{}
+	var err error
+	c.DriverLib, err = load(DriverNames, ErrNoDriver, func(p, m *C.char, n C.int) C.int { return C.shim_load_cuda(p, m, n) })
+	if err != nil {
+		return nil, err
+	}
+	name := (*C.char)(C.malloc(256))
+	defer C.free(unsafe.Pointer(name))
+	var mem C.size_t
+	var drv, cc C.int
+	if r := C.shim_init(0, name, 256, &mem, &drv, &cc); r != 0 {
+		return nil, fmt.Errorf("%w: %w", ErrNoDriver, cuErr("cuInit/cuDevicePrimaryCtxRetain", r))
+	}
+	c.Name, c.TotalMem, c.Driver, c.Capability = C.GoString(name), int64(mem), int(drv), int(cc)
+	c.CUBLASLib, err = load(CUBLASNames, ErrNoCUBLAS, func(p, m *C.char, n C.int) C.int { return C.shim_load_cublas(p, m, n) })
+	if err != nil {
+		return nil, err
+	}
+	if s := C.shim_cublas_create(); s != 0 {
+		return nil, blasErr("cublasCreate_v2", s)
+	}
+	return c, nil
+}
+
+func cuErr(call string, r C.CUresult) error {
+	if r == 0 {
+		return nil
+	}
+	return &Error{Call: call, Code: int(r), Msg: C.GoString(C.shim_error_string(r))}
+}
+
+var blasStatus = map[int]string{
+	1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED", 7: "CUBLAS_STATUS_INVALID_VALUE",
+	8: "CUBLAS_STATUS_ARCH_MISMATCH", 11: "CUBLAS_STATUS_MAPPING_ERROR", 13: "CUBLAS_STATUS_EXECUTION_FAILED",
+	14: "CUBLAS_STATUS_INTERNAL_ERROR", 15: "CUBLAS_STATUS_NOT_SUPPORTED", 16: "CUBLAS_STATUS_LICENSE_ERROR",
+}
+
+func blasErr(call string, s C.cublasStatus_t) error {
+	if s == 0 {
+		return nil
+	}
+	msg, ok := blasStatus[int(s)]
+	if !ok {
+		msg = "unknown cuBLAS status"
+	}
+	return &Error{Call: call, Code: int(s), Msg: msg}
+}
+
+// Ptr is a device address (CUdeviceptr).
+type Ptr uint64
+
+// Module is a loaded PTX module; Function a kernel in it.
+type (
+	Module   struct{ h C.CUmodule }
+	Function struct{ h C.CUfunction }
+)
+
+// LoadModule JIT-compiles NUL-terminated-or-not PTX text for the device.
+func (c *Context) LoadModule(ptx []byte) (Module, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	img := C.CBytes(append(append([]byte(nil), ptx...), 0))
+	defer C.free(img)
+	var m C.CUmodule
+	if r := C.shim_module_load(img, &m); r != 0 {
+		return Module{}, cuErr("cuModuleLoadData", r)
+	}
+	return Module{m}, nil
+}
+
+// Function looks up a kernel by its (unmangled) name.
+func (c *Context) Function(m Module, name string) (Function, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var f C.CUfunction
+	if r := C.shim_function(m.h, cn, &f); r != 0 {
+		return Function{}, fmt.Errorf("%w (kernel %s)", cuErr("cuModuleGetFunction", r), name)
+	}
+	return Function{f}, nil
+}
+
+// Alloc returns bytes of uninitialised device memory.
+func (c *Context) Alloc(bytes int) (Ptr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var p C.CUdeviceptr
+	if r := C.shim_alloc(&p, C.size_t(bytes)); r != 0 {
+		return 0, fmt.Errorf("%w (%d bytes)", cuErr("cuMemAlloc_v2", r), bytes)
+	}
+	return Ptr(p), nil
+}
+
+// Free releases memory from Alloc.
+func (c *Context) Free(p Ptr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cuErr("cuMemFree_v2", C.shim_free(C.CUdeviceptr(p)))
+}
+
+// HtoD copies bytes from host memory src (which must not hold Go pointers) to dst.
+func (c *Context) HtoD(dst Ptr, src unsafe.Pointer, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cuErr("cuMemcpyHtoD_v2", C.shim_htod(C.CUdeviceptr(dst), src, C.size_t(bytes)))
+}
+
+// DtoH copies bytes from src to host memory dst.
+func (c *Context) DtoH(dst unsafe.Pointer, src Ptr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cuErr("cuMemcpyDtoH_v2", C.shim_dtoh(dst, C.CUdeviceptr(src), C.size_t(bytes)))
+}
+
+// DtoD copies bytes between device buffers.
+func (c *Context) DtoD(dst, src Ptr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cuErr("cuMemcpyDtoD_v2", C.shim_dtod(C.CUdeviceptr(dst), C.CUdeviceptr(src), C.size_t(bytes)))
+}
+
+// Memset32 sets n 32-bit words at dst to v.
+func (c *Context) Memset32(dst Ptr, v uint32, n int) error {
+	if n == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cuErr("cuMemsetD32_v2", C.shim_memset32(C.CUdeviceptr(dst), C.uint32_t(v), C.size_t(n)))
+}
+
+// Launch runs f on the null stream. Each argument occupies one 8-byte slot holding its
+// value little-endian (a pointer, or an int32/float32 in the low 4 bytes); the driver
+// reads as many bytes as the kernel parameter has.
+func (c *Context) Launch(f Function, grid, block [3]uint32, shmem uint32, args []uint64) error {
+	if len(args) > 32 {
+		return fmt.Errorf("cudadrv: Launch with %d arguments (at most 32)", len(args))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var a [32]C.uint64_t
+	for i, v := range args {
+		a[i] = C.uint64_t(v)
+	}
+	r := C.shim_launch(f.h, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]), C.uint(block[0]), C.uint(block[1]), C.uint(block[2]), C.uint(shmem), C.int(len(args)), &a[0])
+	return cuErr("cuLaunchKernel", r)
+}
+
+// Sync waits for all work on the context (cuCtxSynchronize) and reports any
+// asynchronous kernel error.
+func (c *Context) Sync() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cuErr("cuCtxSynchronize", C.shim_sync())
+}
+
+// Math modes of cublasSetMathMode.
+const (
+	MathDefault = 0 // CUBLAS_DEFAULT_MATH: FP32 GEMMs in FP32
+	MathTF32    = 3 // CUBLAS_TF32_TENSOR_OP_MATH
+)
+
+// SetMathMode selects cuBLAS's math mode for SGEMM.
+func (c *Context) SetMathMode(mode int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return blasErr("cublasSetMathMode", C.shim_cublas_math_mode(C.int(mode)))
+}
+
+func op(t bool) C.int {
+	if t {
+		return 1 // CUBLAS_OP_T
+	}
+	return 0
+}
+
+// Sgemm is cublasSgemm_v2 (column-major).
+func (c *Context) Sgemm(ta, tb bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, cc Ptr, ldc int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return blasErr("cublasSgemm_v2", C.shim_sgemm(op(ta), op(tb), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		C.CUdeviceptr(a), C.int(lda), C.CUdeviceptr(b), C.int(ldb), C.float(beta), C.CUdeviceptr(cc), C.int(ldc)))
+}
+
+// SgemmStridedBatched is cublasSgemmStridedBatched (column-major).
+func (c *Context) SgemmStridedBatched(ta, tb bool, m, n, k int, alpha float32, a Ptr, lda, sa int, b Ptr, ldb, sb int, beta float32, cc Ptr, ldc, sc, batch int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return blasErr("cublasSgemmStridedBatched", C.shim_sgemm_batched(op(ta), op(tb), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		C.CUdeviceptr(a), C.int(lda), C.longlong(sa), C.CUdeviceptr(b), C.int(ldb), C.longlong(sb), C.float(beta),
+		C.CUdeviceptr(cc), C.int(ldc), C.longlong(sc), C.int(batch)))
+}
+
+// Data and compute types of cublasGemmEx.
+const (
+	R32F        = 0  // CUDA_R_32F
+	R16BF       = 14 // CUDA_R_16BF
+	Compute32F  = 68 // CUBLAS_COMPUTE_32F
+	Compute32FT = 74 // CUBLAS_COMPUTE_32F_FAST_TF32
+)
+
+// GemmEx is cublasGemmEx (column-major) with explicit data and compute types.
+func (c *Context) GemmEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda int, b Ptr, btype, ldb int, beta float32, cc Ptr, ctype, ldc, compute int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return blasErr("cublasGemmEx", C.shim_gemm_ex(op(ta), op(tb), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		C.CUdeviceptr(a), C.int(atype), C.int(lda), C.CUdeviceptr(b), C.int(btype), C.int(ldb), C.float(beta),
+		C.CUdeviceptr(cc), C.int(ctype), C.int(ldc), C.int(compute)))
+}

@@ -1,0 +1,40 @@
+package cudadrv
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestOpenReport checks what Open says: on a machine without a driver the error names
+// libcuda.so.1 and every directory searched; with a driver it names the device.
+func TestOpenReport(t *testing.T) {
+	t.Setenv("IMMKIT_CUDA_LIB_DIR", t.TempDir())
+	c, err := Open()
+	if err == nil {
+		if c.Name == "" || c.TotalMem <= 0 || c.Capability < 30 {
+			t.Fatalf("driver loaded but device looks wrong: %+v", c)
+		}
+		t.Logf("CUDA device %s (cc %d, driver %d, %d MiB) via %s and %s", c.Name, c.Capability, c.Driver, c.TotalMem>>20, c.DriverLib, c.CUBLASLib)
+		return
+	}
+	msg := err.Error()
+	t.Logf("no GPU: %s", msg)
+	if !errors.Is(err, ErrNoDriver) && !errors.Is(err, ErrNoCUBLAS) {
+		t.Fatalf("error %q wraps neither ErrNoDriver nor ErrNoCUBLAS", msg)
+	}
+	if errors.Is(err, ErrNoDriver) && strings.Contains(msg, "cannot load") {
+		for _, want := range append([]string{"libcuda.so.1"}, SearchDirs()...) {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error %q does not name %q", msg, want)
+			}
+		}
+		if !strings.Contains(msg, os.Getenv("IMMKIT_CUDA_LIB_DIR")) {
+			t.Errorf("error %q does not name IMMKIT_CUDA_LIB_DIR", msg)
+		}
+	}
+	if strings.Count(msg, "\n") != 0 {
+		t.Errorf("error is not one line: %q", msg)
+	}
+}

@@ -1,0 +1,154 @@
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include "shim.h"
+
+static void *libcuda, *libcublas;
+static CUcontext ctx;
+static cublasHandle_t blas;
+
+static CUresult (*p_cuInit)(unsigned);
+static CUresult (*p_cuDriverGetVersion)(int *);
+static CUresult (*p_cuDeviceGet)(CUdevice *, int);
+static CUresult (*p_cuDeviceGetName)(char *, int, CUdevice);
+static CUresult (*p_cuDeviceTotalMem)(size_t *, CUdevice);
+static CUresult (*p_cuDeviceGetAttribute)(int *, int, CUdevice);
+static CUresult (*p_cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+static CUresult (*p_cuCtxSetCurrent)(CUcontext);
+static CUresult (*p_cuCtxSynchronize)(void);
+static CUresult (*p_cuModuleLoadData)(CUmodule *, const void *);
+static CUresult (*p_cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+static CUresult (*p_cuMemAlloc)(CUdeviceptr *, size_t);
+static CUresult (*p_cuMemFree)(CUdeviceptr);
+static CUresult (*p_cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+static CUresult (*p_cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+static CUresult (*p_cuMemcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t);
+static CUresult (*p_cuMemsetD32)(CUdeviceptr, unsigned, size_t);
+static CUresult (*p_cuMemAllocHost)(void **, size_t);
+static CUresult (*p_cuMemFreeHost)(void *);
+static CUresult (*p_cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **);
+static CUresult (*p_cuGetErrorString)(CUresult, const char **);
+
+static cublasStatus_t (*p_cublasCreate)(cublasHandle_t *);
+static cublasStatus_t (*p_cublasSetStream)(cublasHandle_t, CUstream);
+static cublasStatus_t (*p_cublasSetMathMode)(cublasHandle_t, int);
+static cublasStatus_t (*p_cublasSgemm)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, const float *, int, const float *, float *, int);
+static cublasStatus_t (*p_cublasSgemmStridedBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, long long, const float *, int, long long, const float *, float *, int, long long, int);
+static cublasStatus_t (*p_cublasGemmEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *, void *, int, int, int, int);
+
+#define SYM(lib, var, name) do { *(void **)(&var) = dlsym(lib, name); if (!var) { snprintf(msg, msglen, "dlsym %s: %s", name, dlerror()); return 0; } } while (0)
+
+int shim_load_cuda(const char *path, char *msg, int msglen) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) { snprintf(msg, msglen, "%s", dlerror()); return 0; }
+	libcuda = h;
+	SYM(h, p_cuInit, "cuInit");
+	SYM(h, p_cuDriverGetVersion, "cuDriverGetVersion");
+	SYM(h, p_cuDeviceGet, "cuDeviceGet");
+	SYM(h, p_cuDeviceGetName, "cuDeviceGetName");
+	SYM(h, p_cuDeviceTotalMem, "cuDeviceTotalMem_v2");
+	SYM(h, p_cuDeviceGetAttribute, "cuDeviceGetAttribute");
+	SYM(h, p_cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+	SYM(h, p_cuCtxSetCurrent, "cuCtxSetCurrent");
+	SYM(h, p_cuCtxSynchronize, "cuCtxSynchronize");
+	SYM(h, p_cuModuleLoadData, "cuModuleLoadData");
+	SYM(h, p_cuModuleGetFunction, "cuModuleGetFunction");
+	SYM(h, p_cuMemAlloc, "cuMemAlloc_v2");
+	SYM(h, p_cuMemFree, "cuMemFree_v2");
+	SYM(h, p_cuMemcpyHtoD, "cuMemcpyHtoD_v2");
+	SYM(h, p_cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+	SYM(h, p_cuMemcpyDtoD, "cuMemcpyDtoD_v2");
+	SYM(h, p_cuMemsetD32, "cuMemsetD32_v2");
+	SYM(h, p_cuMemAllocHost, "cuMemAllocHost_v2");
+	SYM(h, p_cuMemFreeHost, "cuMemFreeHost");
+	SYM(h, p_cuLaunchKernel, "cuLaunchKernel");
+	SYM(h, p_cuGetErrorString, "cuGetErrorString");
+	return 1;
+}
+
+int shim_load_cublas(const char *path, char *msg, int msglen) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) { snprintf(msg, msglen, "%s", dlerror()); return 0; }
+	libcublas = h;
+	SYM(h, p_cublasCreate, "cublasCreate_v2");
+	SYM(h, p_cublasSetStream, "cublasSetStream_v2");
+	SYM(h, p_cublasSetMathMode, "cublasSetMathMode");
+	SYM(h, p_cublasSgemm, "cublasSgemm_v2");
+	SYM(h, p_cublasSgemmStridedBatched, "cublasSgemmStridedBatched");
+	SYM(h, p_cublasGemmEx, "cublasGemmEx");
+	return 1;
+}
+
+#define CUR() do { CUresult r_ = p_cuCtxSetCurrent(ctx); if (r_) return r_; } while (0)
+
+// CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76.
+CUresult shim_init(int ordinal, char *name, int namelen, size_t *mem, int *driver, int *cc) {
+	CUresult r;
+	CUdevice dev;
+	int maj = 0, min = 0;
+	if ((r = p_cuInit(0))) return r;
+	if ((r = p_cuDriverGetVersion(driver))) return r;
+	if ((r = p_cuDeviceGet(&dev, ordinal))) return r;
+	if ((r = p_cuDeviceGetName(name, namelen, dev))) return r;
+	if ((r = p_cuDeviceTotalMem(mem, dev))) return r;
+	if ((r = p_cuDeviceGetAttribute(&maj, 75, dev))) return r;
+	if ((r = p_cuDeviceGetAttribute(&min, 76, dev))) return r;
+	*cc = maj * 10 + min;
+	if ((r = p_cuDevicePrimaryCtxRetain(&ctx, dev))) return r;
+	return p_cuCtxSetCurrent(ctx);
+}
+
+CUresult shim_module_load(const void *image, CUmodule *mod) { CUR(); return p_cuModuleLoadData(mod, image); }
+CUresult shim_function(CUmodule mod, const char *name, CUfunction *fn) { CUR(); return p_cuModuleGetFunction(fn, mod, name); }
+CUresult shim_alloc(CUdeviceptr *p, size_t bytes) { CUR(); return p_cuMemAlloc(p, bytes); }
+CUresult shim_free(CUdeviceptr p) { CUR(); return p_cuMemFree(p); }
+CUresult shim_htod(CUdeviceptr dst, const void *src, size_t bytes) { CUR(); return p_cuMemcpyHtoD(dst, src, bytes); }
+CUresult shim_dtoh(void *dst, CUdeviceptr src, size_t bytes) { CUR(); return p_cuMemcpyDtoH(dst, src, bytes); }
+CUresult shim_dtod(CUdeviceptr dst, CUdeviceptr src, size_t bytes) { CUR(); return p_cuMemcpyDtoD(dst, src, bytes); }
+CUresult shim_memset32(CUdeviceptr dst, uint32_t v, size_t n) { CUR(); return p_cuMemsetD32(dst, v, n); }
+CUresult shim_sync(void) { CUR(); return p_cuCtxSynchronize(); }
+CUresult shim_host_alloc(void **p, size_t bytes) { CUR(); return p_cuMemAllocHost(p, bytes); }
+CUresult shim_host_free(void *p) { CUR(); return p_cuMemFreeHost(p); }
+
+CUresult shim_launch(CUfunction fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem, int nargs, uint64_t *args) {
+	void *ptrs[32];
+	int i;
+	if (nargs > 32) return 1; // CUDA_ERROR_INVALID_VALUE
+	for (i = 0; i < nargs; i++) ptrs[i] = &args[i];
+	CUR();
+	return p_cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, shmem, NULL, ptrs, NULL);
+}
+
+const char *shim_error_string(CUresult r) {
+	const char *s = NULL;
+	if (!p_cuGetErrorString || p_cuGetErrorString(r, &s) || !s) return "unknown error";
+	return s;
+}
+
+cublasStatus_t shim_cublas_create(void) {
+	cublasStatus_t s;
+	if (p_cuCtxSetCurrent(ctx)) return 1; // CUBLAS_STATUS_NOT_INITIALIZED
+	if ((s = p_cublasCreate(&blas))) return s;
+	return p_cublasSetStream(blas, NULL);
+}
+
+cublasStatus_t shim_cublas_math_mode(int mode) {
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	return p_cublasSetMathMode(blas, mode);
+}
+
+cublasStatus_t shim_sgemm(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int lda, CUdeviceptr b, int ldb, float beta, CUdeviceptr c, int ldc) {
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	return p_cublasSgemm(blas, ta, tb, m, n, k, &alpha, (const float *)a, lda, (const float *)b, ldb, &beta, (float *)c, ldc);
+}
+
+cublasStatus_t shim_sgemm_batched(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int lda, long long sa, CUdeviceptr b, int ldb, long long sb, float beta, CUdeviceptr c, int ldc, long long sc, int batch) {
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	return p_cublasSgemmStridedBatched(blas, ta, tb, m, n, k, &alpha, (const float *)a, lda, sa, (const float *)b, ldb, sb, &beta, (float *)c, ldc, sc, batch);
+}
+
+// CUBLAS_GEMM_DEFAULT = -1.
+cublasStatus_t shim_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int atype, int lda, CUdeviceptr b, int btype, int ldb, float beta, CUdeviceptr c, int ctype, int ldc, int compute) {
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	return p_cublasGemmEx(blas, ta, tb, m, n, k, &alpha, (const void *)a, atype, lda, (const void *)b, btype, ldb, &beta, (void *)c, ctype, ldc, compute, -1);
+}
