@@ -5,7 +5,8 @@
 # ReadTable of whole shards + arrow's per-value float16 conversion, no shuffle). Reports
 # medians of REPEATS runs: decoded payload GB per CPU-second (user+sys of the process; on a
 # shared machine the wall clock mostly measures other work), samples per CPU-second, wall
-# GB/s, and peak RSS (GNU time).
+# GB/s, and peak RSS (GNU time); then peak RSS with a slow consumer (50 ms per batch) at
+# the two prefetch settings, where the queue fills to its bound.
 # Environment: SAMPLES (20000), REPEATS (3), BENCH_DIR (a temp dir; reused when it already
 # holds shards).
 set -euo pipefail
@@ -34,13 +35,16 @@ rm -f "$dir/results.jsonl"
 run "loader prefetch=16MiB" -mode loader -prefetch $((16 << 20)) -block 2048 -batch 256
 run "loader prefetch=256MiB" -mode loader -prefetch $((256 << 20)) -block 2048 -batch 256
 run "naive" -mode naive
+# RSS with a slow consumer (50 ms per batch), so the prefetch queue fills to its bound.
+run "slow consumer, prefetch=16MiB" -mode loader -prefetch $((16 << 20)) -block 2048 -batch 256 -step-ms 50
+run "slow consumer, prefetch=256MiB" -mode loader -prefetch $((256 << 20)) -block 2048 -batch 256 -step-ms 50
 /usr/bin/python3 - "$dir/results.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'run':24} {'GB/cpu-s':>9} {'samples/cpu-s':>14} {'wall GB/s':>10} {'peak RSS MiB':>13}  (medians of {len(rows)//3})")
+print(f"{'run':32} {'GB/cpu-s':>9} {'samples/cpu-s':>14} {'wall GB/s':>10} {'peak RSS MiB':>13}  (medians of {len(rows)//5})")
 for name in dict.fromkeys(r["name"] for r in rows):
     rs = [r for r in rows if r["name"] == name]
     med = lambda k: statistics.median(r[k] for r in rs)
-    print(f"{name:24} {med('gb_per_cpu_s'):9.3f} {med('samples_per_cpu_s'):14.0f} {med('gb_per_s'):10.3f} {med('rss_kb')/1024:13.0f}")
+    print(f"{name:32} {med('gb_per_cpu_s'):9.3f} {med('samples_per_cpu_s'):14.0f} {med('gb_per_s'):10.3f} {med('rss_kb')/1024:13.0f}")
 print(f"samples per run: {rows[0]['samples']}, payload per run: {rows[0]['payload_bytes']/1e6:.0f} MB")
 PY

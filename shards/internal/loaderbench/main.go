@@ -40,6 +40,7 @@ func main() {
 	epochs := flag.Int("epochs", 1, "epochs")
 	seqLen := flag.Int("seq-len", 64, "token padding length")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
+	stepMS := flag.Int("step-ms", 0, "sleep this long per batch, a slow consumer (to fill the prefetch queue)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -62,7 +63,7 @@ func main() {
 	var err error
 	switch *mode {
 	case "loader":
-		bytes, samples, err = runLoader(flag.Arg(0), *batch, *prefetch, *block, *epochs, *seqLen)
+		bytes, samples, err = runLoader(flag.Arg(0), *batch, *prefetch, *block, *epochs, *seqLen, time.Duration(*stepMS)*time.Millisecond)
 	case "naive":
 		bytes, samples, err = runNaive(flag.Arg(0), *epochs)
 	default:
@@ -83,7 +84,7 @@ func main() {
 	})
 }
 
-func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int) (int64, int64, error) {
+func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int, step time.Duration) (int64, int64, error) {
 	l, err := shards.NewLoader(dir, shards.LoaderOptions{GlobalBatch: batch, Prefetch: prefetch, ShuffleBlock: block, Epochs: epochs,
 		SeqLen: map[string]int{"text_tokens": seqLen}, Columns: []string{"image_latent", "text_tokens"}})
 	if err != nil {
@@ -99,6 +100,7 @@ func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int)
 		if err != nil {
 			return 0, 0, err
 		}
+		time.Sleep(step)
 		samples += int64(b.Len())
 		bytes += int64(len(b.Latents["image_latent"].Data)) * 4
 		t := b.Tokens["text_tokens"]
