@@ -41,6 +41,9 @@ func (e *Error) Error() string {
 // ErrNoDriver is wrapped by Open's error when libcuda.so.1 cannot be loaded.
 var ErrNoDriver = errors.New("cudadrv: no CUDA driver")
 
+// ErrNoDevice is wrapped by Open's error when the driver loads but finds no usable GPU.
+var ErrNoDevice = errors.New("cudadrv: no usable CUDA device")
+
 // ErrNoCUBLAS is wrapped by Open's error when no libcublas.so can be loaded.
 var ErrNoCUBLAS = errors.New("cudadrv: no cuBLAS library")
 
@@ -121,7 +124,7 @@ func Open() (*Context, error) {
 func open() (*Context, error) {
 	c := &Context{}
 	var err error
-	c.DriverLib, err = load(DriverNames, ErrNoDriver, func(p, m *C.char, n C.int) C.int { return C.shim_load_cuda(p, m, n) })
+	c.DriverLib, err = loadCUDA(DriverNames)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +132,10 @@ func open() (*Context, error) {
 	defer C.free(unsafe.Pointer(name))
 	var mem C.size_t
 	var drv, cc C.int
-	if r := C.shim_init(0, name, 256, &mem, &drv, &cc); r != 0 {
-		return nil, fmt.Errorf("%w: %w", ErrNoDriver, cuErr("cuInit/cuDevicePrimaryCtxRetain", r))
+	var call *C.char
+	if r := C.shim_init(0, name, 256, &mem, &drv, &cc, &call); r != 0 {
+		e := cuErr(C.GoString(call), r).(*Error)
+		return nil, fmt.Errorf("%w: %s: error %d (%s) (driver %s)", ErrNoDevice, e.Call, e.Code, e.Msg, c.DriverLib)
 	}
 	c.Name, c.TotalMem, c.Driver, c.Capability = C.GoString(name), int64(mem), int(drv), int(cc)
 	c.CUBLASLib, err = load(CUBLASNames, ErrNoCUBLAS, func(p, m *C.char, n C.int) C.int { return C.shim_load_cublas(p, m, n) })
@@ -141,6 +146,10 @@ func open() (*Context, error) {
 		return nil, blasErr("cublasCreate_v2", s)
 	}
 	return c, nil
+}
+
+func loadCUDA(names []string) (string, error) {
+	return load(names, ErrNoDriver, func(p, m *C.char, n C.int) C.int { return C.shim_load_cuda(p, m, n) })
 }
 
 func cuErr(call string, r C.CUresult) error {

@@ -82,20 +82,23 @@ int shim_load_cublas(const char *path, char *msg, int msglen) {
 #define CUR() do { CUresult r_ = p_cuCtxSetCurrent(ctx); if (r_) return r_; } while (0)
 
 // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76.
-CUresult shim_init(int ordinal, char *name, int namelen, size_t *mem, int *driver, int *cc) {
+#define STEP(name, expr) do { *call = name; if ((r = (expr))) return r; } while (0)
+
+CUresult shim_init(int ordinal, char *name, int namelen, size_t *mem, int *driver, int *cc, const char **call) {
 	CUresult r;
 	CUdevice dev;
 	int maj = 0, min = 0;
-	if ((r = p_cuInit(0))) return r;
-	if ((r = p_cuDriverGetVersion(driver))) return r;
-	if ((r = p_cuDeviceGet(&dev, ordinal))) return r;
-	if ((r = p_cuDeviceGetName(name, namelen, dev))) return r;
-	if ((r = p_cuDeviceTotalMem(mem, dev))) return r;
-	if ((r = p_cuDeviceGetAttribute(&maj, 75, dev))) return r;
-	if ((r = p_cuDeviceGetAttribute(&min, 76, dev))) return r;
+	STEP("cuInit", p_cuInit(0));
+	STEP("cuDriverGetVersion", p_cuDriverGetVersion(driver));
+	STEP("cuDeviceGet", p_cuDeviceGet(&dev, ordinal));
+	STEP("cuDeviceGetName", p_cuDeviceGetName(name, namelen, dev));
+	STEP("cuDeviceTotalMem_v2", p_cuDeviceTotalMem(mem, dev));
+	STEP("cuDeviceGetAttribute", p_cuDeviceGetAttribute(&maj, 75, dev));
+	STEP("cuDeviceGetAttribute", p_cuDeviceGetAttribute(&min, 76, dev));
 	*cc = maj * 10 + min;
-	if ((r = p_cuDevicePrimaryCtxRetain(&ctx, dev))) return r;
-	return p_cuCtxSetCurrent(ctx);
+	STEP("cuDevicePrimaryCtxRetain", p_cuDevicePrimaryCtxRetain(&ctx, dev));
+	STEP("cuCtxSetCurrent", p_cuCtxSetCurrent(ctx));
+	return 0;
 }
 
 CUresult shim_module_load(const void *image, CUmodule *mod) { CUR(); return p_cuModuleLoadData(mod, image); }

@@ -13,15 +13,15 @@ typedef uint64_t CUdeviceptr;
 typedef int cublasStatus_t;
 typedef void *cublasHandle_t;
 
-// shim_open dlopens the first loadable name from names (NUL-separated, ending in an empty
-// string) and resolves every symbol; it writes the loaded path or the dlerror to msg.
+// shim_load_* dlopen one path and resolve every symbol; on failure they return 0 and
+// write the dlerror to msg.
 int shim_load_cuda(const char *path, char *msg, int msglen);
 int shim_load_cublas(const char *path, char *msg, int msglen);
 
 // Each shim_* function makes the context current on the calling OS thread first, so the
 // Go caller never depends on which thread it runs on. *call is set to the name of the
 // API function that failed.
-CUresult shim_init(int ordinal, char *name, int namelen, size_t *mem, int *driver, int *cc);
+CUresult shim_init(int ordinal, char *name, int namelen, size_t *mem, int *driver, int *cc, const char **call);
 CUresult shim_module_load(const void *image, CUmodule *mod);
 CUresult shim_function(CUmodule mod, const char *name, CUfunction *fn);
 CUresult shim_alloc(CUdeviceptr *p, size_t bytes);

@@ -1,0 +1,401 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/immkit/immkit/internal/cudadrv"
+	"github.com/immkit/immkit/kernels"
+)
+
+// Buf is a buffer in device memory: element i is the float32 at address Ptr + 4*i.
+type Buf struct {
+	Ptr cudadrv.Ptr
+	N   int
+}
+
+// Len is the number of elements.
+func (b *Buf) Len() int { return b.N }
+
+// Options choose the precision of the matrix products.
+type Options struct {
+	// TF32 lets cuBLAS run FP32 GEMMs on TF32 tensor cores (about 10 bits of mantissa
+	// in the products, FP32 accumulation). Off: full FP32 SGEMM.
+	TF32 bool
+}
+
+// Device is the CUDA backend; it is not safe for concurrent use by several goroutines
+// (like kernels/cpu, one trainer drives it), but it may be called from any goroutine.
+type Device struct {
+	ctx   *cudadrv.Context
+	opt   Options
+	fns   map[string]cudadrv.Function
+	part  cudadrv.Ptr // reduce_sum partials: partBlocks doubles
+	mmd   cudadrv.Ptr // laplace_mmd_rows partials
+	mmdN  int         // doubles at mmd
+	ids   cudadrv.Ptr // Embed ids
+	idsN  int         // int32 at ids
+	hpart []float64
+}
+
+var _ kernels.Device[float32] = (*Device)(nil)
+
+const (
+	partBlocks = 512
+	threads    = 256
+)
+
+// New opens device 0, loads the embedded PTX and resolves every kernel. Without a
+// usable GPU the error says why in one line (no driver, with the directories searched;
+// no cuBLAS; or the driver's own error).
+func New(opt Options) (*Device, error) {
+	ctx, err := cudadrv.Open()
+	if err != nil {
+		return nil, err
+	}
+	mod, err := ctx.LoadModule(ptx)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
+	}
+	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks)}
+	for name := range kernelParams {
+		f, err := ctx.Function(mod, name)
+		if err != nil {
+			return nil, fmt.Errorf("cuda: %w", err)
+		}
+		d.fns[name] = f
+	}
+	mode := cudadrv.MathDefault
+	if opt.TF32 {
+		mode = cudadrv.MathTF32
+	}
+	if err := ctx.SetMathMode(mode); err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	if d.part, err = ctx.Alloc(8 * partBlocks); err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	return d, nil
+}
+
+// Context returns the driver context (device name, memory, versions).
+func (d *Device) Context() *cudadrv.Context { return d.ctx }
+
+// Name returns "cuda".
+func (d *Device) Name() string { return "cuda" }
+
+// Describe names the card, e.g. "NVIDIA H200 (cc 90, 140 GiB, driver 13000, FP32 GEMM)".
+func (d *Device) Describe() string {
+	g := "FP32"
+	if d.opt.TF32 {
+		g = "TF32"
+	}
+	return fmt.Sprintf("%s (cc %d, %d GiB, driver %d, %s GEMM)", d.ctx.Name, d.ctx.Capability, d.ctx.TotalMem>>30, d.ctx.Driver, g)
+}
+
+func check(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Sync waits for queued work and reports an asynchronous kernel fault.
+func (d *Device) Sync() error { return d.ctx.Sync() }
+
+func ptrOf(b kernels.Buffer) cudadrv.Ptr {
+	if b == nil {
+		return 0
+	}
+	return b.(*Buf).Ptr
+}
+
+func lenOf(b kernels.Buffer) int { return b.(*Buf).N }
+
+func gridFor(n int) uint32 {
+	g := (n + threads - 1) / threads
+	return uint32(max(1, min(g, 65535)))
+}
+
+func (d *Device) launch(name string, grid, block [3]uint32, shmem int, args ...uint64) {
+	if len(args) != kernelParams[name] {
+		panic(fmt.Sprintf("cuda: %s launched with %d arguments, kernel has %d", name, len(args), kernelParams[name]))
+	}
+	check(d.ctx.Launch(d.fns[name], grid, block, uint32(shmem), args))
+}
+
+// elementwise launches a grid-stride kernel over n elements.
+func (d *Device) elementwise(name string, n int, args ...uint64) {
+	if n == 0 {
+		return
+	}
+	d.launch(name, [3]uint32{gridFor(n), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
+}
+
+func (d *Device) rowwise(name string, rows int, args ...uint64) {
+	if rows == 0 {
+		return
+	}
+	d.launch(name, [3]uint32{uint32(rows), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
+}
+
+func p(b kernels.Buffer) uint64 { return uint64(ptrOf(b)) }
+
+// Alloc returns a zeroed buffer.
+func (d *Device) Alloc(n int) kernels.Buffer {
+	if n < 0 {
+		panic(fmt.Sprintf("cuda: Alloc(%d)", n))
+	}
+	ptr, err := d.ctx.Alloc(max(4*n, 4))
+	check(err)
+	check(d.ctx.Memset32(ptr, 0, n))
+	return &Buf{Ptr: ptr, N: n}
+}
+
+// Free releases a buffer from Alloc (not a Slice); b must not be used afterwards.
+func (d *Device) Free(b kernels.Buffer) error { return d.ctx.Free(ptrOf(b)) }
+
+// Slice returns a view of b[off : off+n].
+func (d *Device) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
+	bb := b.(*Buf)
+	if off < 0 || n < 0 || off+n > bb.N {
+		panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d elements", off, off+n, bb.N))
+	}
+	return &Buf{Ptr: bb.Ptr + cudadrv.Ptr(4*off), N: n}
+}
+
+// Write copies host data to dst[0:len(src)].
+func (d *Device) Write(dst kernels.Buffer, src []float32) {
+	if len(src) > lenOf(dst) {
+		panic(fmt.Sprintf("cuda: Write %d elements into %d", len(src), lenOf(dst)))
+	}
+	if len(src) == 0 {
+		return
+	}
+	check(d.ctx.HtoD(ptrOf(dst), unsafe.Pointer(&src[0]), 4*len(src)))
+}
+
+// Read copies src[0:len(dst)] to the host.
+func (d *Device) Read(dst []float32, src kernels.Buffer) {
+	if len(dst) > lenOf(src) {
+		panic(fmt.Sprintf("cuda: Read %d elements from %d", len(dst), lenOf(src)))
+	}
+	if len(dst) == 0 {
+		return
+	}
+	check(d.ctx.DtoH(unsafe.Pointer(&dst[0]), ptrOf(src), 4*len(dst)))
+}
+
+// Copy copies src to dst.
+func (d *Device) Copy(dst, src kernels.Buffer) {
+	if lenOf(dst) != lenOf(src) {
+		panic(fmt.Sprintf("cuda: Copy length %d to %d", lenOf(src), lenOf(dst)))
+	}
+	check(d.ctx.DtoD(ptrOf(dst), ptrOf(src), 4*lenOf(src)))
+}
+
+// Fill sets every element to v.
+func (d *Device) Fill(dst kernels.Buffer, v float32) {
+	check(d.ctx.Memset32(ptrOf(dst), math.Float32bits(v), lenOf(dst)))
+}
+
+// Gemm is the row-major product, run by cuBLAS as the column-major C^T = B^T A^T.
+func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, beta float32, c kernels.Buffer, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	check(d.ctx.Sgemm(transB, transA, n, m, k, alpha, ptrOf(b), ldb, ptrOf(a), lda, beta, ptrOf(c), ldc))
+}
+
+// GemmBatched runs batch products with strides, as one cuBLAS strided-batched call.
+func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda, strideA int, b kernels.Buffer, ldb, strideB int, beta float32, c kernels.Buffer, ldc, strideC int, batch int) {
+	if m == 0 || n == 0 || batch == 0 {
+		return
+	}
+	check(d.ctx.SgemmStridedBatched(transB, transA, n, m, k, alpha, ptrOf(b), ldb, strideB, ptrOf(a), lda, strideA, beta, ptrOf(c), ldc, strideC, batch))
+}
+
+// AddRowVector adds v to every row of x.
+func (d *Device) AddRowVector(x, v kernels.Buffer, rows, cols int) {
+	d.elementwise("add_row_vector", rows*cols, p(x), p(v), i32(rows), i32(cols))
+}
+
+// SumRows reduces over rows.
+func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
+	if cols == 0 {
+		return
+	}
+	d.launch("sum_rows", [3]uint32{uint32((cols + 31) / 32), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), p(x), i32(rows), i32(cols), f32(beta))
+}
+
+// RowComb sets dst = a[i]*x + b[i]*y row by row.
+func (d *Device) RowComb(dst, a, x, b, y kernels.Buffer, rows, cols int) {
+	if b == nil || y == nil {
+		b, y = nil, nil
+	}
+	d.elementwise("row_comb", rows*cols, p(dst), p(a), p(x), p(b), p(y), i32(rows), i32(cols))
+}
+
+// Axpby sets y = alpha*x + beta*y.
+func (d *Device) Axpby(alpha float32, x kernels.Buffer, beta float32, y kernels.Buffer) {
+	n := lenOf(x)
+	d.elementwise("axpby", n, f32(alpha), p(x), f32(beta), p(y), i64(n))
+}
+
+// Mul sets dst = x*y + beta*dst.
+func (d *Device) Mul(dst, x, y kernels.Buffer, beta float32) {
+	n := lenOf(dst)
+	d.elementwise("mul", n, p(dst), p(x), p(y), f32(beta), i64(n))
+}
+
+// Modulate sets dst = x*(1+scale) + shift.
+func (d *Device) Modulate(dst, x, shift, scale kernels.Buffer) {
+	n := lenOf(dst)
+	d.elementwise("modulate", n, p(dst), p(x), p(shift), p(scale), i64(n))
+}
+
+// Activate sets y = act(x).
+func (d *Device) Activate(a kernels.Act, y, x kernels.Buffer) {
+	n := lenOf(x)
+	d.elementwise("activate", n, i32(int(a)), p(y), p(x), i64(n))
+}
+
+// ActivateGrad sets dx = beta*dx + dy*act'(x).
+func (d *Device) ActivateGrad(a kernels.Act, dx, dy, x kernels.Buffer, beta float32) {
+	n := lenOf(x)
+	d.elementwise("activate_grad", n, i32(int(a)), p(dx), p(dy), p(x), f32(beta), i64(n))
+}
+
+// LayerNorm normalises rows, saving mean and rstd; one block per row.
+func (d *Device) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, eps float32) {
+	d.rowwise("layer_norm", rows, p(y), p(mean), p(rstd), p(x), i32(rows), i32(cols), f32(eps))
+}
+
+// LayerNormGrad back-propagates through LayerNorm.
+func (d *Device) LayerNormGrad(dx, dy, x, mean, rstd kernels.Buffer, rows, cols int, beta float32) {
+	d.rowwise("layer_norm_grad", rows, p(dx), p(dy), p(x), p(mean), p(rstd), i32(rows), i32(cols), f32(beta))
+}
+
+// Softmax applies a row-wise softmax.
+func (d *Device) Softmax(y, x kernels.Buffer, rows, cols int) {
+	d.rowwise("softmax", rows, p(y), p(x), i32(rows), i32(cols))
+}
+
+// SoftmaxGrad back-propagates through Softmax given its output y.
+func (d *Device) SoftmaxGrad(dx, dy, y kernels.Buffer, rows, cols int, beta float32) {
+	d.rowwise("softmax_grad", rows, p(dx), p(dy), p(y), i32(rows), i32(cols), f32(beta))
+}
+
+func (d *Device) uploadIDs(ids []int32) cudadrv.Ptr {
+	if len(ids) > d.idsN {
+		if d.ids != 0 {
+			check(d.ctx.Free(d.ids))
+		}
+		n := max(len(ids), 2*d.idsN)
+		ptr, err := d.ctx.Alloc(4 * n)
+		check(err)
+		d.ids, d.idsN = ptr, n
+	}
+	check(d.ctx.HtoD(d.ids, unsafe.Pointer(&ids[0]), 4*len(ids)))
+	return d.ids
+}
+
+// Embed gathers table rows.
+func (d *Device) Embed(dst, table kernels.Buffer, ids []int32, dim int) {
+	if len(ids) == 0 || dim == 0 {
+		return
+	}
+	ip := d.uploadIDs(ids)
+	d.elementwise("embed", len(ids)*dim, p(dst), p(table), uint64(ip), i32(len(ids)), i32(dim))
+}
+
+// EmbedGrad scatters gradients back in increasing i, like the CPU.
+func (d *Device) EmbedGrad(dtable, dy kernels.Buffer, ids []int32, dim int) {
+	if len(ids) == 0 || dim == 0 {
+		return
+	}
+	ip := d.uploadIDs(ids)
+	d.elementwise("embed_grad", dim, p(dtable), p(dy), uint64(ip), i32(len(ids)), i32(dim))
+}
+
+// TimeEmbed writes sinusoidal features.
+func (d *Device) TimeEmbed(dst, t kernels.Buffer, rows, dim int) {
+	d.elementwise("time_embed", rows*(dim/2), p(dst), p(t), i32(rows), i32(dim))
+}
+
+func (d *Device) reduce(x kernels.Buffer, square int) float64 {
+	n := lenOf(x)
+	if n == 0 {
+		return 0
+	}
+	g := min(partBlocks, int(gridFor(n)))
+	d.launch("reduce_sum", [3]uint32{uint32(g), 1, 1}, [3]uint32{threads, 1, 1}, 0, uint64(d.part), p(x), i64(n), i32(square))
+	check(d.ctx.DtoH(unsafe.Pointer(&d.hpart[0]), d.part, 8*g))
+	var s float64
+	for _, v := range d.hpart[:g] {
+		s += v
+	}
+	return s
+}
+
+// Sum returns the sum of x, accumulated in float64.
+func (d *Device) Sum(x kernels.Buffer) float64 { return d.reduce(x, 0) }
+
+// SumSquares returns the sum of squares of x, accumulated in float64.
+func (d *Device) SumSquares(x kernels.Buffer) float64 { return d.reduce(x, 1) }
+
+// AdamW updates p in place in one fused kernel.
+func (d *Device) AdamW(pb, g, m, v kernels.Buffer, o kernels.AdamW, step int, gscale float32) {
+	c1 := 1 - math.Pow(o.Beta1, float64(step))
+	c2 := 1 - math.Pow(o.Beta2, float64(step))
+	n := lenOf(pb)
+	d.elementwise("adamw", n, p(pb), p(g), p(m), p(v), f32(float32(o.LR)), f32(float32(o.Beta1)), f32(float32(o.Beta2)),
+		f32(float32(o.Eps)), f32(float32(o.WeightDecay)), f32(float32(c1)), f32(float32(c2)), f32(gscale), i64(n))
+}
+
+// EMA blends p into avg.
+func (d *Device) EMA(avg, pb kernels.Buffer, decay float32) {
+	n := lenOf(avg)
+	d.elementwise("ema", n, p(avg), p(pb), f32(decay), i64(n))
+}
+
+// maxMMDShared bounds the per-block shared memory of laplace_mmd_rows (2*m floats).
+const maxMMDShared = 40 << 10
+
+// LaplaceMMD computes the grouped Laplace-kernel MMD and, when grad is not nil, its
+// gradient: one block per particle, then one pass per group.
+func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int) {
+	if groups == 0 || m == 0 {
+		return
+	}
+	if 8*m > maxMMDShared {
+		panic(fmt.Sprintf("cuda: LaplaceMMD group size %d exceeds %d", m, maxMMDShared/8))
+	}
+	need := 3 * groups * m
+	if need > d.mmdN {
+		if d.mmd != 0 {
+			check(d.ctx.Free(d.mmd))
+		}
+		ptr, err := d.ctx.Alloc(8 * need)
+		check(err)
+		d.mmd, d.mmdN = ptr, need
+	}
+	if grad == nil {
+		gw = nil
+	}
+	d.launch("laplace_mmd_rows", [3]uint32{uint32(groups * m), 1, 1}, [3]uint32{128, 1, 1}, 8*m,
+		uint64(d.mmd), p(grad), p(yt), p(yr), p(kw), p(gw), i32(groups), i32(m), i32(dim))
+	d.elementwise("laplace_mmd_finish", groups, p(mmd), uint64(d.mmd), i32(groups), i32(m))
+}
+
+// RandNormal fills dst with N(0, std^2) draws of the Philox stream.
+func (d *Device) RandNormal(dst kernels.Buffer, key, counter uint64, std float32) {
+	n := lenOf(dst)
+	d.elementwise("rand_normal", (n+3)/4, p(dst), i64(n), key, counter, f32(std))
+}
+
+// RandUniform fills dst with U[0,1) draws of the Philox stream.
+func (d *Device) RandUniform(dst kernels.Buffer, key, counter uint64) {
+	n := lenOf(dst)
+	d.elementwise("rand_uniform", (n+3)/4, p(dst), i64(n), key, counter)
+}

@@ -1,0 +1,357 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/immkit/immkit/internal/cudadrv"
+	"github.com/immkit/immkit/kernels"
+	"github.com/immkit/immkit/kernels/cpu"
+)
+
+var (
+	gpuOnce sync.Once
+	gpuDev  *Device
+	gpuErr  error
+)
+
+// gpu returns the CUDA device, or ends the test with t.Skip saying it was not run and
+// why. The reason is also printed, so a CI log shows that the GPU tests did not run (the
+// CI machine has no GPU: this is not a failure there).
+func gpu(t testing.TB) *Device {
+	t.Helper()
+	gpuOnce.Do(func() {
+		gpuDev, gpuErr = New(Options{})
+		if gpuErr != nil {
+			fmt.Fprintf(os.Stdout, "kernels/cuda: GPU tests not run: %v\n", gpuErr)
+		}
+	})
+	if gpuErr != nil {
+		t.Skipf("not run: %v", gpuErr)
+	}
+	return gpuDev
+}
+
+// rig holds both devices and the inputs of one parity check.
+type rig struct {
+	t   *testing.T
+	g   *Device
+	c   *cpu.Device[float32]
+	rng *rand.Rand
+}
+
+func newRig(t *testing.T) *rig {
+	return &rig{t: t, g: gpu(t), c: cpu.New[float32](4), rng: rand.New(rand.NewPCG(uint64(len(t.Name())), 7))}
+}
+
+// pair is the same tensor on both devices; host is the values written.
+type pair struct {
+	g, c kernels.Buffer
+	host []float32
+}
+
+// in returns fresh N(0,1)*scale+shift inputs (never zeros) on both devices.
+func (r *rig) in(n int, scale, shift float64) pair {
+	h := make([]float32, n)
+	for i := range h {
+		h[i] = float32(r.rng.NormFloat64()*scale + shift)
+	}
+	return r.put(h)
+}
+
+func (r *rig) put(h []float32) pair {
+	p := pair{g: r.g.Alloc(len(h)), c: r.c.Alloc(len(h)), host: h}
+	r.g.Write(p.g, h)
+	r.c.Write(p.c, h)
+	return p
+}
+
+// out returns an output poisoned with NaN on both devices.
+func (r *rig) out(n int) pair {
+	h := make([]float32, n)
+	for i := range h {
+		h[i] = float32(math.NaN())
+	}
+	return r.put(h)
+}
+
+// check compares every element of the GPU result with the CPU one: both NaN is equal
+// (an untouched guard element), one NaN is a failure; otherwise the error is
+// max|gpu-cpu| / max|cpu|. It logs a PARITY line for scripts/gpu-check.sh.
+func (r *rig) check(op, shape string, p pair, tol float64) {
+	r.t.Helper()
+	gh := make([]float32, p.g.Len())
+	r.g.Read(gh, p.g)
+	ch := cpu.Data[float32](p.c)
+	var maxDiff, maxRef float64
+	bad := 0
+	for i := range ch {
+		a, b := float64(gh[i]), float64(ch[i])
+		if math.IsNaN(a) || math.IsNaN(b) {
+			if math.IsNaN(a) != math.IsNaN(b) {
+				if bad < 5 {
+					r.t.Errorf("%s %s: element %d gpu %v cpu %v", op, shape, i, a, b)
+				}
+				bad++
+			}
+			continue
+		}
+		maxDiff = math.Max(maxDiff, math.Abs(a-b))
+		maxRef = math.Max(maxRef, math.Abs(b))
+	}
+	rel := maxDiff / math.Max(maxRef, 1e-30)
+	r.t.Logf("PARITY\t%s\t%s\t%.3g", op, shape, rel)
+	if rel > tol || bad > 0 {
+		r.t.Errorf("%s %s: relative error %.3g (tolerance %g), %d NaN mismatches", op, shape, rel, tol, bad)
+	}
+}
+
+// same checks that an input was not modified on the GPU.
+func (r *rig) same(op string, p pair) {
+	r.t.Helper()
+	gh := make([]float32, p.g.Len())
+	r.g.Read(gh, p.g)
+	for i := range gh {
+		if gh[i] != p.host[i] && !(math.IsNaN(float64(gh[i])) && math.IsNaN(float64(p.host[i]))) {
+			r.t.Fatalf("%s modified its input at %d: %v -> %v", op, i, p.host[i], gh[i])
+		}
+	}
+}
+
+const fp32Tol = 1e-5
+
+func TestGemm(t *testing.T) {
+	r := newRig(t)
+	for _, tf32 := range []bool{false, true} {
+		for _, c := range []struct {
+			ta, tb  bool
+			m, n, k int
+			beta    float32
+		}{{false, false, 130, 70, 257, 0}, {true, false, 64, 129, 33, 0.5}, {false, true, 1, 300, 64, 0}, {true, true, 200, 3, 100, -1}} {
+			lda, ldb, ldc := c.k+3, c.n+1, c.n+2
+			ar, br := c.m, c.k
+			if c.ta {
+				lda, ar = c.m+3, c.k
+			}
+			if c.tb {
+				ldb, br = c.k+1, c.n
+			}
+			a, b := r.in(ar*lda, 1, 0.1), r.in(br*ldb, 1, -0.1)
+			var cc pair
+			if c.beta == 0 {
+				cc = r.out(c.m * ldc)
+			} else {
+				cc = r.in(c.m*ldc, 1, 0)
+			}
+			tol, name := fp32Tol, "Gemm"
+			if tf32 {
+				tol, name = 1e-2, "Gemm/tf32"
+				check(r.g.ctx.SetMathMode(cudadrv.MathTF32))
+			}
+			r.g.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.g, lda, b.g, ldb, c.beta, cc.g, ldc)
+			check(r.g.ctx.SetMathMode(cudadrv.MathDefault))
+			r.c.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.c, lda, b.c, ldb, c.beta, cc.c, ldc)
+			r.check(name, fmt.Sprintf("%dx%dx%d ta=%v tb=%v beta=%g", c.m, c.n, c.k, c.ta, c.tb, c.beta), cc, tol)
+			r.same(name, a)
+			r.same(name, b)
+		}
+	}
+}
+
+func TestGemmBatched(t *testing.T) {
+	r := newRig(t)
+	m, n, k, batch := 33, 17, 64, 12
+	sa, sb, sc := m*k+5, k*n+7, m*n+3
+	a, b, c := r.in(batch*sa, 1, 0), r.in(batch*sb, 1, 0), r.out(batch*sc)
+	r.g.GemmBatched(false, true, m, n, k, 0.5, a.g, k, sa, b.g, k, sb, 0, c.g, n, sc, batch)
+	r.c.GemmBatched(false, true, m, n, k, 0.5, a.c, k, sa, b.c, k, sb, 0, c.c, n, sc, batch)
+	r.check("GemmBatched", fmt.Sprintf("%dx(%dx%dx%d)", batch, m, n, k), c, fp32Tol)
+}
+
+// elementwise tests run one op on both devices; f gets the device and the buffers.
+func TestElementwise(t *testing.T) {
+	r := newRig(t)
+	rows, cols := 97, 301
+	n := rows * cols
+	shape := fmt.Sprintf("%dx%d", rows, cols)
+	run := func(op string, outs []pair, ins []pair, f func(d kernels.Device[float32], b []kernels.Buffer)) {
+		t.Run(op, func(t *testing.T) {
+			bg, bc := []kernels.Buffer{}, []kernels.Buffer{}
+			for _, p := range append(append([]pair{}, outs...), ins...) {
+				bg, bc = append(bg, p.g), append(bc, p.c)
+			}
+			f(r.g, bg)
+			f(r.c, bc)
+			sub := *r
+			sub.t = t
+			for i, o := range outs {
+				sub.check(op, fmt.Sprintf("%s out%d", shape, i), o, fp32Tol)
+			}
+			for _, in := range ins {
+				sub.same(op, in)
+			}
+		})
+	}
+	run("AddRowVector", []pair{r.in(n, 1, 0)}, []pair{r.in(cols, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.AddRowVector(b[0], b[1], rows, cols)
+	})
+	for _, beta := range []float32{0, 0.7} {
+		dst := r.out(cols)
+		if beta != 0 {
+			dst = r.in(cols, 1, 0)
+		}
+		run(fmt.Sprintf("SumRows/beta=%g", beta), []pair{dst}, []pair{r.in(n, 1, 0.3)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.SumRows(b[0], b[1], rows, cols, beta)
+		})
+	}
+	run("RowComb", []pair{r.out(n)}, []pair{r.in(rows, 1, 0), r.in(n, 1, 0), r.in(rows, 1, 0), r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.RowComb(b[0], b[1], b[2], b[3], b[4], rows, cols)
+	})
+	run("RowComb/noY", []pair{r.out(n)}, []pair{r.in(rows, 1, 0), r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.RowComb(b[0], b[1], b[2], nil, nil, rows, cols)
+	})
+	run("Axpby", []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Axpby(0.3, b[1], -1.7, b[0])
+	})
+	run("Mul/beta=0", []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Mul(b[0], b[1], b[2], 0)
+	})
+	run("Mul/beta=1.5", []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0), r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Mul(b[0], b[1], b[2], 1.5)
+	})
+	run("Modulate", []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(n, 1, 0), r.in(n, 0.3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Modulate(b[0], b[1], b[2], b[3])
+	})
+	for _, a := range []kernels.Act{kernels.Identity, kernels.SiLU, kernels.GELUTanh} {
+		run("Activate/"+a.String(), []pair{r.out(n)}, []pair{r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.Activate(a, b[0], b[1])
+		})
+		run("ActivateGrad/"+a.String(), []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.ActivateGrad(a, b[0], b[1], b[2], 0)
+		})
+		run("ActivateGrad/beta/"+a.String(), []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0), r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.ActivateGrad(a, b[0], b[1], b[2], 0.5)
+		})
+	}
+	run("LayerNorm", []pair{r.out(n), r.out(rows), r.out(rows)}, []pair{r.in(n, 2, 1)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.LayerNorm(b[0], b[1], b[2], b[3], rows, cols, 1e-5)
+	})
+	mean, rstd := r.in(rows, 0.2, 1), r.in(rows, 0.1, 0.8)
+	run("LayerNormGrad", []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(n, 2, 1), mean, rstd}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.LayerNormGrad(b[0], b[1], b[2], b[3], b[4], rows, cols, 0)
+	})
+	run("LayerNormGrad/beta", []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0), r.in(n, 2, 1), mean, rstd}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.LayerNormGrad(b[0], b[1], b[2], b[3], b[4], rows, cols, 1)
+	})
+	run("Softmax", []pair{r.out(n)}, []pair{r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Softmax(b[0], b[1], rows, cols)
+	})
+	y := r.out(n)
+	r.g.Softmax(y.g, r.in(n, 2, 0).g, rows, cols)
+	yh := make([]float32, n)
+	r.g.Read(yh, y.g)
+	ys := r.put(yh)
+	run("SoftmaxGrad", []pair{r.out(n)}, []pair{r.in(n, 1, 0), ys}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.SoftmaxGrad(b[0], b[1], b[2], rows, cols, 0)
+	})
+	run("SoftmaxGrad/beta", []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0), ys}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.SoftmaxGrad(b[0], b[1], b[2], rows, cols, -0.5)
+	})
+	ids := make([]int32, 500)
+	for i := range ids {
+		ids[i] = int32(r.rng.IntN(rows))
+	}
+	run("Embed", []pair{r.out(len(ids) * cols)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Embed(b[0], b[1], ids, cols)
+	})
+	run("EmbedGrad", []pair{r.in(n, 1, 0)}, []pair{r.in(len(ids)*cols, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.EmbedGrad(b[0], b[1], ids, cols)
+	})
+	run("TimeEmbed", []pair{r.out(rows * 128)}, []pair{r.in(rows, 0.3, 0.5)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.TimeEmbed(b[0], b[1], rows, 128)
+	})
+	o := kernels.AdamW{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+	vIn := r.in(n, 0.01, 0)
+	for i := range vIn.host {
+		vIn.host[i] = float32(math.Abs(float64(vIn.host[i])))
+	}
+	vIn = r.put(vIn.host)
+	run("AdamW", []pair{r.in(n, 1, 0), r.in(n, 0.1, 0), vIn}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.AdamW(b[0], b[3], b[1], b[2], o, 7, 0.5)
+	})
+	run("EMA", []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.EMA(b[0], b[1], 0.999)
+	})
+	run("Fill+Copy+Slice", []pair{r.out(n), r.out(n)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.Fill(b[0], 2.5)
+		d.Copy(d.Slice(b[1], 10, 100), d.Slice(b[2], 20, 100))
+		d.Copy(d.Slice(b[0], 5, 7), d.Slice(b[2], 0, 7))
+	})
+}
+
+func TestReductions(t *testing.T) {
+	r := newRig(t)
+	for _, n := range []int{1, 1000, 1 << 20} {
+		x := r.in(n, 1, 0.5)
+		for _, c := range []struct {
+			name string
+			g, c float64
+		}{{"Sum", r.g.Sum(x.g), r.c.Sum(x.c)}, {"SumSquares", r.g.SumSquares(x.g), r.c.SumSquares(x.c)}} {
+			var ref float64
+			for _, v := range x.host {
+				if c.name == "Sum" {
+					ref += math.Abs(float64(v))
+				} else {
+					ref += float64(v) * float64(v)
+				}
+			}
+			rel := math.Abs(c.g-c.c) / ref
+			t.Logf("PARITY\t%s\t%d\t%.3g", c.name, n, rel)
+			if rel > 1e-12 {
+				t.Errorf("%s of %d: gpu %v cpu %v (relative to sum|x| %.3g)", c.name, n, c.g, c.c, rel)
+			}
+		}
+	}
+}
+
+func TestLaplaceMMD(t *testing.T) {
+	r := newRig(t)
+	for _, c := range []struct{ groups, m, d int }{{64, 4, 2}, {16, 8, 64}, {4, 128, 3}} {
+		n := c.groups * c.m * c.d
+		yt, yr := r.in(n, 1, 0), r.in(n, 1, 0.2)
+		// two equal particles exercise the clamped distance
+		copy(yt.host[c.d:2*c.d], yt.host[:c.d])
+		yt = r.put(yt.host)
+		kw, gw := r.in(c.groups, 0.5, 2), r.in(c.groups, 1, 0)
+		mmd, grad := r.out(c.groups), r.out(n)
+		shape := fmt.Sprintf("groups=%d m=%d d=%d", c.groups, c.m, c.d)
+		r.g.LaplaceMMD(mmd.g, grad.g, yt.g, yr.g, kw.g, gw.g, c.groups, c.m, c.d)
+		r.c.LaplaceMMD(mmd.c, grad.c, yt.c, yr.c, kw.c, gw.c, c.groups, c.m, c.d)
+		r.check("LaplaceMMD/value", shape, mmd, fp32Tol)
+		r.check("LaplaceMMD/grad", shape, grad, fp32Tol)
+		for _, p := range []pair{yt, yr, kw, gw} {
+			r.same("LaplaceMMD", p)
+		}
+		mmd2 := r.out(c.groups)
+		r.g.LaplaceMMD(mmd2.g, nil, yt.g, yr.g, kw.g, nil, c.groups, c.m, c.d)
+		r.c.LaplaceMMD(mmd2.c, nil, yt.c, yr.c, kw.c, nil, c.groups, c.m, c.d)
+		r.check("LaplaceMMD/nograd", shape, mmd2, fp32Tol)
+	}
+}
+
+func TestRand(t *testing.T) {
+	r := newRig(t)
+	for _, n := range []int{1, 7, 100003} {
+		u, z := r.out(n), r.out(n)
+		r.g.RandUniform(u.g, 0xdeadbeef12345678, 1<<33+5)
+		r.c.RandUniform(u.c, 0xdeadbeef12345678, 1<<33+5)
+		r.g.RandNormal(z.g, 42, 3, 0.5)
+		r.c.RandNormal(z.c, 42, 3, 0.5)
+		r.check("RandUniform", fmt.Sprint(n), u, 1e-7)
+		r.check("RandNormal", fmt.Sprint(n), z, fp32Tol)
+	}
+}

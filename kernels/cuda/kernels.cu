@@ -1,0 +1,360 @@
+// CUDA kernels of immkit's cuda Device. Each kernel is the reference loop in the doc
+// comment of the kernels.Device op it implements; see kernels/kernels.go. Compiled to
+// PTX (compute_80) by `go generate`, committed as kernels.ptx and embedded.
+//
+// Parameters are pointers, int, float, double or unsigned long long; the Go launcher
+// (launch.go) passes them in the order written here, and ptx_test.go checks the counts.
+
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
+
+__device__ __forceinline__ float act_f(int a, float x) {
+	if (a == 1) return x / (1.0f + expf(-x));
+	if (a == 2) return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+	return x;
+}
+
+__device__ __forceinline__ float act_grad_f(int a, float x) {
+	if (a == 1) {
+		float s = 1.0f / (1.0f + expf(-x));
+		return s * (1.0f + x * (1.0f - s));
+	}
+	if (a == 2) {
+		float th = tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x));
+		return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+	}
+	return 1.0f;
+}
+
+// block_sum reduces v over the block (blockDim.x a multiple of 32, at most 1024) and
+// returns the total to every thread. sh holds 32 doubles.
+__device__ double block_sum(double v, double *sh) {
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+	int w = threadIdx.x >> 5, l = threadIdx.x & 31;
+	__syncthreads();
+	if (l == 0) sh[w] = v;
+	__syncthreads();
+	int nw = blockDim.x >> 5;
+	v = l < nw ? sh[l] : 0.0;
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+	return v;
+}
+
+__device__ float block_max(float v, float *sh) {
+	for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+	int w = threadIdx.x >> 5, l = threadIdx.x & 31;
+	__syncthreads();
+	if (l == 0) sh[w] = v;
+	__syncthreads();
+	int nw = blockDim.x >> 5;
+	v = l < nw ? sh[l] : -INFINITY;
+	for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+	return v;
+}
+
+extern "C" {
+
+// x[i*cols+j] += v[j]
+__global__ void add_row_vector(float *x, const float *v, int rows, int cols) {
+	GRID_STRIDE(i, (long long)rows * cols) x[i] += v[i % cols];
+}
+
+// dst[j] = beta*dst[j] + sum_i x[i*cols+j]; block (32, 32), grid ceil(cols/32).
+__global__ void sum_rows(float *dst, const float *x, int rows, int cols, float beta) {
+	__shared__ float sh[32][33];
+	int j = blockIdx.x * 32 + threadIdx.x;
+	float s = 0;
+	if (j < cols)
+		for (int i = threadIdx.y; i < rows; i += 32) s += x[(long long)i * cols + j];
+	sh[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && j < cols) {
+		float t = 0;
+		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
+		dst[j] = beta == 0.0f ? t : beta * dst[j] + t;
+	}
+}
+
+// dst[i*cols+j] = a[i]*x[i*cols+j] + b[i]*y[i*cols+j] (b, y may be null)
+__global__ void row_comb(float *dst, const float *a, const float *x, const float *b, const float *y, int rows, int cols) {
+	GRID_STRIDE(i, (long long)rows * cols) {
+		long long r = i / cols;
+		float v = a[r] * x[i];
+		if (b && y) v += b[r] * y[i];
+		dst[i] = v;
+	}
+}
+
+// y[i] = alpha*x[i] + beta*y[i]
+__global__ void axpby(float alpha, const float *x, float beta, float *y, long long n) {
+	GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
+}
+
+// dst[i] = x[i]*y[i] + beta*dst[i]
+__global__ void mul(float *dst, const float *x, const float *y, float beta, long long n) {
+	GRID_STRIDE(i, n) dst[i] = beta == 0.0f ? x[i] * y[i] : x[i] * y[i] + beta * dst[i];
+}
+
+// dst[i] = x[i]*(1+scale[i]) + shift[i]
+__global__ void modulate(float *dst, const float *x, const float *shift, const float *scale, long long n) {
+	GRID_STRIDE(i, n) dst[i] = x[i] * (1.0f + scale[i]) + shift[i];
+}
+
+// y[i] = act(x[i])
+__global__ void activate(int act, float *y, const float *x, long long n) {
+	GRID_STRIDE(i, n) y[i] = act_f(act, x[i]);
+}
+
+// dx[i] = beta*dx[i] + dy[i]*act'(x[i])
+__global__ void activate_grad(int act, float *dx, const float *dy, const float *x, float beta, long long n) {
+	GRID_STRIDE(i, n) {
+		float g = dy[i] * act_grad_f(act, x[i]);
+		dx[i] = beta == 0.0f ? g : beta * dx[i] + g;
+	}
+}
+
+// One block per row.
+__global__ void layer_norm(float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps) {
+	__shared__ double sh[32];
+	int r = blockIdx.x;
+	const float *xr = x + (long long)r * cols;
+	double s = 0;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) s += xr[j];
+	double mu = block_sum(s, sh) / cols;
+	s = 0;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+		double d = xr[j] - mu;
+		s += d * d;
+	}
+	double rs = 1.0 / sqrt(block_sum(s, sh) / cols + (double)eps);
+	float muf = (float)mu, rsf = (float)rs;
+	if (threadIdx.x == 0) {
+		mean[r] = muf;
+		rstd[r] = rsf;
+	}
+	float *yr = y + (long long)r * cols;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (float)((xr[j] - mu) * rs);
+}
+
+// One block per row.
+__global__ void layer_norm_grad(float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta) {
+	__shared__ double sh[32];
+	int r = blockIdx.x;
+	const float *xr = x + (long long)r * cols, *gr = dy + (long long)r * cols;
+	float mu = mean[r], rs = rstd[r];
+	double a = 0, b = 0;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+		float yh = (xr[j] - mu) * rs;
+		a += gr[j];
+		b += (double)gr[j] * yh;
+	}
+	float mg = (float)(block_sum(a, sh) / cols);
+	float mgy = (float)(block_sum(b, sh) / cols);
+	float *out = dx + (long long)r * cols;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+		float yh = (xr[j] - mu) * rs;
+		float g = rs * (gr[j] - mg - yh * mgy);
+		out[j] = beta == 0.0f ? g : beta * out[j] + g;
+	}
+}
+
+// One block per row.
+__global__ void softmax(float *y, const float *x, int rows, int cols) {
+	__shared__ float shf[32];
+	__shared__ double sh[32];
+	int r = blockIdx.x;
+	const float *xr = x + (long long)r * cols;
+	float *yr = y + (long long)r * cols;
+	float mx = -INFINITY;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) mx = fmaxf(mx, xr[j]);
+	mx = block_max(mx, shf);
+	double s = 0;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) s += expf(xr[j] - mx);
+	float inv = (float)(1.0 / block_sum(s, sh));
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = expf(xr[j] - mx) * inv;
+}
+
+// One block per row.
+__global__ void softmax_grad(float *dx, const float *dy, const float *y, int rows, int cols, float beta) {
+	__shared__ double sh[32];
+	int r = blockIdx.x;
+	const float *gr = dy + (long long)r * cols, *yr = y + (long long)r * cols;
+	float *out = dx + (long long)r * cols;
+	double s = 0;
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) s += (double)gr[j] * yr[j];
+	float dot = (float)block_sum(s, sh);
+	for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+		float v = yr[j] * (gr[j] - dot);
+		out[j] = beta == 0.0f ? v : beta * out[j] + v;
+	}
+}
+
+// dst[i*dim+j] = table[ids[i]*dim+j]
+__global__ void embed(float *dst, const float *table, const int *ids, int n, int dim) {
+	GRID_STRIDE(i, (long long)n * dim) {
+		long long r = i / dim;
+		dst[i] = table[(long long)ids[r] * dim + i % dim];
+	}
+}
+
+// dtable[ids[i]*dim+j] += dy[i*dim+j] in increasing i: one thread per column j, so the
+// order of additions is the CPU's.
+__global__ void embed_grad(float *dtable, const float *dy, const int *ids, int n, int dim) {
+	GRID_STRIDE(j, (long long)dim) {
+		for (int i = 0; i < n; i++) dtable[(long long)ids[i] * dim + j] += dy[(long long)i * dim + j];
+	}
+}
+
+// dst[i*dim+k] = cos(t[i] f_k), dst[i*dim+half+k] = sin(t[i] f_k), f_k = exp(-ln(10000) k/half)
+__global__ void time_embed(float *dst, const float *t, int rows, int dim) {
+	int half = dim / 2;
+	GRID_STRIDE(i, (long long)rows * half) {
+		long long r = i / half;
+		int k = i % half;
+		double f = exp(-9.210340371976184 * k / half);
+		double a = (double)t[r] * f;
+		dst[r * dim + k] = (float)cos(a);
+		dst[r * dim + half + k] = (float)sin(a);
+	}
+}
+
+// part[blockIdx.x] = sum over this block's grid-stride elements of x (or x^2 if square).
+__global__ void reduce_sum(double *part, const float *x, long long n, int square) {
+	__shared__ double sh[32];
+	double s = 0;
+	GRID_STRIDE(i, n) {
+		double v = x[i];
+		s += square ? v * v : v;
+	}
+	s = block_sum(s, sh);
+	if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+// AdamW with bias corrections c1 = 1-b1^step, c2 = 1-b2^step.
+__global__ void adamw(float *p, const float *g, float *m, float *v, float lr, float b1, float b2, float eps, float wd, float c1, float c2, float gscale, long long n) {
+	GRID_STRIDE(i, n) {
+		float gi = g[i] * gscale;
+		float mi = b1 * m[i] + (1.0f - b1) * gi;
+		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		float pi = p[i];
+		p[i] = pi - lr * (mi / c1 / (sqrtf(vi / c2) + eps) + wd * pi);
+	}
+}
+
+// avg[i] = decay*avg[i] + (1-decay)*p[i]
+__global__ void ema(float *avg, const float *p, float decay, long long n) {
+	GRID_STRIDE(i, n) avg[i] = decay * avg[i] + (1.0f - decay) * p[i];
+}
+
+// laplace_mmd_rows: one block per particle (g, j). Writes the three kernel sums of row j
+// to part[(g*m+j)*3 + {0: tt, 1: rr, 2: tr}] and, when grad is not null, the gradient row.
+// Dynamic shared memory: 2*m floats (the per-pair coefficients).
+__global__ void laplace_mmd_rows(double *part, float *grad, const float *yt, const float *yr, const float *kw, const float *gw, int groups, int m, int d) {
+	extern __shared__ float coef[];
+	__shared__ double sh[32];
+	int g = blockIdx.x / m, j = blockIdx.x % m;
+	double w = (double)kw[g] / d;
+	const float *tj = yt + ((long long)g * m + j) * d;
+	const float *rj = yr + ((long long)g * m + j) * d;
+	const float *tg = yt + (long long)g * m * d, *rg = yr + (long long)g * m * d;
+	double stt = 0, srr = 0, str = 0;
+	for (int l = threadIdx.x; l < m; l += blockDim.x) {
+		double ntt = 0, ntr = 0, nrr = 0;
+		for (int i = 0; i < d; i++) {
+			double a = (double)tj[i] - tg[l * d + i];
+			double b = (double)tj[i] - rg[l * d + i];
+			double c = (double)rj[i] - rg[l * d + i];
+			ntt += a * a;
+			ntr += b * b;
+			nrr += c * c;
+		}
+		ntt = sqrt(ntt);
+		ntr = sqrt(ntr);
+		nrr = sqrt(nrr);
+		double ktt = exp(-w * fmax(ntt, 1e-8)), ktr = exp(-w * fmax(ntr, 1e-8)), krr = exp(-w * fmax(nrr, 1e-8));
+		stt += ktt;
+		str += ktr;
+		srr += krr;
+		// d/dtj of k = -w k (tj - x)/||tj - x|| (0 when clamped)
+		coef[l] = ntt <= 1e-8 ? 0.0f : (float)(2.0 * ktt * -w / ntt);
+		coef[m + l] = ntr <= 1e-8 ? 0.0f : (float)(-2.0 * ktr * -w / ntr);
+	}
+	stt = block_sum(stt, sh);
+	srr = block_sum(srr, sh);
+	str = block_sum(str, sh);
+	if (threadIdx.x == 0) {
+		long long o = ((long long)g * m + j) * 3;
+		part[o] = stt;
+		part[o + 1] = srr;
+		part[o + 2] = str;
+	}
+	if (!grad) return;
+	__syncthreads();
+	double s = (double)gw[g] / ((double)m * m);
+	for (int i = threadIdx.x; i < d; i += blockDim.x) {
+		double acc = 0;
+		for (int l = 0; l < m; l++) {
+			acc += (double)coef[l] * ((double)tj[i] - tg[l * d + i]);
+			acc += (double)coef[m + l] * ((double)tj[i] - rg[l * d + i]);
+		}
+		grad[((long long)g * m + j) * d + i] = (float)(s * acc);
+	}
+}
+
+// mmd[g] = (sum_j tt + rr - 2 tr) / m^2, summed in j order.
+__global__ void laplace_mmd_finish(float *mmd, const double *part, int groups, int m) {
+	GRID_STRIDE(g, (long long)groups) {
+		double tt = 0, rr = 0, tr = 0;
+		for (int j = 0; j < m; j++) {
+			const double *p = part + ((long long)g * m + j) * 3;
+			tt += p[0];
+			rr += p[1];
+			tr += p[2];
+		}
+		mmd[g] = (float)((tt + rr - 2 * tr) / ((double)m * m));
+	}
+}
+
+__device__ uint4 philox(unsigned long long key, unsigned long long block) {
+	unsigned c0 = (unsigned)block, c1 = (unsigned)(block >> 32), c2 = 0, c3 = 0;
+	unsigned k0 = (unsigned)key, k1 = (unsigned)(key >> 32);
+	for (int r = 0; r < 10; r++) {
+		unsigned long long p0 = (unsigned long long)0xD2511F53u * c0;
+		unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c2;
+		unsigned n0 = (unsigned)(p1 >> 32) ^ c1 ^ k0, n1 = (unsigned)p1;
+		unsigned n2 = (unsigned)(p0 >> 32) ^ c3 ^ k1, n3 = (unsigned)p0;
+		c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+		k0 += 0x9E3779B9u;
+		k1 += 0xBB67AE85u;
+	}
+	return make_uint4(c0, c1, c2, c3);
+}
+
+// dst[i] = word i%4 of Philox block counter+i/4, times 2^-32.
+__global__ void rand_uniform(float *dst, long long n, unsigned long long key, unsigned long long counter) {
+	GRID_STRIDE(b, (n + 3) / 4) {
+		uint4 w = philox(key, counter + b);
+		unsigned ws[4] = {w.x, w.y, w.z, w.w};
+		for (int q = 0; q < 4 && 4 * b + q < n; q++) dst[4 * b + q] = (float)((double)ws[q] * (1.0 / 4294967296.0));
+	}
+}
+
+// Box-Muller on words (0,1) and (2,3) of each block; see kernels/cpu RandNormal.
+__global__ void rand_normal(float *dst, long long n, unsigned long long key, unsigned long long counter, float std) {
+	GRID_STRIDE(b, (n + 3) / 4) {
+		uint4 w = philox(key, counter + b);
+		unsigned ws[4] = {w.x, w.y, w.z, w.w};
+		double z[4];
+		for (int p = 0; p < 2; p++) {
+			double u = ((double)ws[2 * p] + 1.0) / 4294967296.0;
+			double v = (double)ws[2 * p + 1] / 4294967296.0;
+			double r = sqrt(-2.0 * log(u));
+			z[2 * p] = r * cos(6.283185307179586 * v);
+			z[2 * p + 1] = r * sin(6.283185307179586 * v);
+		}
+		for (int q = 0; q < 4 && 4 * b + q < n; q++) dst[4 * b + q] = (float)(z[q] * (double)std);
+	}
+}
+
+} // extern "C"

@@ -1,0 +1,47 @@
+// Package device picks the compute backend for a --device flag: "cpu" (kernels/cpu),
+// "cuda" (kernels/cuda, an NVIDIA GPU reached by dlopen, so the same binary runs where
+// there is none) or "auto" (the GPU when a usable one is present, else the CPU).
+//
+// A command wires it in with one line:
+//
+//	dev, why, err := device.Open(opts.Device)
+//
+// and prints why (which backend was chosen and the reason) on its log.
+package device
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/immkit/immkit/kernels"
+	"github.com/immkit/immkit/kernels/cpu"
+	"github.com/immkit/immkit/kernels/cuda"
+)
+
+// Names are the values Open accepts.
+var Names = []string{"auto", "cpu", "cuda"}
+
+// Open returns the backend named by name (auto, cpu or cuda; "" means auto) and a
+// one-line description of what was chosen and why. "cuda" without a usable GPU is an
+// error whose one line says why (e.g. no libcuda.so.1, with the directories searched);
+// "auto" then falls back to the CPU and says so in the description.
+func Open(name string) (kernels.Device[float32], string, error) {
+	switch name {
+	case "cpu":
+		return cpu.New[float32](runtime.GOMAXPROCS(0)), fmt.Sprintf("cpu: %d workers (requested --device cpu)", runtime.GOMAXPROCS(0)), nil
+	case "cuda":
+		d, err := cuda.New(cuda.Options{})
+		if err != nil {
+			return nil, "", fmt.Errorf("device: --device cuda: %w", err)
+		}
+		return d, "cuda: " + d.Describe() + " (requested --device cuda)", nil
+	case "auto", "":
+		d, err := cuda.New(cuda.Options{})
+		if err == nil {
+			return d, "cuda: " + d.Describe() + " (--device auto found a GPU)", nil
+		}
+		n := runtime.GOMAXPROCS(0)
+		return cpu.New[float32](n), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", n, err), nil
+	}
+	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu or cuda)", name)
+}
