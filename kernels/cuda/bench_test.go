@@ -1,0 +1,173 @@
+package cuda
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/immkit/immkit/imm/nn"
+	"github.com/immkit/immkit/internal/cudadrv"
+	"github.com/immkit/immkit/kernels"
+)
+
+// The benchmarks time ops on the GPU (each iteration queues the op; the clock stops after
+// a cuCtxSynchronize). b.SetBytes is the bytes the op must move (reads + writes), so the
+// MB/s column is the achieved memory bandwidth; GEMMs report TFLOP/s.
+
+func benchGPU(b *testing.B) *Device {
+	return gpu(b)
+}
+
+func runSync(b *testing.B, d *Device, f func()) {
+	f()
+	check(d.Sync())
+	b.ResetTimer()
+	for range b.N {
+		f()
+	}
+	check(d.Sync())
+}
+
+// BenchmarkCopy is the device-to-device copy bandwidth, the yardstick of the
+// memory-bound kernels (bytes = read + write).
+func BenchmarkCopy(b *testing.B) {
+	d := benchGPU(b)
+	n := 1 << 26
+	x, y := d.Alloc(n), d.Alloc(n)
+	b.SetBytes(int64(8 * n))
+	runSync(b, d, func() { d.Copy(y, x) })
+}
+
+func BenchmarkElementwise(b *testing.B) {
+	d := benchGPU(b)
+	n := 1 << 26
+	x, y, z, w := d.Alloc(n), d.Alloc(n), d.Alloc(n), d.Alloc(n)
+	d.RandNormal(x, 1, 0, 1)
+	d.RandNormal(y, 2, 0, 1)
+	for _, c := range []struct {
+		name  string
+		bytes int
+		f     func()
+	}{
+		{"Axpby", 12, func() { d.Axpby(0.5, x, 0.9, y) }},
+		{"Mul", 12, func() { d.Mul(z, x, y, 0) }},
+		{"Modulate", 16, func() { d.Modulate(w, x, y, z) }},
+		{"Activate/silu", 8, func() { d.Activate(kernels.SiLU, z, x) }},
+		{"ActivateGrad/silu", 12, func() { d.ActivateGrad(kernels.SiLU, z, y, x, 0) }},
+		{"EMA", 12, func() { d.EMA(z, x, 0.999) }},
+		{"AdamW", 28, func() {
+			d.AdamW(w, x, y, z, kernels.AdamW{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, 3, 1)
+		}},
+	} {
+		b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
+			b.SetBytes(int64(c.bytes * n))
+			if c.name == "AdamW" {
+				d.Fill(z, 0.01)
+			}
+			runSync(b, d, c.f)
+		})
+	}
+}
+
+func BenchmarkRows(b *testing.B) {
+	d := benchGPU(b)
+	for _, s := range []struct{ rows, cols int }{{65536, 1024}, {16384, 4096}} {
+		n := s.rows * s.cols
+		x, y, dy, dx := d.Alloc(n), d.Alloc(n), d.Alloc(n), d.Alloc(n)
+		mean, rstd := d.Alloc(s.rows), d.Alloc(s.rows)
+		d.RandNormal(x, 1, 0, 1)
+		d.RandNormal(dy, 2, 0, 1)
+		shape := fmt.Sprintf("%dx%d", s.rows, s.cols)
+		b.Run("LayerNorm/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			runSync(b, d, func() { d.LayerNorm(y, mean, rstd, x, s.rows, s.cols, 1e-5) })
+		})
+		b.Run("LayerNormGrad/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(12 * n))
+			runSync(b, d, func() { d.LayerNormGrad(dx, dy, x, mean, rstd, s.rows, s.cols, 0) })
+		})
+		b.Run("Softmax/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			runSync(b, d, func() { d.Softmax(y, x, s.rows, s.cols) })
+		})
+		b.Run("SoftmaxGrad/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(12 * n))
+			runSync(b, d, func() { d.SoftmaxGrad(dx, dy, y, s.rows, s.cols, 0) })
+		})
+		b.Run("SumRows/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(4 * n))
+			runSync(b, d, func() { d.SumRows(mean, x, s.rows, s.cols, 0) })
+		})
+		for _, buf := range []kernels.Buffer{x, y, dy, dx, mean, rstd} {
+			check(d.Free(buf))
+		}
+	}
+}
+
+func BenchmarkGemm(b *testing.B) {
+	d := benchGPU(b)
+	for _, tf32 := range []bool{false, true} {
+		for _, s := range []struct{ m, n, k int }{{4096, 1024, 1024}, {8192, 8192, 8192}} {
+			a, bb, c := d.Alloc(s.m*s.k), d.Alloc(s.k*s.n), d.Alloc(s.m*s.n)
+			d.RandNormal(a, 1, 0, 1)
+			d.RandNormal(bb, 2, 0, 1)
+			mode, name := cudadrv.MathDefault, "fp32"
+			if tf32 {
+				mode, name = cudadrv.MathTF32, "tf32"
+			}
+			check(d.ctx.SetMathMode(mode))
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", name, s.m, s.n, s.k), func(b *testing.B) {
+				runSync(b, d, func() { d.Gemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n) })
+				b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+			})
+			check(d.ctx.SetMathMode(cudadrv.MathDefault))
+			for _, buf := range []kernels.Buffer{a, bb, c} {
+				check(d.Free(buf))
+			}
+		}
+	}
+}
+
+func BenchmarkLaplaceMMD(b *testing.B) {
+	d := benchGPU(b)
+	groups, m, dim := 1024, 4, 64
+	n := groups * m * dim
+	yt, yr, grad := d.Alloc(n), d.Alloc(n), d.Alloc(n)
+	kw, gw, mmd := d.Alloc(groups), d.Alloc(groups), d.Alloc(groups)
+	d.RandNormal(yt, 1, 0, 1)
+	d.RandNormal(yr, 2, 0, 1)
+	d.Fill(kw, 2)
+	d.Fill(gw, 1)
+	b.SetBytes(int64(12 * n))
+	runSync(b, d, func() { d.LaplaceMMD(mmd, grad, yt, yr, kw, gw, groups, m, dim) })
+}
+
+// BenchmarkIMMStep is one IMM training step of the mlp64 configuration of
+// shared/bench/imm_torch_ref.py: 64-dim data, hidden 1024 x 4, batch 4096, M = 4, FP32
+// (TF32 GEMMs in the tf32 sub-benchmark). Compare with the reference's mlp64 line.
+func BenchmarkIMMStep(b *testing.B) {
+	d := benchGPU(b)
+	mc := nn.MLPConfig{Arch: "mlp", Dim: 64, Width: 1024, Depth: 4, Freq: 64}
+	for _, tf32 := range []bool{false, true} {
+		name := "fp32"
+		if tf32 {
+			name = "tf32"
+			check(d.ctx.SetMathMode(cudadrv.MathTF32))
+		}
+		b.Run(fmt.Sprintf("mlp64-h1024x4/batch=4096/%s", name), func(b *testing.B) {
+			tr := trainer(b, d, 4096, mc)
+			// a fixed batch: the reference draws its data on the GPU, so host-side
+			// generation is kept out of the step time
+			batch, _ := gaussSource(64)(rand.New(rand.NewPCG(1, 2)), 4096)
+			src := func(*rand.Rand, int) ([]float32, []int32) { return batch, nil }
+			step := func() {
+				if _, err := tr.TrainStep(src); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runSync(b, d, step)
+			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
+		})
+		check(d.ctx.SetMathMode(cudadrv.MathDefault))
+	}
+}
