@@ -1,18 +1,16 @@
 package audio
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strconv"
+
+	"github.com/immkit/immkit/internal/safetensors"
 )
 
 // Codebook is a residual vector quantiser of mel frames: Stack consecutive frames are
@@ -296,107 +294,59 @@ func (cb *Codebook) Save(w io.Writer) (string, error) {
 	if len(cb.Centroids) != cb.Stages {
 		return "", fmt.Errorf("audio: vq: %d stages with %d codebooks", cb.Stages, len(cb.Centroids))
 	}
-	type entry struct {
-		Dtype   string  `json:"dtype"`
-		Shape   []int   `json:"shape"`
-		Offsets []int64 `json:"data_offsets"`
-	}
-	header := map[string]any{"__metadata__": map[string]string{
-		"format": "immkit-audio-vq", "n_mels": strconv.Itoa(cb.NMels), "stack": strconv.Itoa(cb.Stack),
-		"k": strconv.Itoa(cb.K), "stages": strconv.Itoa(cb.Stages),
-	}}
-	var off int64
+	tensors := make(map[string]safetensors.Tensor, cb.Stages)
 	for s, c := range cb.Centroids {
 		if len(c) != cb.K*cb.Dim() {
 			return "", fmt.Errorf("audio: vq: stage %d has %d values, want %d", s, len(c), cb.K*cb.Dim())
 		}
-		n := int64(4 * len(c))
-		header["codebook."+strconv.Itoa(s)] = entry{"F32", []int{cb.K, cb.Dim()}, []int64{off, off + n}}
-		off += n
+		tensors["codebook."+strconv.Itoa(s)] = safetensors.FromFloat32(c, cb.K, cb.Dim())
 	}
-	hj, err := json.Marshal(header)
-	if err != nil {
-		return "", err
+	meta := map[string]string{
+		"format": "immkit-audio-vq", "n_mels": strconv.Itoa(cb.NMels), "stack": strconv.Itoa(cb.Stack),
+		"k": strconv.Itoa(cb.K), "stages": strconv.Itoa(cb.Stages),
 	}
-	for len(hj)%8 != 0 {
-		hj = append(hj, ' ')
+	h := sha256.New()
+	if err := safetensors.Encode(io.MultiWriter(w, h), tensors, meta); err != nil {
+		return "", fmt.Errorf("audio: vq: save: %w", err)
 	}
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, uint64(len(hj)))
-	buf.Write(hj)
-	for _, c := range cb.Centroids {
-		for _, v := range c {
-			binary.Write(&buf, binary.LittleEndian, math.Float32bits(v))
-		}
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(sum[:]), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // LoadCodebook reads a codebook written by Save.
 func LoadCodebook(data []byte) (*Codebook, error) {
-	if len(data) < 8 {
-		return nil, errors.New("audio: vq: safetensors file too short")
+	f, err := safetensors.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("audio: vq: %w", err)
 	}
-	hl := binary.LittleEndian.Uint64(data)
-	if hl > uint64(len(data)-8) {
-		return nil, fmt.Errorf("audio: vq: safetensors header of %d bytes in a %d-byte file", hl, len(data))
-	}
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(data[8:8+hl], &header); err != nil {
-		return nil, fmt.Errorf("audio: vq: safetensors header: %w", err)
-	}
-	body := data[8+hl:]
-	var md map[string]string
-	if err := json.Unmarshal(header["__metadata__"], &md); err != nil || md["format"] != "immkit-audio-vq" {
+	if f.Metadata["format"] != "immkit-audio-vq" {
 		return nil, errors.New("audio: vq: not an immkit-audio-vq safetensors file")
 	}
 	cb := &Codebook{}
-	for _, f := range []struct {
+	for _, m := range []struct {
 		key string
 		dst *int
 	}{{"n_mels", &cb.NMels}, {"stack", &cb.Stack}, {"k", &cb.K}, {"stages", &cb.Stages}} {
-		v, err := strconv.Atoi(md[f.key])
+		v, err := strconv.Atoi(f.Metadata[m.key])
 		if err != nil || v < 1 || v > 1<<20 {
-			return nil, fmt.Errorf("audio: vq: metadata %s = %q", f.key, md[f.key])
+			return nil, fmt.Errorf("audio: vq: metadata %s = %q", m.key, f.Metadata[m.key])
 		}
-		*f.dst = v
+		*m.dst = v
 	}
-	var names []string
-	for k := range header {
-		if k != "__metadata__" {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	if len(names) != cb.Stages {
-		return nil, fmt.Errorf("audio: vq: %d tensors for %d stages", len(names), cb.Stages)
+	if len(f.Tensors) != cb.Stages {
+		return nil, fmt.Errorf("audio: vq: %d tensors for %d stages", len(f.Tensors), cb.Stages)
 	}
 	for s := 0; s < cb.Stages; s++ {
-		var e struct {
-			Dtype   string  `json:"dtype"`
-			Shape   []int   `json:"shape"`
-			Offsets []int64 `json:"data_offsets"`
-		}
-		raw, ok := header["codebook."+strconv.Itoa(s)]
+		name := "codebook." + strconv.Itoa(s)
+		t, ok := f.Tensors[name]
 		if !ok {
-			return nil, fmt.Errorf("audio: vq: tensor codebook.%d missing", s)
+			return nil, fmt.Errorf("audio: vq: tensor %s missing", name)
 		}
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return nil, fmt.Errorf("audio: vq: tensor codebook.%d: %w", s, err)
+		if t.DType != safetensors.F32 || len(t.Shape) != 2 || t.Shape[0] != cb.K || t.Shape[1] != cb.Dim() {
+			return nil, fmt.Errorf("audio: vq: tensor %s has dtype %s shape %v, want F32 [%d %d]", name, t.DType, t.Shape, cb.K, cb.Dim())
 		}
-		n := int64(cb.K) * int64(cb.Dim())
-		if e.Dtype != "F32" || len(e.Shape) != 2 || e.Shape[0] != cb.K || e.Shape[1] != cb.Dim() ||
-			len(e.Offsets) != 2 || e.Offsets[0] < 0 || e.Offsets[1]-e.Offsets[0] != 4*n || e.Offsets[1] > int64(len(body)) {
-			return nil, fmt.Errorf("audio: vq: tensor codebook.%d has dtype %s shape %v offsets %v", s, e.Dtype, e.Shape, e.Offsets)
-		}
-		c := make([]float32, n)
-		b := body[e.Offsets[0]:e.Offsets[1]]
-		for i := range c {
-			c[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		c, err := t.Float32s()
+		if err != nil {
+			return nil, fmt.Errorf("audio: vq: tensor %s: %w", name, err)
 		}
 		cb.Centroids = append(cb.Centroids, c)
 	}
