@@ -326,7 +326,7 @@ func (e *Encoding) EncodeBatch(docs [][]byte, workers int) [][]int32 {
 	workers = min(workers, len(docs))
 	if workers <= 1 {
 		for i, d := range docs {
-			out[i] = e.Encode(make([]int32, 0, len(d)/4+1), d)
+			out[i] = e.Encode(make([]int32, 0, len(d)/2+16), d)
 		}
 		return out
 	}
@@ -347,7 +347,7 @@ func (e *Encoding) EncodeBatch(docs [][]byte, workers int) [][]int32 {
 				if i >= len(docs) {
 					return
 				}
-				out[i] = e.encodeOrdinary(st, make([]int32, 0, len(docs[i])/4+1), docs[i])
+				out[i] = e.encodeOrdinary(st, make([]int32, 0, len(docs[i])/2+16), docs[i])
 			}
 		}()
 	}
