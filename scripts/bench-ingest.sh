@@ -5,7 +5,8 @@
 # Environment: REPEATS (default 3), BENCH_DIR (corpora, default $IMMKIT_CACHE/bench-ingest),
 # IMAGE_SIZE (512), AUDIO_SECONDS (2), KEEP_CORPUS=1 to keep the corpora afterwards.
 # Prints, per N: median wall seconds and MB/s of sha256sum and of ingest (REPEATS runs each,
-# alternating, page cache warm after a first untimed read), their ratio and ingest's peak RSS.
+# alternating, page cache warm after a first untimed read), their speed ratio, the CPU
+# seconds (user+sys) of each (a load-independent view on a shared machine) and ingest's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMMKIT_CACHE="${IMMKIT_CACHE:-$PWD/.cache}"
@@ -22,8 +23,8 @@ go build -o "$bin" ./cmd/immdata
 elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| samples | input MiB | sha256sum s (MB/s) | ingest s (MB/s) | ingest/sha256sum speed | ingest peak RSS MiB |"
-echo "|---|---|---|---|---|---|"
+echo "| samples | input MiB | sha256sum wall s (MB/s) | ingest wall s (MB/s) | speed ingest/sha256sum | CPU s sha256sum / ingest | ingest peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   corpus="$BENCH_DIR/shapes-$n-$IMAGE_SIZE"
   if [ ! -f "$corpus/manifest.jsonl" ]; then
@@ -34,24 +35,28 @@ for n in "${sizes[@]}"; do
   (cd "$corpus" && find . -type f ! -name manifest.jsonl -print0 | sort -z) >"$list"
   bytes=$( (cd "$corpus" && xargs -0 stat -c %s <"$list") | awk '{s+=$1} END {print s}')
   (cd "$corpus" && xargs -0 cat <"$list" >/dev/null) # warm the page cache once, untimed
-  sha_t=(); ing_t=(); rss=()
+  sha_t=(); ing_t=(); rss=(); sha_cpu=(); ing_cpu=()
   for r in $(seq 1 "$REPEATS"); do
     s=$(date +%s%N)
-    (cd "$corpus" && xargs -0 sha256sum <"$list" >/dev/null)
+    (cd "$corpus" && /usr/bin/time -f "%U %S" -o "$BENCH_DIR/time-sha.txt" xargs -0 sha256sum <"$list" >/dev/null)
     sha_t+=("$(elapsed "$s")")
+    sha_cpu+=("$(awk '{print $1 + $2}' "$BENCH_DIR/time-sha.txt")")
     out="$BENCH_DIR/out-$n"
     rm -rf "$out"
     s=$(date +%s%N)
     /usr/bin/time -v -o "$BENCH_DIR/time.txt" "$bin" ingest -q "$corpus" --out "$out" --exclude manifest.jsonl >&2
     ing_t+=("$(elapsed "$s")")
     rss+=("$(awk -F': ' '/Maximum resident set size/ {print $2}' "$BENCH_DIR/time.txt")")
+    ing_cpu+=("$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$BENCH_DIR/time.txt")")
     rm -rf "$out"
   done
   st=$(printf '%s\n' "${sha_t[@]}" | median)
   it=$(printf '%s\n' "${ing_t[@]}" | median)
+  sc=$(printf '%s\n' "${sha_cpu[@]}" | median)
+  ic=$(printf '%s\n' "${ing_cpu[@]}" | median)
   maxrss=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
-  echo "runs n=$n: sha256sum ${sha_t[*]} s; ingest ${ing_t[*]} s; RSS ${rss[*]} kB" >&2
-  awk -v n="$n" -v b="$bytes" -v st="$st" -v it="$it" -v rss="$maxrss" 'BEGIN {
-    printf "| %d | %.0f | %.2f (%.0f) | %.2f (%.0f) | %.2f | %.0f |\n", n, b/1048576, st, b/st/1e6, it, b/it/1e6, st/it, rss/1024 }'
+  echo "runs n=$n: sha256sum ${sha_t[*]} s (cpu ${sha_cpu[*]}); ingest ${ing_t[*]} s (cpu ${ing_cpu[*]}); RSS ${rss[*]} kB" >&2
+  awk -v n="$n" -v b="$bytes" -v st="$st" -v it="$it" -v sc="$sc" -v ic="$ic" -v rss="$maxrss" 'BEGIN {
+    printf "| %d | %.0f | %.2f (%.0f) | %.2f (%.0f) | %.2f | %.2f / %.2f | %.0f |\n", n, b/1048576, st, b/st/1e6, it, b/it/1e6, st/it, sc, ic, rss/1024 }'
   [ "${KEEP_CORPUS:-1}" = 1 ] || rm -rf "$corpus"
 done
