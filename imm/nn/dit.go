@@ -1,0 +1,347 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/immkit/immkit/kernels"
+)
+
+// broadcast copies each row of src (a column block of width cols starting at column off
+// of a [batch, ld] matrix) to l consecutive rows of dst [batch*l, cols]:
+// dst[(b*l+i)*cols+j] = src[b*ld+off+j]. It is a GemmBatched with a column of ones.
+func broadcast[T kernels.Float](d kernels.Device[T], dst, src, ones kernels.Buffer, batch, l, cols, ld, off int) {
+	d.GemmBatched(false, false, l, cols, 1, 1, ones, 1, 0, tail(d, src, off), ld, ld, 0, dst, cols, l*cols, batch)
+}
+
+// reduceTokens is the gradient of broadcast: dst[b*ld+off+j] = sum_i src[(b*l+i)*cols+j].
+func reduceTokens[T kernels.Float](d kernels.Device[T], dst, src, ones kernels.Buffer, batch, l, cols, ld, off int) {
+	d.GemmBatched(true, false, 1, cols, l, 1, ones, 1, 0, src, cols, l*cols, 0, tail(d, dst, off), ld, ld, batch)
+}
+
+// DiTBlock is the adaLN-Zero transformer block of DiT (Peebles and Xie, 2023):
+//
+//	(sh1, sc1, g1, sh2, sc2, g2) = Linear(Dim, 6 Dim)(SiLU(c))     per sequence
+//	x = x + g1 * Attention(LN(x)(1+sc1)+sh1)
+//	x = x + g2 * MLP(LN(x)(1+sc2)+sh2),  MLP = Linear, GELU-tanh, Linear (hidden Hidden)
+//
+// x is [batch*L, Dim] (token l of sequence b in row b*L+l); the conditioning enters as
+// SiLU(c) [batch, Dim], computed once by the caller. The modulation Linear is registered
+// as name.ada with its output in the order above; NewDiT zeroes it (adaLN-Zero).
+type DiTBlock[T kernels.Float] struct {
+	Dim, Hidden int
+	Ada         *Linear[T]
+	Attn        *Attention[T]
+	FC1, FC2    *Linear[T]
+	d           kernels.Device[T]
+	norm1       *AdaLN[T]
+	norm2       *AdaLN[T]
+	act         *Activation[T]
+	batch, l    int
+	a, z        kernels.Buffer // attention and MLP branch outputs
+	// mod: the six broadcast modulations [6][batch*L*Dim]; x1, out: residual stream.
+	mod, x1, out, dmod, dg, db, dx1, dx scratch[T]
+	ones                                scratch[T]
+}
+
+// NewDiTBlock registers name.ada, name.attn.{qkv,proj}, name.fc1, name.fc2.
+func NewDiTBlock[T kernels.Float](r *Registry[T], name string, dim, heads, hidden int, rng *rand.Rand) *DiTBlock[T] {
+	return &DiTBlock[T]{Dim: dim, Hidden: hidden, d: r.Dev,
+		Ada:   NewLinear(r, name+".ada", dim, 6*dim, true, rng),
+		Attn:  NewAttention(r, name+".attn", dim, heads, rng),
+		FC1:   NewLinear(r, name+".fc1", dim, hidden, true, rng),
+		FC2:   NewLinear(r, name+".fc2", hidden, dim, true, rng),
+		norm1: NewAdaLN(r.Dev, dim), norm2: NewAdaLN(r.Dev, dim),
+		act: NewActivation(r.Dev, kernels.GELUTanh),
+	}
+}
+
+// onesOf returns a buffer of n ones.
+func onesOf[T kernels.Float](d kernels.Device[T], s *scratch[T], n int) kernels.Buffer {
+	fresh := s.b == nil || s.b.Len() < n
+	b := s.get(d, n)
+	if fresh {
+		d.Fill(b, 1)
+	}
+	return b
+}
+
+func (blk *DiTBlock[T]) modView(k int) kernels.Buffer {
+	n := blk.batch * blk.l * blk.Dim
+	return blk.d.Slice(blk.mod.get(blk.d, 6*n), k*n, n)
+}
+
+// Forward returns the block output [batch*l, Dim] for x [batch*l, Dim] and sc [batch, Dim].
+func (blk *DiTBlock[T]) Forward(x, sc kernels.Buffer, batch, l int) kernels.Buffer {
+	blk.batch, blk.l = batch, l
+	d, D := blk.d, blk.Dim
+	n := batch * l * D
+	ones := onesOf(d, &blk.ones, l)
+	m := blk.Ada.Forward(sc, batch)
+	for k := 0; k < 6; k++ {
+		broadcast(d, blk.modView(k), m, ones, batch, l, D, 6*D, k*D)
+	}
+	y := blk.norm1.Forward(x, blk.modView(0), blk.modView(1), batch*l)
+	blk.a = blk.Attn.Forward(y, batch, l)
+	x1 := blk.x1.get(d, n)
+	d.Copy(x1, x)
+	d.Mul(x1, blk.modView(2), blk.a, 1)
+	y = blk.norm2.Forward(x1, blk.modView(3), blk.modView(4), batch*l)
+	blk.z = blk.FC2.Forward(blk.act.Forward(blk.FC1.Forward(y, batch*l)), batch*l)
+	out := blk.out.get(d, n)
+	d.Copy(out, x1)
+	d.Mul(out, blk.modView(5), blk.z, 1)
+	return out
+}
+
+// Backward accumulates the parameter gradients and returns dx [batch*l, Dim] and
+// dsc [batch, Dim] for the output gradient dout.
+func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
+	d, D, batch, l := blk.d, blk.Dim, blk.batch, blk.l
+	n := batch * l * D
+	ones := onesOf(d, &blk.ones, l)
+	dmod := blk.dmod.get(d, batch*6*D)
+	dg := blk.dg.get(d, n)
+	db := blk.db.get(d, n)
+	// MLP branch: out = x1 + g2*z
+	d.Mul(dg, dout, blk.z, 0)
+	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 5*D)
+	d.Mul(db, dout, blk.modView(5), 0)
+	dy := blk.FC1.Backward(blk.act.Backward(blk.FC2.Backward(db, true)), true)
+	dxn, dsh, dscl := blk.norm2.Backward(dy)
+	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 3*D)
+	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, 4*D)
+	dx1 := blk.dx1.get(d, n)
+	d.Copy(dx1, dout)
+	d.Axpby(1, dxn, 1, dx1)
+	// attention branch: x1 = x + g1*a
+	d.Mul(dg, dx1, blk.a, 0)
+	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 2*D)
+	d.Mul(db, dx1, blk.modView(2), 0)
+	dy = blk.Attn.Backward(db)
+	dxn, dsh, dscl = blk.norm1.Backward(dy)
+	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 0)
+	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, D)
+	dx = blk.dx.get(d, n)
+	d.Copy(dx, dx1)
+	d.Axpby(1, dxn, 1, dx)
+	return dx, blk.Ada.Backward(dmod, true)
+}
+
+// DiTSize is a named backbone size.
+type DiTSize struct {
+	Width, Depth, Heads, Patch int
+}
+
+// DiTSizes are the sizes of the DiT paper (S/2, B/2) and tiny ones for CPU tests.
+var DiTSizes = map[string]DiTSize{
+	"S/2":    {384, 12, 6, 2},
+	"B/2":    {768, 12, 12, 2},
+	"tiny/2": {32, 2, 2, 2},
+	"tiny/1": {16, 1, 2, 1},
+}
+
+// DiTConfig describes a DiT over C x H x W images (latents).
+type DiTConfig struct {
+	Channels int `json:"channels"`  // C
+	Height   int `json:"height"`    // H
+	WidthPx  int `json:"width_px"`  // W
+	Patch    int `json:"patch"`     // P; H and W are multiples of P
+	Width    int `json:"width"`     // token width
+	Depth    int `json:"depth"`     // blocks
+	Heads    int `json:"heads"`     // attention heads (Width is a multiple)
+	MLPRatio int `json:"mlp_ratio"` // hidden width / Width; 0 means 4
+	Freq     int `json:"freq"`      // sinusoidal features per time; 0 means 256
+	Classes  int `json:"classes"`   // labels; 0 for unconditional
+	// RandomInit skips the adaLN-Zero initialisation (zero modulation and output layers)
+	// and draws those weights like the others; gradient checks need it, or every
+	// gradient upstream of a zero gate is zero.
+	RandomInit bool `json:"random_init,omitempty"`
+}
+
+// NewDiTConfig returns the config of a named size (a key of DiTSizes) for c x h x w images.
+func NewDiTConfig(size string, c, h, w, classes int) (DiTConfig, error) {
+	s, ok := DiTSizes[size]
+	if !ok {
+		return DiTConfig{}, fmt.Errorf("nn: unknown DiT size %q (want S/2, B/2, tiny/2 or tiny/1)", size)
+	}
+	cfg := DiTConfig{Channels: c, Height: h, WidthPx: w, Patch: s.Patch, Width: s.Width, Depth: s.Depth,
+		Heads: s.Heads, MLPRatio: 4, Freq: 256, Classes: classes}
+	if strings.HasPrefix(size, "tiny") {
+		cfg.Freq = 32
+	}
+	return cfg, cfg.Validate()
+}
+
+// Dim is the particle dimension C*H*W.
+func (c DiTConfig) Dim() int { return c.Channels * c.Height * c.WidthPx }
+
+// Validate reports a clear error for an unusable configuration.
+func (c DiTConfig) Validate() error {
+	switch {
+	case c.Channels < 1 || c.Patch < 1 || c.Height < c.Patch || c.WidthPx < c.Patch || c.Height%c.Patch != 0 || c.WidthPx%c.Patch != 0:
+		return fmt.Errorf("nn: DiT image %dx%dx%d cannot be cut into %dx%d patches", c.Channels, c.Height, c.WidthPx, c.Patch, c.Patch)
+	case c.Width < 1 || c.Depth < 0 || c.Heads < 1 || c.Width%c.Heads != 0:
+		return fmt.Errorf("nn: DiT width %d must be a positive multiple of heads %d, depth %d >= 0", c.Width, c.Heads, c.Depth)
+	case c.MLPRatio < 0:
+		return fmt.Errorf("nn: DiT mlp ratio must be >= 0, got %d", c.MLPRatio)
+	case c.Freq < 0 || c.Freq%2 != 0:
+		return fmt.Errorf("nn: DiT freq must be even, got %d", c.Freq)
+	case c.Classes < 0:
+		return fmt.Errorf("nn: classes must be >= 0, got %d", c.Classes)
+	}
+	return nil
+}
+
+// DiT is the transformer backbone G for images, with the same Forward/Backward contract
+// as MLP (x is [rows, C*H*W], already scaled by c_in):
+//
+//	h = Linear(C P^2, Width)(patchify(x)) + pos           pos: learned [L, Width]
+//	c = TimeEmbedding(c_noise(s), c_noise(t)) [+ E[label]]
+//	h = DiTBlock_i(h, SiLU(c))  for i < Depth
+//	(sh, sc) = Linear(Width, 2 Width)(SiLU(c)); G = unpatchify(Linear(Width, C P^2)(LN(h)(1+sc)+sh))
+//
+// matching shared/bench/imm_torch_ref.py's DiT (plus the label embedding).
+type DiT[T kernels.Float] struct {
+	Cfg     DiTConfig
+	Reg     *Registry[T]
+	d       kernels.Device[T]
+	inP     *Patchify[T]
+	outP    *Patchify[T]
+	embed   *Linear[T]
+	pos     *Param
+	temb    *TimeEmbedding[T]
+	label   *LabelEmbedding[T]
+	blocks  []*DiTBlock[T]
+	condAct *Activation[T]
+	fada    *Linear[T]
+	fnorm   *AdaLN[T]
+	out     *Linear[T]
+	rows    int
+	h, c    scratch[T]
+	fmod    scratch[T] // final shift and scale broadcast, [2][rows*L*Width]
+	dfmod   scratch[T]
+	dsc, dh scratch[T]
+	ones    scratch[T]
+	dx      kernels.Buffer
+}
+
+// NewDiT builds the network with weights drawn from rng.
+func NewDiT[T kernels.Float](d kernels.Device[T], cfg DiTConfig, rng *rand.Rand) (*DiT[T], error) {
+	if cfg.MLPRatio == 0 {
+		cfg.MLPRatio = 4
+	}
+	if cfg.Freq == 0 {
+		cfg.Freq = 256
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := NewRegistry(d)
+	m := &DiT[T]{Cfg: cfg, Reg: r, d: d}
+	var err error
+	if m.inP, err = NewPatchify(d, cfg.Channels, cfg.Height, cfg.WidthPx, cfg.Patch); err != nil {
+		return nil, err
+	}
+	m.outP, _ = NewPatchify(d, cfg.Channels, cfg.Height, cfg.WidthPx, cfg.Patch)
+	W, F, L := cfg.Width, m.inP.Features(), m.inP.Tokens()
+	m.embed = NewLinear(r, "patch", F, W, true, rng)
+	m.pos = r.Add("pos", []int{L, W}, 0.02*math.Sqrt(3), rng)
+	m.temb = NewTimeEmbedding(r, "temb", cfg.Freq, W, rng)
+	if cfg.Classes > 0 {
+		m.label = NewLabelEmbedding(r, "label", cfg.Classes, W, rng)
+	}
+	for i := 0; i < cfg.Depth; i++ {
+		m.blocks = append(m.blocks, NewDiTBlock(r, fmt.Sprintf("block.%d", i), W, cfg.Heads, cfg.MLPRatio*W, rng))
+	}
+	m.condAct = NewActivation(d, kernels.SiLU)
+	m.fada = NewLinear(r, "final.ada", W, 2*W, true, rng)
+	m.fnorm = NewAdaLN(d, W)
+	m.out = NewLinear(r, "out", W, F, true, rng)
+	if !cfg.RandomInit {
+		zero := []*Linear[T]{m.fada, m.out}
+		for _, b := range m.blocks {
+			zero = append(zero, b.Ada)
+		}
+		for _, l := range zero {
+			d.Fill(l.W.W, 0)
+			d.Fill(l.B.W, 0)
+		}
+	}
+	return m, nil
+}
+
+// Null is the id of the null class (Classes), for guidance and label dropout.
+func (m *DiT[T]) Null() int32 { return int32(m.Cfg.Classes) }
+
+// Forward computes G [rows, C*H*W] from x [rows, C*H*W], the noise levels ns, nt
+// (length rows) and labels (nil, or length rows with values in [0, Classes]).
+func (m *DiT[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows int) (kernels.Buffer, error) {
+	if labels != nil && (m.label == nil || len(labels) != rows) {
+		return nil, fmt.Errorf("nn: %d labels for %d rows of a DiT with %d classes", len(labels), rows, m.Cfg.Classes)
+	}
+	if rows < 1 || x.Len() < rows*m.Cfg.Dim() {
+		return nil, fmt.Errorf("nn: DiT input of %d values for %d rows of dim %d", x.Len(), rows, m.Cfg.Dim())
+	}
+	m.rows = rows
+	d, W, L := m.d, m.Cfg.Width, m.inP.Tokens()
+	if m.label != nil {
+		m.label.ids = nil
+	}
+	c := m.c.get(d, rows*W)
+	d.Copy(c, m.temb.Forward(ns, nt, rows))
+	if labels != nil {
+		lab, err := m.label.Forward(labels)
+		if err != nil {
+			return nil, err
+		}
+		d.Axpby(1, lab, 1, c)
+	}
+	sc := m.condAct.Forward(c)
+	h := m.h.get(d, rows*L*W)
+	d.Copy(h, m.embed.Forward(m.inP.Patch(x, rows), rows*L))
+	d.AddRowVector(h, m.pos.W, rows, L*W)
+	for _, b := range m.blocks {
+		h = b.Forward(h, sc, rows, L)
+	}
+	n := rows * L * W
+	fm := m.fmod.get(d, 2*n)
+	fmod := m.fada.Forward(sc, rows)
+	ones := onesOf(d, &m.ones, L)
+	broadcast(d, d.Slice(fm, 0, n), fmod, ones, rows, L, W, 2*W, 0)
+	broadcast(d, d.Slice(fm, n, n), fmod, ones, rows, L, W, 2*W, W)
+	h = m.fnorm.Forward(h, d.Slice(fm, 0, n), d.Slice(fm, n, n), rows*L)
+	return m.outP.Unpatch(m.out.Forward(h, rows*L), rows), nil
+}
+
+// Backward accumulates parameter gradients for the output gradient dy [rows, C*H*W] of
+// the last Forward.
+func (m *DiT[T]) Backward(dy kernels.Buffer) { m.BackwardInput(dy) }
+
+// BackwardInput is Backward that also returns the gradient with respect to the input x
+// [rows, C*H*W] (owned by the network).
+func (m *DiT[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
+	d, W, L, rows := m.d, m.Cfg.Width, m.inP.Tokens(), m.rows
+	ones := onesOf(d, &m.ones, L)
+	dh, dsh, dscl := m.fnorm.Backward(m.out.Backward(m.outP.Patch(dy, rows), true))
+	dfm := m.dfmod.get(d, rows*2*W)
+	reduceTokens(d, dfm, dsh, ones, rows, L, W, 2*W, 0)
+	reduceTokens(d, dfm, dscl, ones, rows, L, W, 2*W, W)
+	dsc := m.dsc.get(d, rows*W)
+	d.Copy(dsc, m.fada.Backward(dfm, true))
+	for i := len(m.blocks) - 1; i >= 0; i-- {
+		var dsci kernels.Buffer
+		dh, dsci = m.blocks[i].Backward(dh)
+		d.Axpby(1, dsci, 1, dsc)
+	}
+	d.SumRows(m.pos.G, dh, rows, L*W, 1)
+	m.dx = m.inP.Unpatch(m.embed.Backward(dh, true), rows)
+	dc := m.condAct.Backward(dsc)
+	if m.label != nil && m.label.ids != nil {
+		m.label.Backward(dc)
+	}
+	m.temb.Backward(dc)
+	return m.dx
+}
