@@ -139,7 +139,7 @@ func New(c Config) (*Encoding, error) {
 			return nil, err
 		}
 	}
-	e.table.init(e, len(c.Ranks))
+	e.table.init(len(c.Ranks))
 	for t, r := range c.Ranks {
 		e.table.insert(e.hash([]byte(t)), uint32(r))
 	}

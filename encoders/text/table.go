@@ -14,7 +14,7 @@ type rankTable struct {
 	mask  uint64
 }
 
-func (t *rankTable) init(e *Encoding, n int) {
+func (t *rankTable) init(n int) {
 	size := uint64(1)
 	for size < uint64(2*n) {
 		size <<= 1
