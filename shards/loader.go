@@ -37,6 +37,10 @@ type LoaderOptions struct {
 	SeqLen   map[string]int // padded length of token columns; absent or 0 means the longest in the batch
 	Epochs   int            // epochs to stream before io.EOF; 0 means no end
 	DropLast bool           // drop the last, partial global batch of each epoch
+	// ReuseBatches recycles the buffers of the batch returned by Next at the following
+	// call to Next, which saves allocating and clearing every batch; the caller must not
+	// keep a batch (or its slices) past the next call.
+	ReuseBatches bool
 }
 
 // Batch is this rank's part of one global batch. Row i of every field is the same sample.
@@ -119,8 +123,10 @@ type Loader struct {
 	wg       sync.WaitGroup
 	batches  chan queued
 	budget   *semaphore.Weighted
-	held     int64 // budget held by the batch last returned
-	err      error // sticky
+	held     int64       // budget held by the batch last returned
+	last     *Batch      // batch last returned, recycled at the next Next when ReuseBatches
+	free     chan *Batch // recycled batches for the reader
+	err      error       // sticky
 	finished bool
 }
 
@@ -297,6 +303,13 @@ func (l *Loader) Next() (*Batch, error) {
 		l.budget.Release(l.held)
 		l.held = 0
 	}
+	if l.last != nil {
+		select {
+		case l.free <- l.last:
+		default:
+		}
+		l.last = nil
+	}
 	if l.batches == nil {
 		l.start()
 	}
@@ -310,6 +323,9 @@ func (l *Loader) Next() (*Batch, error) {
 		return nil, q.err
 	}
 	l.held = q.cost
+	if l.opts.ReuseBatches {
+		l.last = q.b
+	}
 	l.pos.Epoch, l.pos.Step = q.b.Epoch, q.b.Step+1
 	if int64(l.pos.Step) == l.steps {
 		l.pos.Epoch, l.pos.Step = l.pos.Epoch+1, 0
@@ -330,7 +346,7 @@ func (l *Loader) stop() {
 		}
 		l.wg.Wait()
 	}
-	l.cancel, l.batches, l.budget, l.held = nil, nil, nil, 0
+	l.cancel, l.batches, l.budget, l.held, l.last, l.free = nil, nil, nil, 0, nil, nil
 }
 
 func (l *Loader) start() {
@@ -338,11 +354,13 @@ func (l *Loader) start() {
 	l.cancel = cancel
 	l.batches = make(chan queued, 64)
 	l.budget = semaphore.NewWeighted(l.opts.Prefetch)
+	l.free = make(chan *Batch, 4)
+	free := l.free
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		defer close(l.batches)
-		r := &reader{l: l, files: map[int]*parquetFile{}}
+		r := &reader{l: l, files: map[int]*parquetFile{}, free: free, stage: map[string][]int32{}}
 		defer r.close()
 		err := r.run(ctx, l.pos.Epoch, l.pos.Step)
 		if err != nil && ctx.Err() == nil {
@@ -376,6 +394,9 @@ type reader struct {
 	recCols  []arrow.Array // columns of lastRec: key, then the non-latent l.cols in order
 	// latChunks holds the latent columns of the current row group, in l.cols order.
 	latChunks []*latentChunk
+
+	free  chan *Batch        // recycled batches (ReuseBatches)
+	stage map[string][]int32 // unpadded token values of the batch being filled
 }
 
 func (r *reader) close() {
@@ -420,6 +441,28 @@ func (r *reader) run(ctx context.Context, epoch, step int) error {
 }
 
 func (r *reader) newBatch(epoch, step, n int) *Batch {
+	for k := range r.stage {
+		r.stage[k] = r.stage[k][:0]
+	}
+	select {
+	case b := <-r.free:
+		b.Epoch, b.Step = epoch, step
+		b.Positions, b.Keys = resize(b.Positions, n), resize(b.Keys, n)
+		for _, c := range r.l.cols {
+			switch c.kind {
+			case kindLatent:
+				l := b.Latents[c.name]
+				l.Data = resize(l.Data, n*c.size)
+			case kindTokens:
+				t := b.Tokens[c.name]
+				t.Lengths = resize(t.Lengths, n)
+			case kindInt32:
+				b.Ints[c.name] = resize(b.Ints[c.name], n)
+			}
+		}
+		return b
+	default:
+	}
 	b := &Batch{Epoch: epoch, Step: step, Positions: make([]int64, n), Keys: make([]string, n),
 		Latents: map[string]*Latent{}, Tokens: map[string]*Tokens{}, Ints: map[string][]int32{}}
 	for _, c := range r.l.cols {
@@ -452,8 +495,8 @@ func batchBytes(b *Batch) int64 {
 	return n
 }
 
-// emit copies the sample at position p into row i of b. Token values are staged in
-// Tokens.IDs unpadded (Lengths holds the full lengths) until finishBatch lays them out.
+// emit copies the sample at position p into row i of b. Token values are staged unpadded
+// (Lengths holds the full lengths) until finishBatch lays them out.
 func (r *reader) emit(b *Batch, i int, p int64) {
 	s := int(r.slotOf[p-r.blkLo])
 	b.Positions[i] = p
@@ -472,7 +515,7 @@ func (r *reader) emit(b *Batch, i int, p int64) {
 		case kindTokens:
 			t := b.Tokens[c.name]
 			toks := r.tokVal[ti][r.tokOff[ti][s]:r.tokOff[ti][s+1]]
-			t.IDs = append(t.IDs, toks...)
+			r.stage[c.name] = append(r.stage[c.name], toks...)
 			t.Lengths[i] = int32(len(toks))
 			ti++
 		case kindInt32:
@@ -491,11 +534,13 @@ func (r *reader) finishBatch(b *Batch) {
 				L = max(L, int(n))
 			}
 		}
-		ids := make([]int32, len(t.Lengths)*L)
+		ids := resize(t.IDs, len(t.Lengths)*L)
+		clear(ids)
+		staged := r.stage[name]
 		off := 0
 		for i, n := range t.Lengths {
 			k := min(int(n), L)
-			copy(ids[i*L:i*L+k], t.IDs[off:off+k])
+			copy(ids[i*L:i*L+k], staged[off:off+k])
 			off += int(n)
 			t.Lengths[i] = int32(k)
 		}

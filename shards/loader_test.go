@@ -367,3 +367,28 @@ func TestLoaderFloat32Latents(t *testing.T) {
 		t.Fatalf("%d samples, want 300", n)
 	}
 }
+
+func TestLoaderReuseBatchesSameSequence(t *testing.T) {
+	dir, _, _ := loaderDataset(t, 200)
+	o := LoaderOptions{Seed: 2, GlobalBatch: 10, Rank: 1, World: 2, ShuffleBlock: 33, Epochs: 2}
+	ref := drain(t, newLoader(t, dir, o), -1)
+	o.ReuseBatches = true
+	l := newLoader(t, dir, o)
+	for i := 0; ; i++ {
+		b, err := l.Next()
+		if errors.Is(err, io.EOF) {
+			if i != len(ref) {
+				t.Fatalf("%d batches with reuse, %d without", i, len(ref))
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := ref[i]
+		if !slices.Equal(b.Keys, w.Keys) || !slices.Equal(b.Latents["image_latent"].Data, w.Latents["image_latent"].Data) ||
+			!slices.Equal(b.Tokens["text_tokens"].IDs, w.Tokens["text_tokens"].IDs) || !slices.Equal(b.Tokens["text_tokens"].Lengths, w.Tokens["text_tokens"].Lengths) {
+			t.Fatalf("batch %d differs with ReuseBatches", i)
+		}
+	}
+}

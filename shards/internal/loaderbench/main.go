@@ -86,7 +86,7 @@ func main() {
 
 func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int, step time.Duration) (int64, int64, error) {
 	l, err := shards.NewLoader(dir, shards.LoaderOptions{GlobalBatch: batch, Prefetch: prefetch, ShuffleBlock: block, Epochs: epochs,
-		SeqLen: map[string]int{"text_tokens": seqLen}, Columns: []string{"image_latent", "text_tokens"}})
+		SeqLen: map[string]int{"text_tokens": seqLen}, Columns: []string{"image_latent", "text_tokens"}, ReuseBatches: true})
 	if err != nil {
 		return 0, 0, err
 	}
