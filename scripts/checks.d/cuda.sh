@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 cp "$pkg/kernels.cu" "$tmp/"
 (cd "$tmp" && sh -c "$cmd")
 if ! diff -q "$pkg/kernels.ptx" "$tmp/kernels.ptx" >/dev/null; then
-	diff -u "$pkg/kernels.ptx" "$tmp/kernels.ptx" | head -40
+	diff -u "$pkg/kernels.ptx" "$tmp/kernels.ptx" | head -40 || true
 	echo "checks.d/cuda.sh: FAIL: kernels/cuda/kernels.ptx is stale; run go generate ./kernels/cuda and commit it"
 	exit 1
 fi
