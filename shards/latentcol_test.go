@@ -1,0 +1,116 @@
+package shards
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// TestReadLatentChunkPaths decodes the same float16 latents from a file the page fast path
+// accepts (PLAIN) and one it must refuse (dictionary-encoded), against the values written.
+func TestReadLatentChunkPaths(t *testing.T) {
+	all := makeSamples(8, 120, 3, "p")
+	size := len(all[0].latent)
+	schema := encodedSchema(size)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	for _, s := range all {
+		b.Field(0).(*array.StringBuilder).Append(s.key)
+		b.Field(1).(*array.Int32Builder).Append(s.label)
+		lb := b.Field(2).(*array.FixedSizeListBuilder)
+		lb.Append(true)
+		lb.ValueBuilder().(*array.Float16Builder).AppendValues(s.latent, nil)
+		tb := b.Field(3).(*array.ListBuilder)
+		tb.Append(true)
+		tb.ValueBuilder().(*array.Int32Builder).AppendValues(s.tokens, nil)
+		sha := s.sha()
+		b.Field(4).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+	}
+	rec := b.NewRecordBatch()
+	want := make([]uint16, 0, len(all)*size)
+	for _, s := range all {
+		for _, v := range s.latent {
+			want = append(want, v.Uint16())
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		dict     bool
+		fastPath bool
+	}{{"plain", false, true}, {"dictionary", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "x.parquet")
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(
+				parquet.WithDictionaryDefault(tc.dict), parquet.WithCompression(compress.Codecs.Zstd),
+				parquet.WithDataPageSize(1<<10)), // many pages per chunk
+				pqarrow.NewArrowWriterProperties())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			pf, err := openParquet(p, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pf.Close()
+			leaf, err := pf.leaves("image_latent")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast := make([]uint16, len(want))
+			ok, err := readF16Pages(pf, 0, leaf[0], fast)
+			if err != nil || ok != tc.fastPath {
+				t.Fatalf("readF16Pages = %v, %v; want ok=%v", ok, err, tc.fastPath)
+			}
+			if ok && !slices.Equal(fast, want) {
+				t.Fatal("fast path values differ from those written")
+			}
+			var ch latentChunk
+			c := loadCol{name: "image_latent", kind: kindLatent, size: size, f16: true}
+			if err := readLatentChunk(pf, 0, leaf[0], c, int64(len(all)), &ch); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ch.bits, want) {
+				t.Fatal("readLatentChunk values differ from those written")
+			}
+		})
+	}
+}
+
+func TestLevelsAllEqual(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		buf  []byte
+		bw   int
+		n    int
+		want bool
+	}{
+		{"rle run of 2s", []byte{5 << 1, 2}, 2, 5, true},
+		{"rle run of 1s", []byte{5 << 1, 1}, 2, 5, false},
+		{"two rle runs", []byte{3 << 1, 2, 4 << 1, 2}, 2, 7, true},
+		{"bit-packed 2s", []byte{1<<1 | 1, 0xAA, 0xAA}, 2, 8, true},
+		{"bit-packed with a 0", []byte{1<<1 | 1, 0xA8, 0xAA}, 2, 8, false},
+		{"bit-packed partial group", []byte{1<<1 | 1, 0xAA, 0x0A}, 2, 6, true},
+		{"truncated", []byte{1<<1 | 1, 0xAA}, 2, 8, false},
+		{"short", []byte{2 << 1, 2}, 2, 5, false},
+	} {
+		if got := levelsAllEqual(tc.buf, tc.bw, tc.n, 2); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
