@@ -1,13 +1,5 @@
-// Package cudadrv reaches an NVIDIA GPU without link-time dependencies: a small cgo shim
-// dlopens libcuda.so.1 and libcublas.so.{13,12,11} and calls the driver API and cuBLAS
-// through function pointers, with our own typedefs, so no CUDA headers or libraries are
-// needed to build. It is the only package of immkit with import "C" for CUDA.
-//
-// One process has at most one Context: the primary context of one device. Every shim
-// function makes that context current on the OS thread it runs on before calling the
-// driver (a cgo call never changes thread while it runs), so callers may use a Context
-// from any goroutine without runtime.LockOSThread; calls are serialised by a mutex.
-// Every call's status is checked and becomes an *Error naming the call.
+//go:build cgo
+
 package cudadrv
 
 /*
@@ -18,64 +10,10 @@ package cudadrv
 import "C"
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"unsafe"
 )
-
-// Error is a failed driver or cuBLAS call.
-type Error struct {
-	Call string // the API function, e.g. "cuMemAlloc_v2"
-	Code int    // its CUresult or cublasStatus_t
-	Msg  string // the driver's description
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("cudadrv: %s: error %d (%s)", e.Call, e.Code, e.Msg)
-}
-
-// ErrNoDriver is wrapped by Open's error when libcuda.so.1 cannot be loaded.
-var ErrNoDriver = errors.New("cudadrv: no CUDA driver")
-
-// ErrNoDevice is wrapped by Open's error when the driver loads but finds no usable GPU.
-var ErrNoDevice = errors.New("cudadrv: no usable CUDA device")
-
-// ErrNoCUBLAS is wrapped by Open's error when no libcublas.so can be loaded.
-var ErrNoCUBLAS = errors.New("cudadrv: no cuBLAS library")
-
-// DriverNames and CUBLASNames are the sonames tried, in order.
-var (
-	DriverNames = []string{"libcuda.so.1"}
-	CUBLASNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
-)
-
-// SearchDirs returns the directories searched for the libraries, in order: the loader
-// path (written "(loader path)": LD_LIBRARY_PATH, ld.so.cache) comes second.
-func SearchDirs() []string {
-	var dirs []string
-	if d := os.Getenv("IMMKIT_CUDA_LIB_DIR"); d != "" {
-		dirs = append(dirs, d)
-	}
-	return append(dirs, "(loader path)", "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib")
-}
-
-func candidates(names []string) []string {
-	var out []string
-	for _, dir := range SearchDirs() {
-		for _, n := range names {
-			if dir == "(loader path)" {
-				out = append(out, n)
-			} else {
-				out = append(out, filepath.Join(dir, n))
-			}
-		}
-	}
-	return out
-}
 
 func load(names []string, sentinel error, f func(path *C.char, msg *C.char, n C.int) C.int) (string, error) {
 	msg := (*C.char)(C.malloc(512))
@@ -95,30 +33,6 @@ func load(names []string, sentinel error, f func(path *C.char, msg *C.char, n C.
 	}
 	return "", fmt.Errorf("%w: cannot load %s (searched %s); last error: %s",
 		sentinel, strings.Join(names, ", "), strings.Join(SearchDirs(), ", "), last)
-}
-
-// Context is the primary context of one GPU with a cuBLAS handle on the null stream.
-type Context struct {
-	mu         sync.Mutex
-	Name       string // the device name, e.g. "NVIDIA H200"
-	TotalMem   int64  // bytes of device memory
-	Driver     int    // driver API version, e.g. 13000
-	Capability int    // compute capability * 10, e.g. 90
-	DriverLib  string // path or soname of the loaded libcuda
-	CUBLASLib  string // path or soname of the loaded libcublas
-}
-
-var (
-	openOnce sync.Once
-	openCtx  *Context
-	openErr  error
-)
-
-// Open loads the libraries and returns the context of device 0. Later calls return the
-// same Context (or the same error).
-func Open() (*Context, error) {
-	openOnce.Do(func() { openCtx, openErr = open() })
-	return openCtx, openErr
 }
 
 func open() (*Context, error) {
@@ -175,9 +89,6 @@ func blasErr(call string, s C.cublasStatus_t) error {
 	}
 	return &Error{Call: call, Code: int(s), Msg: msg}
 }
-
-// Ptr is a device address (CUdeviceptr).
-type Ptr uint64
 
 // Module is a loaded PTX module; Function a kernel in it.
 type (
@@ -294,12 +205,6 @@ func (c *Context) Sync() error {
 	return cuErr("cuCtxSynchronize", C.shim_sync())
 }
 
-// Math modes of cublasSetMathMode.
-const (
-	MathDefault = 0 // CUBLAS_DEFAULT_MATH: FP32 GEMMs in FP32
-	MathTF32    = 3 // CUBLAS_TF32_TENSOR_OP_MATH
-)
-
 // SetMathMode selects cuBLAS's math mode for SGEMM.
 func (c *Context) SetMathMode(mode int) error {
 	c.mu.Lock()
@@ -330,14 +235,6 @@ func (c *Context) SgemmStridedBatched(ta, tb bool, m, n, k int, alpha float32, a
 		C.CUdeviceptr(a), C.int(lda), C.longlong(sa), C.CUdeviceptr(b), C.int(ldb), C.longlong(sb), C.float(beta),
 		C.CUdeviceptr(cc), C.int(ldc), C.longlong(sc), C.int(batch)))
 }
-
-// Data and compute types of cublasGemmEx.
-const (
-	R32F        = 0  // CUDA_R_32F
-	R16BF       = 14 // CUDA_R_16BF
-	Compute32F  = 68 // CUBLAS_COMPUTE_32F
-	Compute32FT = 74 // CUBLAS_COMPUTE_32F_FAST_TF32
-)
 
 // GemmEx is cublasGemmEx (column-major) with explicit data and compute types.
 func (c *Context) GemmEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda int, b Ptr, btype, ldb int, beta float32, cc Ptr, ctype, ldc, compute int) error {

@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"unsafe"
 
 	"github.com/immkit/immkit/internal/cudadrv"
@@ -10,9 +11,12 @@ import (
 )
 
 // Buf is a buffer in device memory: element i is the float32 at address Ptr + 4*i.
+// Memory from Alloc is freed by Free or, failing that, when the garbage collector finds
+// the Buf and every Slice of it unreachable (a Slice keeps its parent alive).
 type Buf struct {
-	Ptr cudadrv.Ptr
-	N   int
+	Ptr    cudadrv.Ptr
+	N      int
+	parent *Buf // the Alloc'd buffer a Slice views; nil for Alloc's own
 }
 
 // Len is the number of elements.
@@ -149,11 +153,21 @@ func (d *Device) Alloc(n int) kernels.Buffer {
 	ptr, err := d.ctx.Alloc(max(4*n, 4))
 	check(err)
 	check(d.ctx.Memset32(ptr, 0, n))
-	return &Buf{Ptr: ptr, N: n}
+	b := &Buf{Ptr: ptr, N: n}
+	ctx := d.ctx
+	runtime.SetFinalizer(b, func(b *Buf) { _ = ctx.Free(b.Ptr) })
+	return b
 }
 
-// Free releases a buffer from Alloc (not a Slice); b must not be used afterwards.
-func (d *Device) Free(b kernels.Buffer) error { return d.ctx.Free(ptrOf(b)) }
+// Free releases a buffer from Alloc now; b and its slices must not be used afterwards.
+func (d *Device) Free(b kernels.Buffer) error {
+	bb := b.(*Buf)
+	if bb.parent != nil {
+		return fmt.Errorf("cuda: Free of a Slice")
+	}
+	runtime.SetFinalizer(bb, nil)
+	return d.ctx.Free(bb.Ptr)
+}
 
 // Slice returns a view of b[off : off+n].
 func (d *Device) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
@@ -161,7 +175,11 @@ func (d *Device) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
 	if off < 0 || n < 0 || off+n > bb.N {
 		panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d elements", off, off+n, bb.N))
 	}
-	return &Buf{Ptr: bb.Ptr + cudadrv.Ptr(4*off), N: n}
+	root := bb
+	if bb.parent != nil {
+		root = bb.parent
+	}
+	return &Buf{Ptr: bb.Ptr + cudadrv.Ptr(4*off), N: n, parent: root}
 }
 
 // Write copies host data to dst[0:len(src)].
