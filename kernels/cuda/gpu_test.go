@@ -36,16 +36,34 @@ func gpu(t testing.TB) *Device {
 	return gpuDev
 }
 
+// testDev is the device under test: the GPU, or with IMMKIT_CUDA_STANDIN=cpu a
+// one-worker CPU device, which runs the parity tests' own logic on a machine without a
+// GPU (the tests are then checking themselves, not the GPU).
+func testDev(t testing.TB) kernels.Device[float32] {
+	t.Helper()
+	if os.Getenv("IMMKIT_CUDA_STANDIN") == "cpu" {
+		return cpu.New[float32](1)
+	}
+	return gpu(t)
+}
+
+// setMath sets the cuBLAS math mode of the GPU (nothing on the CPU stand-in).
+func setMath(d kernels.Device[float32], mode int) {
+	if g, ok := d.(*Device); ok {
+		check(g.ctx.SetMathMode(mode))
+	}
+}
+
 // rig holds both devices and the inputs of one parity check.
 type rig struct {
 	t   *testing.T
-	g   *Device
+	g   kernels.Device[float32]
 	c   *cpu.Device[float32]
 	rng *rand.Rand
 }
 
 func newRig(t *testing.T) *rig {
-	return &rig{t: t, g: gpu(t), c: cpu.New[float32](4), rng: rand.New(rand.NewPCG(uint64(len(t.Name())), 7))}
+	return &rig{t: t, g: testDev(t), c: cpu.New[float32](4), rng: rand.New(rand.NewPCG(uint64(len(t.Name())), 7))}
 }
 
 // pair is the same tensor on both devices; host is the values written.
@@ -150,10 +168,10 @@ func TestGemm(t *testing.T) {
 			tol, name := fp32Tol, "Gemm"
 			if tf32 {
 				tol, name = 1e-2, "Gemm/tf32"
-				check(r.g.ctx.SetMathMode(cudadrv.MathTF32))
+				setMath(r.g, cudadrv.MathTF32)
 			}
 			r.g.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.g, lda, b.g, ldb, c.beta, cc.g, ldc)
-			check(r.g.ctx.SetMathMode(cudadrv.MathDefault))
+			setMath(r.g, cudadrv.MathDefault)
 			r.c.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.c, lda, b.c, ldb, c.beta, cc.c, ldc)
 			r.check(name, fmt.Sprintf("%dx%dx%d ta=%v tb=%v beta=%g", c.m, c.n, c.k, c.ta, c.tb, c.beta), cc, tol)
 			r.same(name, a)

@@ -41,7 +41,7 @@ func trainer(t testing.TB, d kernels.Device[float32], batch int, mc nn.MLPConfig
 // compares the loss and every parameter gradient (1e-3 relative) and the weights after
 // the AdamW updates.
 func TestIMMStep(t *testing.T) {
-	g := gpu(t)
+	g := testDev(t)
 	for _, mc := range []nn.MLPConfig{
 		{Arch: "mlp", Dim: 2, Width: 128, Depth: 3, Freq: 64},
 		{Arch: "mlp", Dim: 64, Width: 256, Depth: 2, Freq: 64},
@@ -79,7 +79,7 @@ func TestIMMStep(t *testing.T) {
 }
 
 // relDiff is max|gpu-cpu|/max|cpu| over a buffer (a NaN anywhere counts as infinite).
-func relDiff(g *Device, b kernels.Buffer, ref []float32) float64 {
+func relDiff(g kernels.Device[float32], b kernels.Buffer, ref []float32) float64 {
 	h := make([]float32, b.Len())
 	g.Read(h, b)
 	var md, mr float64
