@@ -1,6 +1,7 @@
 // Package device picks the compute backend for a --device flag: "cpu" (kernels/cpu),
 // "cuda" (kernels/cuda, an NVIDIA GPU reached by dlopen, so the same binary runs where
-// there is none) or "auto" (the GPU when a usable one is present, else the CPU).
+// there is none; FP32 GEMMs), "cuda-tf32" (the same with TF32 tensor-core GEMMs) or
+// "auto" (the GPU with FP32 GEMMs when a usable one is present, else the CPU).
 //
 // A command wires it in with one line:
 //
@@ -19,9 +20,9 @@ import (
 )
 
 // Names are the values Open accepts.
-var Names = []string{"auto", "cpu", "cuda"}
+var Names = []string{"auto", "cpu", "cuda", "cuda-tf32"}
 
-// Open returns the backend named by name (auto, cpu or cuda; "" means auto) and a
+// Open returns the backend named by name (one of Names; "" means auto) and a
 // one-line description of what was chosen and why. "cuda" without a usable GPU is an
 // error whose one line says why (e.g. no libcuda.so.1, with the directories searched);
 // "auto" then falls back to the CPU and says so in the description.
@@ -29,12 +30,12 @@ func Open(name string) (kernels.Device[float32], string, error) {
 	switch name {
 	case "cpu":
 		return cpu.New[float32](runtime.GOMAXPROCS(0)), fmt.Sprintf("cpu: %d workers (requested --device cpu)", runtime.GOMAXPROCS(0)), nil
-	case "cuda":
-		d, err := cuda.New(cuda.Options{})
+	case "cuda", "cuda-tf32":
+		d, err := cuda.New(cuda.Options{TF32: name == "cuda-tf32"})
 		if err != nil {
-			return nil, "", fmt.Errorf("device: --device cuda: %w", err)
+			return nil, "", fmt.Errorf("device: --device %s: %w", name, err)
 		}
-		return d, "cuda: " + d.Describe() + " (requested --device cuda)", nil
+		return d, "cuda: " + d.Describe() + " (requested --device " + name + ")", nil
 	case "auto", "":
 		d, err := cuda.New(cuda.Options{})
 		if err == nil {
@@ -43,5 +44,5 @@ func Open(name string) (kernels.Device[float32], string, error) {
 		n := runtime.GOMAXPROCS(0)
 		return cpu.New[float32](n), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", n, err), nil
 	}
-	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu or cuda)", name)
+	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu, cuda or cuda-tf32)", name)
 }

@@ -45,6 +45,9 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open(cuda) with a GPU: %v, %v", d, err)
 	}
 
+	if _, _, err := Open("cuda-tf32"); (err == nil) != (gpuErr == nil) {
+		t.Errorf("Open(cuda-tf32) error %v with GPU error %v", err, gpuErr)
+	}
 	if _, _, err := Open("tpu"); err == nil || !strings.Contains(err.Error(), `"tpu"`) {
 		t.Errorf("Open(tpu) error = %v", err)
 	}
