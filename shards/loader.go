@@ -183,6 +183,9 @@ func NewLoader(dir string, opts LoaderOptions) (*Loader, error) {
 	if opts.DropLast {
 		l.steps = l.n / int64(opts.GlobalBatch)
 	}
+	if l.steps == 0 {
+		return nil, fmt.Errorf("shards: the %s split has %d samples, less than one global batch of %d with DropLast", opts.Split, l.n, opts.GlobalBatch)
+	}
 	if l.cols, err = l.columns(); err != nil {
 		return nil, err
 	}

@@ -301,6 +301,7 @@ func TestLoaderOptionErrors(t *testing.T) {
 		{Rank: 2, World: 2},
 		{Split: "test"},
 		{Columns: []string{"key"}},
+		{GlobalBatch: 1 << 20, DropLast: true},
 	} {
 		if _, err := NewLoader(dir, o); err == nil {
 			t.Errorf("%+v: no error", o)
