@@ -77,6 +77,15 @@ type Context struct {
 	Capability int    // compute capability * 10, e.g. 90
 	DriverLib  string // path or soname of the loaded libcuda
 	CUBLASLib  string // path or soname of the loaded libcublas
+
+	math int // current cuBLAS math mode
+}
+
+// MathMode is the cuBLAS math mode last set.
+func (c *Context) MathMode() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.math
 }
 
 var (

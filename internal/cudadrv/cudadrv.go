@@ -209,7 +209,11 @@ func (c *Context) Sync() error {
 func (c *Context) SetMathMode(mode int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return blasErr("cublasSetMathMode", C.shim_cublas_math_mode(C.int(mode)))
+	if err := blasErr("cublasSetMathMode", C.shim_cublas_math_mode(C.int(mode))); err != nil {
+		return err
+	}
+	c.math = mode
+	return nil
 }
 
 func op(t bool) C.int {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/immkit/immkit/imm/nn"
-	"github.com/immkit/immkit/internal/cudadrv"
 	"github.com/immkit/immkit/kernels"
 )
 
@@ -111,16 +110,14 @@ func BenchmarkGemm(b *testing.B) {
 			a, bb, c := d.Alloc(s.m*s.k), d.Alloc(s.k*s.n), d.Alloc(s.m*s.n)
 			d.RandNormal(a, 1, 0, 1)
 			d.RandNormal(bb, 2, 0, 1)
-			mode, name := cudadrv.MathDefault, "fp32"
+			gd, name := d, "fp32"
 			if tf32 {
-				mode, name = cudadrv.MathTF32, "tf32"
+				gd, name = withTF32(d).(*Device), "tf32"
 			}
-			check(d.ctx.SetMathMode(mode))
 			b.Run(fmt.Sprintf("%s/%dx%dx%d", name, s.m, s.n, s.k), func(b *testing.B) {
-				runSync(b, d, func() { d.Gemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n) })
+				runSync(b, d, func() { gd.Gemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n) })
 				b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
 			})
-			check(d.ctx.SetMathMode(cudadrv.MathDefault))
 			for _, buf := range []kernels.Buffer{a, bb, c} {
 				check(d.Free(buf))
 			}
@@ -146,13 +143,17 @@ func BenchmarkLaplaceMMD(b *testing.B) {
 // shared/bench/imm_torch_ref.py: 64-dim data, hidden 1024 x 4, batch 4096, M = 4, FP32
 // (TF32 GEMMs in the tf32 sub-benchmark). Compare with the reference's mlp64 line.
 func BenchmarkIMMStep(b *testing.B) {
-	d := benchGPU(b)
+	benchGPU(b)
 	mc := nn.MLPConfig{Arch: "mlp", Dim: 64, Width: 1024, Depth: 4, Freq: 64}
 	for _, tf32 := range []bool{false, true} {
 		name := "fp32"
 		if tf32 {
 			name = "tf32"
-			check(d.ctx.SetMathMode(cudadrv.MathTF32))
+		}
+		// a Device of its own: the trainer uses its scratch buffers
+		d, err := New(Options{TF32: tf32})
+		if err != nil {
+			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("mlp64-h1024x4/batch=4096/%s", name), func(b *testing.B) {
 			tr := trainer(b, d, 4096, mc)
@@ -168,6 +169,5 @@ func BenchmarkIMMStep(b *testing.B) {
 			runSync(b, d, step)
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
 		})
-		check(d.ctx.SetMathMode(cudadrv.MathDefault))
 	}
 }

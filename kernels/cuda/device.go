@@ -41,6 +41,7 @@ type Device struct {
 	ids   cudadrv.Ptr // Embed ids
 	idsN  int         // int32 at ids
 	hpart []float64
+	math  int // cuBLAS math mode of this Device's GEMMs
 }
 
 var _ kernels.Device[float32] = (*Device)(nil)
@@ -70,11 +71,11 @@ func New(opt Options) (*Device, error) {
 		}
 		d.fns[name] = f
 	}
-	mode := cudadrv.MathDefault
+	d.math = cudadrv.MathDefault
 	if opt.TF32 {
-		mode = cudadrv.MathTF32
+		d.math = cudadrv.MathTF32
 	}
-	if err := ctx.SetMathMode(mode); err != nil {
+	if err := ctx.SetMathMode(d.math); err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	if d.part, err = ctx.Alloc(8 * partBlocks); err != nil {
@@ -217,11 +218,20 @@ func (d *Device) Fill(dst kernels.Buffer, v float32) {
 	check(d.ctx.Memset32(ptrOf(dst), math.Float32bits(v), lenOf(dst)))
 }
 
+// setMath makes the shared cuBLAS handle use this Device's math mode (several Devices
+// of one process share the context and the handle).
+func (d *Device) setMath() {
+	if d.ctx.MathMode() != d.math {
+		check(d.ctx.SetMathMode(d.math))
+	}
+}
+
 // Gemm is the row-major product, run by cuBLAS as the column-major C^T = B^T A^T.
 func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, beta float32, c kernels.Buffer, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
+	d.setMath()
 	check(d.ctx.Sgemm(transB, transA, n, m, k, alpha, ptrOf(b), ldb, ptrOf(a), lda, beta, ptrOf(c), ldc))
 }
 
@@ -230,6 +240,7 @@ func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a 
 	if m == 0 || n == 0 || batch == 0 {
 		return
 	}
+	d.setMath()
 	check(d.ctx.SgemmStridedBatched(transB, transA, n, m, k, alpha, ptrOf(b), ldb, strideB, ptrOf(a), lda, strideA, beta, ptrOf(c), ldc, strideC, batch))
 }
 

@@ -47,11 +47,15 @@ func testDev(t testing.TB) kernels.Device[float32] {
 	return gpu(t)
 }
 
-// setMath sets the cuBLAS math mode of the GPU (nothing on the CPU stand-in).
-func setMath(d kernels.Device[float32], mode int) {
+// withTF32 returns a view of the GPU device whose GEMMs use TF32 tensor cores (the CPU
+// stand-in itself). Only its GEMMs may be used: it shares the scratch buffers.
+func withTF32(d kernels.Device[float32]) kernels.Device[float32] {
 	if g, ok := d.(*Device); ok {
-		check(g.ctx.SetMathMode(mode))
+		c := *g
+		c.math, c.opt.TF32 = cudadrv.MathTF32, true
+		return &c
 	}
+	return d
 }
 
 // rig holds both devices and the inputs of one parity check.
@@ -165,13 +169,11 @@ func TestGemm(t *testing.T) {
 			} else {
 				cc = r.in(c.m*ldc, 1, 0)
 			}
-			tol, name := fp32Tol, "Gemm"
+			dev, tol, name := r.g, fp32Tol, "Gemm"
 			if tf32 {
-				tol, name = 1e-2, "Gemm/tf32"
-				setMath(r.g, cudadrv.MathTF32)
+				dev, tol, name = withTF32(r.g), 1e-2, "Gemm/tf32"
 			}
-			r.g.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.g, lda, b.g, ldb, c.beta, cc.g, ldc)
-			setMath(r.g, cudadrv.MathDefault)
+			dev.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.g, lda, b.g, ldb, c.beta, cc.g, ldc)
 			r.c.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.c, lda, b.c, ldb, c.beta, cc.c, ldc)
 			r.check(name, fmt.Sprintf("%dx%dx%d ta=%v tb=%v beta=%g", c.m, c.n, c.k, c.ta, c.tb, c.beta), cc, tol)
 			r.same(name, a)
