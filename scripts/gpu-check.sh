@@ -48,6 +48,17 @@ echo "== commit $(cat commit 2>/dev/null)"
 echo "== card"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/card.txt"
 
+# cuBLAS may live outside the loader path (e.g. in PyTorch's nvidia-cublas wheel).
+if [[ -z "${IMMKIT_CUDA_LIB_DIR:-}" ]] && ! ldconfig -p 2>/dev/null | grep -qE 'libcublas\.so\.1[123] '; then
+	for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-*/lib64 \
+		$(python3 -c 'import nvidia.cublas as m, os; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null); do
+		if ls "$d"/libcublas.so.1[123] >/dev/null 2>&1; then
+			export IMMKIT_CUDA_LIB_DIR="$d"
+			break
+		fi
+	done
+fi
+echo "== IMMKIT_CUDA_LIB_DIR=${IMMKIT_CUDA_LIB_DIR:-(unset)}"
 echo "== driver shim and device choice"
 timeout 60 ./cudadrv.test -test.v 2>&1 | tee "$out/cudadrv.log" | grep -E "^(---|ok|FAIL|PASS)|CUDA device|no GPU"
 timeout 60 ./device.test -test.v 2>&1 | tee "$out/device.log" | grep -E "^(---|ok|FAIL|PASS)|auto:|cuda:"
@@ -104,5 +115,9 @@ echo "== table ($(head -2 "$out/card.txt" | tail -1))"
 	}' "$out/bench.log"
 	grep -h "mlp64" "$out/torch.log" | sed 's/^/pytorch: /'
 } | tee "$out/table.txt"
+if grep -q "GPU tests not run" "$out/parity.log"; then
+	echo "GPU CHECK NOT RUN: $(grep -m1 'GPU tests not run' "$out/parity.log")"
+	exit 2
+fi
 grep -E "^(FAIL|panic)" "$out/parity.log" "$out/bench.log" && exit 1
 exit 0

@@ -2,7 +2,6 @@ package cudadrv
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 )
@@ -10,7 +9,6 @@ import (
 // TestOpenReport checks what Open says: on a machine without a driver the error names
 // libcuda.so.1 and every directory searched; with a driver it names the device.
 func TestOpenReport(t *testing.T) {
-	t.Setenv("IMMKIT_CUDA_LIB_DIR", t.TempDir())
 	c, err := Open()
 	if err == nil {
 		if c.Name == "" || c.TotalMem <= 0 || c.Capability < 30 {
@@ -29,9 +27,6 @@ func TestOpenReport(t *testing.T) {
 			if !strings.Contains(msg, want) {
 				t.Errorf("error %q does not name %q", msg, want)
 			}
-		}
-		if !strings.Contains(msg, os.Getenv("IMMKIT_CUDA_LIB_DIR")) {
-			t.Errorf("error %q does not name IMMKIT_CUDA_LIB_DIR", msg)
 		}
 	}
 	if strings.Count(msg, "\n") != 0 {
