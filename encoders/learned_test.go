@@ -1,0 +1,292 @@
+package encoders_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/immkit/immkit/encoders"
+	"github.com/immkit/immkit/encoders/audio"
+	imgenc "github.com/immkit/immkit/encoders/image"
+	"github.com/immkit/immkit/pipeline"
+	"github.com/immkit/immkit/testdata/gen"
+)
+
+// column reads one list or fixed_size_list column of every part as float64 values by key.
+func column(t *testing.T, out, name string) map[string][]float64 {
+	t.Helper()
+	res := map[string][]float64{}
+	fs, _ := filepath.Glob(filepath.Join(out, "parts", "*.parquet"))
+	for _, p := range fs {
+		f, err := file.OpenParquetFile(p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, _ := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		tbl, err := fr.ReadTable(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := array.NewTableReader(tbl, 1<<20)
+		for tr.Next() {
+			rec := tr.RecordBatch()
+			keys := rec.Column(0).(*array.String)
+			col := rec.Column(rec.Schema().FieldIndices(name)[0])
+			for i := 0; i < int(rec.NumRows()); i++ {
+				var s, e int64
+				var vals arrow.Array
+				switch c := col.(type) {
+				case *array.List:
+					s, e = c.ValueOffsets(i)
+					vals = c.ListValues()
+				case *array.FixedSizeList:
+					n := int64(c.DataType().(*arrow.FixedSizeListType).Len())
+					s, e = int64(i)*n, int64(i+1)*n
+					vals = c.ListValues()
+				default:
+					t.Fatalf("column %s is %s", name, col.DataType())
+				}
+				var v []float64
+				for j := s; j < e; j++ {
+					switch x := vals.(type) {
+					case *array.Float32:
+						v = append(v, float64(x.Value(int(j))))
+					case *array.Int32:
+						v = append(v, float64(x.Value(int(j))))
+					}
+				}
+				res[keys.Value(i)] = v
+			}
+		}
+		tr.Release()
+		tbl.Release()
+		_ = f.Close()
+	}
+	return res
+}
+
+func hashFile(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestLearnedEncoders fits patch-pca + audio-vq, then vq + mulaw, and checks rows against
+// the saved artefacts applied with encoders/image and encoders/audio directly, artefact
+// hashes against the files, and that fitting is deterministic.
+func TestLearnedEncoders(t *testing.T) {
+	const n = 24
+	src, in, badKey := corpus(t, n)
+	o := gen.Options{Seed: 3, Samples: n, ImageFormat: "png"}
+	specs := map[string]gen.Spec{}
+	for i := range n {
+		s := o.Spec(i)
+		specs[strings.TrimSuffix(s.Image, filepath.Ext(s.Image))] = s
+	}
+	mc, _ := audio.Preset("whisper-80")
+	clip := func(key string) []float32 {
+		b, _ := os.ReadFile(filepath.Join(src, specs[key].Audio))
+		a, err := audio.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, 16000)
+		copy(x, a.Mono())
+		return x
+	}
+	pl := imgenc.Pipeline{Resizer: imgenc.Resizer{Width: 32, Height: 32, Mode: imgenc.CenterCrop, Filter: "lanczos"}}
+
+	dir := t.TempDir()
+	c := encoders.Config{Seed: 5, FitSamples: 16,
+		Image: encoders.ImageConfig{Encoder: "patch-pca", Size: 32, Patch: 4, Dims: 8},
+		Audio: encoders.AudioConfig{Encoder: "audio-vq", Codes: 16},
+		Text:  encoders.TextConfig{Encoder: encoders.None},
+	}.Defaults()
+	out := filepath.Join(dir, "pca")
+	res := encode(t, in, out, c, pipeline.Partition{}, 2)
+	for _, a := range res.State.Artefacts {
+		if got := hashFile(t, filepath.Join(out, a.Path)); got != a.SHA256 {
+			t.Fatalf("artefact %s: recorded %s, file %s", a.Name, a.SHA256, got)
+		}
+	}
+	pca, _, err := imgenc.LoadPatchPCA(filepath.Join(out, "artefacts", "patch-pca.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := mustCodebook(t, filepath.Join(out, "artefacts", "audio-vq.safetensors"))
+	lat, toks := column(t, out, "image_latent"), column(t, out, "audio_tokens")
+	if len(lat) != n-1 || len(toks) != n-1 {
+		t.Fatalf("%d latents, %d token rows, want %d", len(lat), len(toks), n-1)
+	}
+	if _, ok := lat[badKey]; ok {
+		t.Fatal("corrupt image encoded")
+	}
+	checked := 0
+	for key, got := range lat {
+		if checked++; checked > 3 {
+			break
+		}
+		b, _ := os.ReadFile(filepath.Join(src, specs[key].Image))
+		img, _, err := pl.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := pca.Encode(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.C != 8 || want.H != 8 || len(got) != len(want.Data) {
+			t.Fatalf("%s: latent %d values, want %dx%dx%d", key, len(got), want.C, want.H, want.W)
+		}
+		for i := range got {
+			if math.Abs(got[i]-float64(want.Data[i])) > 1e-6 {
+				t.Fatalf("%s: latent[%d] = %v, want %v", key, i, got[i], want.Data[i])
+			}
+		}
+		m, err := audio.MelSpectrogram(clip(key), mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt, err := cb.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gt := toks[key]
+		if len(gt) != len(wt) || len(wt) != 100 {
+			t.Fatalf("%s: %d audio tokens, want %d (100 frames)", key, len(gt), len(wt))
+		}
+		for i := range wt {
+			if gt[i] != float64(wt[i]) {
+				t.Fatalf("%s: audio token %d = %v, want %d", key, i, gt[i], wt[i])
+			}
+		}
+	}
+	// fitting again gives the same artefacts
+	st2, err := encoders.Fit(context.Background(), in, filepath.Join(dir, "refit"), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range st2.Artefacts {
+		if a != res.State.Artefacts[i] {
+			t.Fatalf("refit artefact %+v, first fit %+v", a, res.State.Artefacts[i])
+		}
+	}
+
+	// vq tokens + mulaw
+	c2 := encoders.Config{Seed: 5, FitSamples: 16,
+		Image: encoders.ImageConfig{Encoder: "vq", Size: 32, Patch: 8, Codes: 8},
+		Audio: encoders.AudioConfig{Encoder: "mulaw", ClipSeconds: 0.5, Crop: "center"},
+		Text:  encoders.TextConfig{Encoder: encoders.None},
+	}.Defaults()
+	out2 := filepath.Join(dir, "vq")
+	encode(t, in, out2, c2, pipeline.Partition{}, 2)
+	vq, _, err := imgenc.LoadVQ(filepath.Join(out2, "artefacts", "vq.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	itok, atok := column(t, out2, "image_tokens"), column(t, out2, "audio_tokens")
+	for key, got := range itok {
+		b, _ := os.ReadFile(filepath.Join(src, specs[key].Image))
+		img, _, err := pl.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := vq.Encode(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 16 || len(want.IDs) != 16 {
+			t.Fatalf("%s: %d image tokens, want 16", key, len(got))
+		}
+		for i := range got {
+			if got[i] != float64(want.IDs[i]) {
+				t.Fatalf("%s: image token %d = %v, want %d", key, i, got[i], want.IDs[i])
+			}
+		}
+		// mulaw of the centre 0.5 s (the clips are 1 s at 16 kHz)
+		full := clip(key)
+		wantA := audio.MulawEncode(full[4000:12000])
+		gotA := atok[key]
+		if len(gotA) != 8000 {
+			t.Fatalf("%s: %d mulaw tokens, want 8000", key, len(gotA))
+		}
+		for i := range wantA {
+			if gotA[i] != float64(wantA[i]) {
+				t.Fatalf("%s: mulaw token %d = %v, want %d", key, i, gotA[i], wantA[i])
+			}
+		}
+		break
+	}
+}
+
+func mustCodebook(t *testing.T, p string) *audio.Codebook {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := audio.LoadCodebook(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cb
+}
+
+func TestParseConfig(t *testing.T) {
+	y := "seed: 3\nimage:\n  encoder: patch-pca\n  size: 32\ntext:\n  max_len: 16\n  pad_id: 2\n"
+	j := `{"seed": 3, "image": {"encoder": "patch-pca", "size": 32}, "text": {"max_len": 16, "pad_id": 2}}`
+	a, err := encoders.ParseConfig([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := encoders.ParseConfig([]byte(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || a.Seed != 3 || a.Image.Encoder != "patch-pca" || a.Image.Size != 32 || a.Text.MaxLen != 16 || a.Text.PadID != 2 {
+		t.Fatalf("yaml %+v\njson %+v", a, b)
+	}
+	d := a.Defaults()
+	if d.Audio.Encoder != "whisper-80" || d.Text.Overflow != "truncate" || d.Image.Patch != 4 || d.Validate() != nil {
+		t.Fatalf("defaults %+v: %v", d, d.Validate())
+	}
+	for _, bad := range []string{
+		"imgae: {}",                    // unknown field
+		"image: {encoder: whisper-80}", // wrong modality
+		"image: {encoder: sd-vae}",     // unknown encoder
+		"image: {size: 30, patch: 4}",  // patch does not divide size
+		"text: {overflow: wrap}",       // bad policy
+		"audio: {clip_seconds: -1}",    // bad length
+		"seed: [1, 2]",                 // wrong type
+	} {
+		c, err := encoders.ParseConfig([]byte(bad))
+		if err == nil {
+			err = c.Defaults().Validate()
+		}
+		if !errors.Is(err, encoders.ErrConfig) {
+			t.Errorf("%q: got %v, want an ErrConfig", bad, err)
+		}
+	}
+	// the documented example parses and validates
+	ex, err := encoders.LoadConfig(filepath.Join("..", "docs", "examples", "encode.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Defaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
