@@ -315,7 +315,15 @@ func (d *Device) SoftmaxGrad(dx, dy, y kernels.Buffer, rows, cols int, beta floa
 	d.rowwise("softmax_grad", rows, p(dx), p(dy), p(y), i32(rows), i32(cols), f32(beta))
 }
 
-func (d *Device) uploadIDs(ids []int32) cudadrv.Ptr {
+// uploadIDs checks ids against the rows of a table (an id out of range would be an
+// out-of-bounds device access; the CPU panics there too) and copies them to the device.
+func (d *Device) uploadIDs(ids []int32, table kernels.Buffer, dim int) cudadrv.Ptr {
+	rows := lenOf(table) / dim
+	for i, id := range ids {
+		if id < 0 || int(id) >= rows {
+			panic(fmt.Sprintf("cuda: id %d at %d out of range for a table of %d rows", id, i, rows))
+		}
+	}
 	if len(ids) > d.idsN {
 		if d.ids != 0 {
 			check(d.ctx.Free(d.ids))
@@ -334,7 +342,7 @@ func (d *Device) Embed(dst, table kernels.Buffer, ids []int32, dim int) {
 	if len(ids) == 0 || dim == 0 {
 		return
 	}
-	ip := d.uploadIDs(ids)
+	ip := d.uploadIDs(ids, table, dim)
 	d.elementwise("embed", len(ids)*dim, p(dst), p(table), uint64(ip), i32(len(ids)), i32(dim))
 }
 
@@ -343,7 +351,7 @@ func (d *Device) EmbedGrad(dtable, dy kernels.Buffer, ids []int32, dim int) {
 	if len(ids) == 0 || dim == 0 {
 		return
 	}
-	ip := d.uploadIDs(ids)
+	ip := d.uploadIDs(ids, dtable, dim)
 	d.elementwise("embed_grad", dim, p(dtable), p(dy), uint64(ip), i32(len(ids)), i32(dim))
 }
 
