@@ -5,7 +5,7 @@
 # ReadTable of whole shards + arrow's per-value float16 conversion, no shuffle). Reports
 # medians of REPEATS runs: decoded payload GB per CPU-second (user+sys of the process; on a
 # shared machine the wall clock mostly measures other work), samples per CPU-second, wall
-# GB/s, and peak RSS (GNU time); then peak RSS with a slow consumer (50 ms per batch) at
+# GB/s, and peak RSS (GNU time); then peak RSS with a slow consumer (200 ms per batch) at
 # the two prefetch settings, where the queue fills to its bound.
 # Environment: SAMPLES (20000), REPEATS (3), BENCH_DIR (a temp dir; reused when it already
 # holds shards).
@@ -35,9 +35,9 @@ rm -f "$dir/results.jsonl"
 run "loader prefetch=16MiB" -mode loader -prefetch $((16 << 20)) -block 2048 -batch 256
 run "loader prefetch=256MiB" -mode loader -prefetch $((256 << 20)) -block 2048 -batch 256
 run "naive" -mode naive
-# RSS with a slow consumer (50 ms per batch), so the prefetch queue fills to its bound.
-run "slow consumer, prefetch=16MiB" -mode loader -prefetch $((16 << 20)) -block 2048 -batch 256 -step-ms 50
-run "slow consumer, prefetch=256MiB" -mode loader -prefetch $((256 << 20)) -block 2048 -batch 256 -step-ms 50
+# RSS with a slow consumer (200 ms per batch), so the prefetch queue fills to its bound.
+run "slow consumer, prefetch=16MiB" -mode loader -prefetch $((16 << 20)) -block 2048 -batch 256 -step-ms 200
+run "slow consumer, prefetch=256MiB" -mode loader -prefetch $((256 << 20)) -block 2048 -batch 256 -step-ms 200
 /usr/bin/python3 - "$dir/results.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
