@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -72,8 +71,18 @@ func (d *dirSource) walk(ctx context.Context, abs, rel string, visited map[strin
 		p := d.shown(rel)
 		return emit(rejectUnit(p, rel, p, ReasonReadError, err.Error()))
 	}
-	var groups []*dirGroup
-	byKey := map[string]*dirGroup{}
+	// os.ReadDir sorts by name, and every name with the key K has the prefix "K.", so the
+	// members of a group are adjacent: a group is emitted as soon as the next key starts,
+	// and only one group is held at a time.
+	var cur *dirGroup
+	flush := func() error {
+		if cur == nil {
+			return nil
+		}
+		g := cur
+		cur = nil
+		return emit(d.groupUnit(rel, g))
+	}
 	var subdirs []string // real paths
 	var subrels []string
 	for _, e := range entries {
@@ -141,12 +150,15 @@ func (d *dirSource) walk(ctx context.Context, abs, rel string, visited map[strin
 			}
 			continue
 		}
-		g := byKey[key]
-		if g == nil {
-			g = &dirGroup{key: key}
-			byKey[key] = g
-			groups = append(groups, g)
+		if cur != nil && cur.key != key {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
+		if cur == nil {
+			cur = &dirGroup{key: key}
+		}
+		g := cur
 		g.kinds[kind]++
 		if g.kinds[kind] > 1 && g.conflict == "" {
 			g.conflict = fmt.Sprintf("more than one %s file for key %q", kind, key)
@@ -155,11 +167,8 @@ func (d *dirSource) walk(ctx context.Context, abs, rel string, visited map[strin
 		g.members = append(g.members, Member{Kind: kind, Name: name, Source: shown,
 			Load: func() ([]byte, error) { return readLimited(target, max) }})
 	}
-	sort.SliceStable(groups, func(i, j int) bool { return groups[i].key < groups[j].key })
-	for _, g := range groups {
-		if err := emit(d.groupUnit(rel, g)); err != nil {
-			return err
-		}
+	if err := flush(); err != nil {
+		return err
 	}
 	for i, sd := range subdirs {
 		visited[sd] = true
