@@ -11,6 +11,7 @@ import (
 
 	"github.com/immkit/immkit/imm/toy"
 	"github.com/immkit/immkit/internal/cli"
+	"github.com/immkit/immkit/kernels/device"
 	"github.com/spf13/cobra"
 )
 
@@ -21,6 +22,7 @@ type toyOpts struct {
 	objectives string
 	immSteps   []int
 	fmSteps    []int
+	deviceName string
 	global     *cli.Global
 }
 
@@ -69,6 +71,7 @@ checkpoints and summary.json into --out. Interrupting (Ctrl-C) saves a checkpoin
 	f.IntSliceVar(&o.fmSteps, "fm-steps", d.FMSteps, "flow-matching Euler steps to evaluate")
 	f.IntVar(&o.SaveEvery, "save-every", d.SaveEvery, "checkpoint every N steps (0: only at the end)")
 	f.BoolVar(&o.Resume, "resume", false, "continue from the checkpoints in --out")
+	f.StringVar(&o.deviceName, "device", "auto", "compute backend: auto (a GPU when usable, else cpu), cpu, cuda or cuda-tf32")
 	return cmd
 }
 
@@ -83,6 +86,14 @@ func (o *toyOpts) run(ctx context.Context, cmd *cobra.Command) error {
 	o.Workers = o.global.NumWorkers()
 	if err := o.Options.Validate(); err != nil {
 		return cli.Usagef("%v", err)
+	}
+	dev, why, err := device.Open(o.deviceName, o.Workers)
+	if err != nil {
+		return err
+	}
+	o.Device, o.DeviceInfo = dev, why
+	if !o.global.Quiet {
+		fmt.Fprintf(cmd.ErrOrStderr(), "device %s\n", why)
 	}
 	if !o.global.Quiet {
 		errOut := cmd.ErrOrStderr()

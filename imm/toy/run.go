@@ -17,6 +17,7 @@ import (
 
 	"github.com/immkit/immkit/imm"
 	"github.com/immkit/immkit/imm/nn"
+	"github.com/immkit/immkit/kernels"
 	"github.com/immkit/immkit/kernels/cpu"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -44,14 +45,16 @@ type Options struct {
 	SampleEMA  bool   // sample with the EMA weights instead of the live ones
 	Sampler    string // IMM sampler: pushforward or restart
 	Seed       uint64
-	EvalN      int   // samples for the energy distance
-	IMMSteps   []int // sampling steps to evaluate for IMM
-	FMSteps    []int // Euler steps to evaluate for flow matching
-	SaveEvery  int   // checkpoint period in steps (0: only at the end)
-	Resume     bool  // continue from OUT/<objective>.safetensors when present
-	Workers    int
-	Progress   io.Writer // progress bar target (a terminal), or nil
-	Log        io.Writer // periodic plain progress lines when Progress is nil, or nil
+	EvalN      int                     // samples for the energy distance
+	IMMSteps   []int                   // sampling steps to evaluate for IMM
+	FMSteps    []int                   // Euler steps to evaluate for flow matching
+	SaveEvery  int                     // checkpoint period in steps (0: only at the end)
+	Resume     bool                    // continue from OUT/<objective>.safetensors when present
+	Workers    int                     // CPU goroutines (for the CPU device and the energy distance)
+	Device     kernels.Device[float32] // where to train and sample; nil means kernels/cpu with Workers
+	DeviceInfo string                  // what Device is and why it was chosen, recorded in summary.json
+	Progress   io.Writer               // progress bar target (a terminal), or nil
+	Log        io.Writer               // periodic plain progress lines when Progress is nil, or nil
 }
 
 // DefaultOptions are sized to finish both objectives in a few minutes on 2 cores.
@@ -84,6 +87,7 @@ type Summary struct {
 	Steps      int                `json:"steps"`
 	LR         float64            `json:"lr"`
 	Workers    int                `json:"workers"`
+	Device     string             `json:"device"` // backend and why it was chosen
 	SampleEMA  bool               `json:"sample_ema"`
 	Sampler    string             `json:"imm_sampler"`
 	Seed       uint64             `json:"seed"`
@@ -135,6 +139,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	workers := max(o.Workers, 1)
+	deviceInfo := o.DeviceInfo
+	if o.Device == nil {
+		deviceInfo = fmt.Sprintf("cpu: %d workers", workers)
+	}
 	cfg := imm.DefaultConfig()
 	cfg.M, cfg.K, cfg.WeightA = o.M, o.K, o.WeightA
 	cfg.Schedule, cfg.Param, cfg.SecondTime = o.Schedule, o.Param, o.SecondTime
@@ -159,7 +167,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	held2 := ds.Sample(rand.New(rand.NewPCG(o.Seed, 0xe7a2)), o.EvalN)
 	sum := &Summary{Dataset: o.Dataset, EvalN: o.EvalN, NoiseFloor: EnergyDistance(held, held2, 2, workers),
 		Results: map[string]*Result{}, IMM: cfg, Model: mc, Batch: o.Batch, Steps: o.Steps, LR: o.LR,
-		Workers: workers, SampleEMA: o.SampleEMA, Sampler: o.Sampler, Seed: o.Seed}
+		Workers: workers, Device: deviceInfo, SampleEMA: o.SampleEMA, Sampler: o.Sampler, Seed: o.Seed}
 	if err := writeNPY(filepath.Join(o.Out, "data.npy"), held, 2); err != nil {
 		return nil, err
 	}
@@ -183,7 +191,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	for _, obj := range o.Objectives {
 		tc := imm.TrainConfig{Objective: obj, Batch: o.Batch, Steps: o.Steps, LR: o.LR, Clip: 1,
 			EMADecay: o.EMADecay, Seed: o.Seed}
-		dev := cpu.New[float32](workers)
+		dev := o.Device
+		if dev == nil {
+			dev = cpu.New[float32](workers)
+		}
 		ckpt := filepath.Join(o.Out, obj+".safetensors")
 		var tr *imm.Trainer[float32]
 		if _, statErr := os.Stat(ckpt); o.Resume && statErr == nil {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -70,10 +71,12 @@ func (g *Global) Logger() (*slog.Logger, error) {
 // Validate checks the shared flags; call it from PersistentPreRunE.
 func (g *Global) Validate() error {
 	if g.Workers < 0 {
-		return fmt.Errorf("--workers: must be >= 0, got %d", g.Workers)
+		return Usagef("--workers: must be >= 0, got %d", g.Workers)
 	}
-	_, err := g.Logger()
-	return err
+	if _, err := g.Logger(); err != nil {
+		return &UsageError{Err: err}
+	}
+	return nil
 }
 
 // VersionString is the version line printed by `version`.
@@ -120,6 +123,7 @@ func Execute(root *cobra.Command) int {
 	defer stop()
 	root.SilenceUsage = true
 	root.SilenceErrors = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -127,7 +131,7 @@ func Execute(root *cobra.Command) int {
 	fmt.Fprintf(root.ErrOrStderr(), "%s: %v\n", root.Name(), err)
 	var ue *UsageError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command"):
 		return 2
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return 130

@@ -5,7 +5,7 @@
 //
 // A command wires it in with one line:
 //
-//	dev, why, err := device.Open(opts.Device)
+//	dev, why, err := device.Open(opts.Device, opts.Workers)
 //
 // and prints why (which backend was chosen and the reason) on its log.
 package device
@@ -25,11 +25,15 @@ var Names = []string{"auto", "cpu", "cuda", "cuda-tf32"}
 // Open returns the backend named by name (one of Names; "" means auto) and a
 // one-line description of what was chosen and why. "cuda" without a usable GPU is an
 // error whose one line says why (e.g. no libcuda.so.1, with the directories searched);
-// "auto" then falls back to the CPU and says so in the description.
-func Open(name string) (kernels.Device[float32], string, error) {
+// "auto" then falls back to the CPU and says so in the description. A CPU device gets
+// cpuWorkers goroutines (GOMAXPROCS when <= 0), the --workers of the command.
+func Open(name string, cpuWorkers int) (kernels.Device[float32], string, error) {
+	if cpuWorkers <= 0 {
+		cpuWorkers = runtime.GOMAXPROCS(0)
+	}
 	switch name {
 	case "cpu":
-		return cpu.New[float32](runtime.GOMAXPROCS(0)), fmt.Sprintf("cpu: %d workers (requested --device cpu)", runtime.GOMAXPROCS(0)), nil
+		return cpu.New[float32](cpuWorkers), fmt.Sprintf("cpu: %d workers (requested --device cpu)", cpuWorkers), nil
 	case "cuda", "cuda-tf32":
 		d, err := cuda.New(cuda.Options{TF32: name == "cuda-tf32"})
 		if err != nil {
@@ -41,8 +45,7 @@ func Open(name string) (kernels.Device[float32], string, error) {
 		if err == nil {
 			return d, "cuda: " + d.Describe() + " (--device auto found a GPU)", nil
 		}
-		n := runtime.GOMAXPROCS(0)
-		return cpu.New[float32](n), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", n, err), nil
+		return cpu.New[float32](cpuWorkers), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", cpuWorkers, err), nil
 	}
 	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu, cuda or cuda-tf32)", name)
 }

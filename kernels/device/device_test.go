@@ -10,12 +10,12 @@ import (
 func TestOpen(t *testing.T) {
 	_, gpuErr := cudadrv.Open()
 
-	d, why, err := Open("cpu")
-	if err != nil || d.Name() != "cpu" || !strings.HasPrefix(why, "cpu: ") {
+	d, why, err := Open("cpu", 2)
+	if err != nil || d.Name() != "cpu" || !strings.HasPrefix(why, "cpu: 2 workers") {
 		t.Fatalf("Open(cpu) = %v, %q, %v", d, why, err)
 	}
 
-	d, why, err = Open("auto")
+	d, why, err = Open("auto", 2)
 	if err != nil {
 		t.Fatalf("Open(auto): %v", err)
 	}
@@ -31,7 +31,7 @@ func TestOpen(t *testing.T) {
 		t.Errorf("auto chose %s (%q), want %s", d.Name(), why, want)
 	}
 
-	d, why, err = Open("cuda")
+	d, why, err = Open("cuda", 2)
 	if gpuErr != nil {
 		if err == nil {
 			t.Fatalf("Open(cuda) without a GPU succeeded: %q", why)
@@ -45,10 +45,10 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open(cuda) with a GPU: %v, %v", d, err)
 	}
 
-	if _, _, err := Open("cuda-tf32"); (err == nil) != (gpuErr == nil) {
+	if _, _, err := Open("cuda-tf32", 2); (err == nil) != (gpuErr == nil) {
 		t.Errorf("Open(cuda-tf32) error %v with GPU error %v", err, gpuErr)
 	}
-	if _, _, err := Open("tpu"); err == nil || !strings.Contains(err.Error(), `"tpu"`) {
+	if _, _, err := Open("tpu", 2); err == nil || !strings.Contains(err.Error(), `"tpu"`) {
 		t.Errorf("Open(tpu) error = %v", err)
 	}
 }
