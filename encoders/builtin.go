@@ -28,6 +28,11 @@ const (
 	ReasonAudioTooLarge = "audio_too_large"
 	ReasonTextTooLong   = "text_too_long"
 	ReasonUnknownLabel  = "unknown_label"
+	// A sample without a modality whose encoder is on is rejected: every encoded row has
+	// every configured column, at its fixed length (nulls would break fixed-size batches).
+	ReasonMissingImage = "missing_image"
+	ReasonMissingAudio = "missing_audio"
+	ReasonMissingText  = "missing_text"
 )
 
 // ArtefactsDir is where Fit writes artefacts, under the output directory.
@@ -173,12 +178,11 @@ func (e *imageEncoder) Fields() []arrow.Field {
 		f = imgenc.LatentField(ColImageLatent, e.cfg.Dims, s/p, s/p, id, e.cfg.Half)
 	}
 	if f.Name != "" {
-		f.Nullable = true // null for a sample without an image
 		return []arrow.Field{f}
 	}
 	md := arrow.NewMetadata([]string{"shape", "codes", "encoder"},
 		[]string{fmt.Sprintf("%d,%d", s/p, s/p), strconv.Itoa(e.cfg.Codes), id})
-	return []arrow.Field{{Name: ColImageTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true, Metadata: md}}
+	return []arrow.Field{{Name: ColImageTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Metadata: md}}
 }
 
 // load decodes and resizes a sample's image; errors are rejects with a specific reason.
@@ -195,7 +199,7 @@ func (e *imageEncoder) load(data []byte) (*image.NRGBA, error) {
 
 func (e *imageEncoder) Encode(s *Sample) ([]any, error) {
 	if s.Image == nil {
-		return []any{nil}, nil
+		return nil, pipeline.Rejectf(ReasonMissingImage, "sample has no image (set image.encoder: none to encode without images)")
 	}
 	img, err := e.load(s.Image)
 	if err != nil {
@@ -379,7 +383,7 @@ func (e *audioEncoder) Fields() []arrow.Field {
 			keys = append(keys, "codes", "hop", "n_mels")
 			vals = append(vals, strconv.Itoa(e.cfg.Codes), strconv.Itoa(e.mel.Hop), strconv.Itoa(e.mel.NMels))
 		}
-		return []arrow.Field{{Name: ColAudioTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true,
+		return []arrow.Field{{Name: ColAudioTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32),
 			Metadata: arrow.NewMetadata(keys, vals)}}
 	}
 	f := audio.MelField(e.mel)
@@ -391,7 +395,7 @@ func (e *audioEncoder) Fields() []arrow.Field {
 		}
 	}
 	f.Metadata = arrow.NewMetadata(keys, vals)
-	f.Nullable = true
+	f.Nullable = false
 	return []arrow.Field{f}
 }
 
@@ -428,7 +432,7 @@ func clipAudio(data []byte, rate, n int, crop string) ([]float32, error) {
 
 func (e *audioEncoder) Encode(s *Sample) ([]any, error) {
 	if s.Audio == nil {
-		return []any{nil}, nil
+		return nil, pipeline.Rejectf(ReasonMissingAudio, "sample has no audio (set audio.encoder: none to encode without audio)")
 	}
 	x, err := e.Clip(s.Audio)
 	if err != nil {
@@ -526,8 +530,8 @@ func (e *bpeEncoder) Fields() []arrow.Field {
 	md := arrow.NewMetadata([]string{"encoder", "max_len", "pad_id", "overflow"},
 		[]string{"bpe@1", strconv.Itoa(e.cfg.MaxLen), strconv.Itoa(int(e.cfg.PadID)), e.cfg.Overflow})
 	return []arrow.Field{
-		{Name: ColTextTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true, Metadata: md},
-		{Name: ColTextLen, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: ColTextTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Metadata: md},
+		{Name: ColTextLen, Type: arrow.PrimitiveTypes.Int32},
 	}
 }
 
@@ -549,7 +553,7 @@ func (e *bpeEncoder) Tokens(s string) ([]int32, int32, error) {
 
 func (e *bpeEncoder) Encode(s *Sample) ([]any, error) {
 	if !s.HasText {
-		return []any{nil, nil}, nil
+		return nil, pipeline.Rejectf(ReasonMissingText, "sample has no text (set text.encoder: none to encode without text)")
 	}
 	if e.enc == nil {
 		return nil, errors.New("encoders: bpe used before Fit or Load")

@@ -183,7 +183,9 @@ func newPartWriter(path string, schema *arrow.Schema, groupRows int) (*partWrite
 	if err != nil {
 		return nil, fmt.Errorf("encoders: create part: %w", err)
 	}
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
+	// No dictionary encoding: when a dictionary falls back to plain, arrow-go v18.8.0 lists the
+	// column chunk's page encodings in map order, which makes the footer differ between runs.
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(false),
 		parquet.WithMaxRowGroupLength(int64(groupRows)), parquet.WithCreatedBy("immkit encode"))
 	w, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
