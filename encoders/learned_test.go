@@ -290,3 +290,63 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSampleRejects: a missing modality, a text over max_len with overflow: reject and an
+// undecodable audio file are rejects with their specific reasons.
+func TestSampleRejects(t *testing.T) {
+	c := encoders.Config{Text: encoders.TextConfig{Overflow: "reject", MaxLen: 3}}.Defaults()
+	set, err := encoders.NewSet(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	d := &encoders.FitData{Labels: []string{"a"}, Samples: []encoders.Sample{{Text: "a small red circle", HasText: true}}}
+	for _, e := range set.Encoders {
+		if f, ok := e.(encoders.Fitter); ok {
+			if _, err := f.Fit(context.Background(), d, dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	png := mustPNG(t)
+	wav := mustWAV(t)
+	for _, tc := range []struct {
+		name   string
+		s      encoders.Sample
+		reason string
+	}{
+		{"no image", encoders.Sample{Audio: wav, Text: "a", HasText: true, Label: "a"}, encoders.ReasonMissingImage},
+		{"no audio", encoders.Sample{Image: png, Text: "a", HasText: true, Label: "a"}, encoders.ReasonMissingAudio},
+		{"no text", encoders.Sample{Image: png, Audio: wav, Label: "a"}, encoders.ReasonMissingText},
+		{"long text", encoders.Sample{Image: png, Audio: wav, Text: "a small red circle in the middle", HasText: true, Label: "a"}, encoders.ReasonTextTooLong},
+		{"bad audio", encoders.Sample{Image: png, Audio: []byte("RIFF\x10\x00\x00\x00WAVEjunk"), Text: "a", HasText: true, Label: "a"}, encoders.ReasonAudioDecode},
+		{"bad image", encoders.Sample{Image: png[:40], Audio: wav, Text: "a", HasText: true, Label: "a"}, encoders.ReasonImageDecode},
+		{"unknown label", encoders.Sample{Image: png, Audio: wav, Text: "a", HasText: true, Label: "b"}, encoders.ReasonUnknownLabel},
+	} {
+		_, err := set.EncodeRow(&tc.s)
+		var re *pipeline.RejectError
+		if !errors.As(err, &re) || re.Reason != tc.reason {
+			t.Errorf("%s: got %v, want a reject with reason %s", tc.name, err, tc.reason)
+		}
+	}
+	ok := encoders.Sample{Image: png, Audio: wav, Text: "a", HasText: true, Label: "a"}
+	if v, err := set.EncodeRow(&ok); err != nil || v[0] != int32(0) {
+		t.Fatalf("good sample: %v %v", v, err)
+	}
+}
+
+func mustPNG(t *testing.T) []byte {
+	f, err := (gen.Options{Seed: 1, Samples: 1, ImageFormat: "png"}).Render(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Image
+}
+
+func mustWAV(t *testing.T) []byte {
+	f, err := (gen.Options{Seed: 1, Samples: 1}).Render(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Audio
+}
