@@ -28,6 +28,7 @@ const (
 	ReasonAudioTooLarge = "audio_too_large"
 	ReasonTextTooLong   = "text_too_long"
 	ReasonUnknownLabel  = "unknown_label"
+	ReasonNoLatent      = "missing_latent" // external: no latent for the sample's key
 	// A sample without a modality whose encoder is on is rejected: every encoded row has
 	// every configured column, at its fixed length (nulls would break fixed-size batches).
 	ReasonMissingImage = "missing_image"
@@ -43,6 +44,7 @@ func init() {
 	Register("pixels", ModImage, func(c *Config) (Encoder, error) { return newImageEncoder(c, "pixels"), nil })
 	Register("patch-pca", ModImage, func(c *Config) (Encoder, error) { return newImageEncoder(c, "patch-pca"), nil })
 	Register("vq", ModImage, func(c *Config) (Encoder, error) { return newImageEncoder(c, "vq"), nil })
+	Register("external", ModImage, func(c *Config) (Encoder, error) { return &externalEncoder{cfg: c.Image.External}, nil })
 	for _, p := range []string{"whisper-80", "whisper-128"} {
 		Register(p, ModAudio, func(c *Config) (Encoder, error) { return newAudioEncoder(c, p) })
 	}
@@ -658,4 +660,66 @@ func loadTokenizer(path string) (*text.Encoding, error) {
 		return nil, fmt.Errorf("%s has no config next to it (%s) and %w", path, text.ConfigPath(path), err)
 	}
 	return text.New(c)
+}
+
+// ---- external latents ----
+
+// externalEncoder looks up latents computed elsewhere by sample key. Its artefact is the
+// external Parquet file itself (path as configured, with its sha256).
+type externalEncoder struct {
+	cfg     ExternalConfig
+	latents map[string]imgenc.Latent
+}
+
+func (*externalEncoder) Name() string    { return "external" }
+func (*externalEncoder) Version() string { return imgenc.External{}.Version() }
+func (e *externalEncoder) Fields() []arrow.Field {
+	s := e.cfg.Shape
+	return []arrow.Field{imgenc.LatentField(ColImageLatent, s[0], s[1], s[2], "external@"+e.Version(), false)}
+}
+
+func (e *externalEncoder) Fit(_ context.Context, _ *FitData, out string) ([]Artefact, error) {
+	sum, err := fileSHA256(e.cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	a := []Artefact{{Name: "external", Path: filepath.ToSlash(e.cfg.Path), SHA256: sum}}
+	return a, e.Load(out, a)
+}
+
+func (e *externalEncoder) Load(_ string, arts []Artefact) error {
+	for _, a := range arts {
+		if a.Name != "external" {
+			continue
+		}
+		sum, err := fileSHA256(filepath.FromSlash(a.Path))
+		if err != nil {
+			return err
+		}
+		if sum != a.SHA256 {
+			return fmt.Errorf("encoders: external latents %s have sha256 %s, fitted with %s", a.Path, sum, a.SHA256)
+		}
+		s := e.cfg.Shape
+		ls, keys, err := imgenc.External{C: s[0], H: s[1], W: s[2]}.FromParquet(e.cfg.Path, e.cfg.Column, e.cfg.KeyColumn)
+		if err != nil {
+			return err
+		}
+		e.latents = make(map[string]imgenc.Latent, len(ls))
+		for i, k := range keys {
+			e.latents[k] = ls[i]
+		}
+		return nil
+	}
+	return errors.New("encoders: artefact external is missing; run immdata fit")
+}
+
+func (e *externalEncoder) Encode(s *Sample) ([]any, error) {
+	if e.latents == nil {
+		return nil, errors.New("encoders: external used before Fit or Load")
+	}
+	l, ok := e.latents[s.Key]
+	if !ok {
+		return nil, pipeline.Rejectf(ReasonNoLatent, "no external latent for key %q in %s", s.Key, e.cfg.Path)
+	}
+	return []any{l}, nil
 }

@@ -49,6 +49,18 @@ type ImageConfig struct {
 	Dims int `json:"dims"`
 	// Codes is the codebook size of vq (default 256).
 	Codes int `json:"codes"`
+	// External says where the external encoder finds latents computed elsewhere (e.g.
+	// SD-VAE): a Parquet file with a key column and a latent column of fixed-size lists or
+	// lists of float32/float16/float64, each of Shape.
+	External ExternalConfig `json:"external"`
+}
+
+// ExternalConfig locates imported latents.
+type ExternalConfig struct {
+	Path      string `json:"path"`
+	Column    string `json:"column"`     // default image_latent
+	KeyColumn string `json:"key_column"` // default key
+	Shape     [3]int `json:"shape"`      // C, H, W
 }
 
 // AudioConfig configures the audio encoder.
@@ -115,6 +127,8 @@ func (c Config) Defaults() Config {
 	defInt(&c.Image.Patch, 4)
 	defInt(&c.Image.Dims, 16)
 	defInt(&c.Image.Codes, 256)
+	def(&c.Image.External.Column, "image_latent")
+	def(&c.Image.External.KeyColumn, "key")
 	def(&c.Audio.Encoder, "whisper-80")
 	if c.Audio.ClipSeconds == 0 {
 		c.Audio.ClipSeconds = 1
@@ -160,6 +174,12 @@ func (c Config) Validate() error {
 	}
 	if c.Image.Dims < 1 || c.Image.Dims > 3*c.Image.Patch*c.Image.Patch {
 		return bad("image.dims %d is outside 1..3*patch*patch", c.Image.Dims)
+	}
+	if c.Image.Encoder == "external" {
+		x := c.Image.External
+		if x.Path == "" || x.Shape[0] < 1 || x.Shape[1] < 1 || x.Shape[2] < 1 {
+			return bad("image.encoder external needs image.external.path and a positive image.external.shape [C, H, W]")
+		}
 	}
 	if c.Image.Codes < 2 || c.Audio.Codes < 2 {
 		return bad("codes must be >= 2")

@@ -6,7 +6,7 @@
 // turns one [Sample] into the values of those fields. Learned encoders also implement
 // [Fitter] (their state is fitted on a seeded sample and saved as hashed artefact files)
 // and invertible ones [Decoder]. Encoders are looked up by name in a registry ([Lookup],
-// [Names]): "pixels", "patch-pca", "vq" (images), "whisper-80", "whisper-128", "mulaw",
+// [Names]): "pixels", "patch-pca", "vq", "external" (images), "whisper-80", "whisper-128", "mulaw",
 // "audio-vq" (audio), "bpe" (text) and "labels" (the label vocabulary).
 //
 // [Config] chooses the encoders of a run (YAML or JSON, see docs/encode.md); [Fit] fits the

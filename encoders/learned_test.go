@@ -350,3 +350,46 @@ func mustWAV(t *testing.T) []byte {
 	}
 	return f.Audio
 }
+
+// TestExternalLatents imports the latents of one pixels-encoded part as external latents:
+// its keys get the same values, every other key is a missing_latent reject.
+func TestExternalLatents(t *testing.T) {
+	_, in, _ := corpus(t, 20)
+	dir := t.TempDir()
+	px := filepath.Join(dir, "px")
+	c := encoders.Config{Image: encoders.ImageConfig{Size: 16}, Audio: encoders.AudioConfig{Encoder: encoders.None},
+		Text: encoders.TextConfig{Encoder: encoders.None}}.Defaults()
+	pres := encode(t, in, px, c, pipeline.Partition{}, 2)
+	ext := filepath.Join(px, "parts", "part-0-00001.parquet")
+	var n1 int64 // rows of that part (the corrupt image may be one of its inputs)
+	for _, u := range pres.Progress.Units {
+		if u.Part == filepath.Base(ext) {
+			n1 = u.Rows
+		}
+	}
+	c.Image.Encoder = "external"
+	c.Image.External = encoders.ExternalConfig{Path: ext, Shape: [3]int{3, 16, 16}}
+	c = c.Defaults()
+	out := filepath.Join(dir, "ext")
+	res := encode(t, in, out, c, pipeline.Partition{}, 2)
+	want := column(t, px, "image_latent")
+	got := column(t, out, "image_latent")
+	rows, rej, by := res.Progress.Totals()
+	if n1 < 5 || rows != n1 || rej != 20-n1 || by[encoders.ReasonNoLatent] != 20-n1 || int64(len(got)) != n1 {
+		t.Fatalf("%d rows, %d rejected %v; want %d rows from %s and %d missing_latent", rows, rej, by, n1, ext, 20-n1)
+	}
+	for k, v := range got {
+		w := want[k]
+		if len(v) != 768 || len(w) != 768 {
+			t.Fatalf("%s: %d values, want 768", k, len(v))
+		}
+		for i := range v {
+			if v[i] != w[i] {
+				t.Fatalf("%s: value %d = %v, want %v", k, i, v[i], w[i])
+			}
+		}
+	}
+	if a := res.State.Artefacts; len(a) != 2 || a[0].Name != "external" || a[0].SHA256 != hashFile(t, ext) {
+		t.Fatalf("artefacts %+v", a)
+	}
+}

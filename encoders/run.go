@@ -227,6 +227,18 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		if err := os.MkdirAll(filepath.Join(o.Out, d), 0o755); err != nil {
 			return nil, fmt.Errorf("encoders: %w", err)
 		}
+		// temporary files a killed run of this worker left behind
+		for _, u := range units {
+			if err := removeIfExists(filepath.Join(o.Out, d, filepath.Base(u)+".tmp")); err != nil {
+				return nil, err
+			}
+		}
+	}
+	stale, _ := filepath.Glob(filepath.Join(o.Out, ProgressDir, fmt.Sprintf(".worker-%d.json.tmp*", part.WorkerIndex)))
+	for _, f := range stale {
+		if err := removeIfExists(f); err != nil {
+			return nil, err
+		}
 	}
 
 	p := pipeline.New(ctx, pipeline.Config{Name: "encode", Workers: o.Workers, Logger: o.Log, Progress: o.Progress, Quiet: o.Quiet})

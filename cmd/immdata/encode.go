@@ -26,7 +26,7 @@ func (e *encodeFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&e.configFile, "config", "", "encoder config file, YAML or JSON (docs/examples/encode.yaml); flags override it")
 	f.Uint64Var(&e.c.Seed, "seed", 0, "seed of the fitting sample and of learned encoders")
 	f.IntVar(&e.c.FitSamples, "fit-samples", 1000, "samples the learned encoders are fitted on")
-	f.StringVar(&e.c.Image.Encoder, "image-encoder", "pixels", "image encoder: pixels, patch-pca, vq or none")
+	f.StringVar(&e.c.Image.Encoder, "image-encoder", "pixels", "image encoder: pixels, patch-pca, vq, external (config file: image.external) or none")
 	f.IntVar(&e.c.Image.Size, "image-size", 64, "image width and height after resizing")
 	f.StringVar(&e.c.Image.Resize, "resize", "center-crop", "resize mode: center-crop, keep-ratio or pad")
 	f.BoolVar(&e.c.Image.Half, "half", false, "store image latents as float16")
