@@ -31,7 +31,7 @@ func newToyCmd(g *cli.Global) *cobra.Command {
 	d := toy.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "toy",
-		Short: "Train IMM and a flow-matching baseline on a 2-D toy distribution (CPU)",
+		Short: "Train IMM and a flow-matching baseline on a 2-D toy distribution (CPU or GPU)",
 		Long: `toy trains Inductive Moment Matching and, as a baseline, flow matching on a
 two-dimensional toy distribution on the CPU, then samples both with few steps and
 measures the energy distance to held-out data. It writes metrics.jsonl, loss.png,
