@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/immkit/immkit/imm/nn"
+	"github.com/immkit/immkit/internal/safetensors"
 	"github.com/immkit/immkit/kernels"
-	"github.com/nlpodyssey/safetensors"
 )
 
 // CheckpointFormat is the value of the "format" metadata key of immkit IMM checkpoints.
@@ -81,21 +80,13 @@ func (tr *Trainer[T]) groups() []group {
 
 // Save writes the checkpoint to path atomically: a temporary file in the same directory,
 // synced, then renamed over path.
-func (tr *Trainer[T]) Save(path string) (err error) {
-	views := map[string]safetensors.TensorView{}
+func (tr *Trainer[T]) Save(path string) error {
+	tensors := map[string]safetensors.Tensor{}
 	for _, g := range tr.groups() {
 		for i, p := range tr.Net.Reg.Params {
 			host := make([]T, p.Size())
 			tr.Dev.Read(host, g.bufs(i, p))
-			shape := make([]uint64, len(p.Shape))
-			for k, s := range p.Shape {
-				shape[k] = uint64(s)
-			}
-			v, err := safetensors.NewTensorView(dtypeOf[T](), shape, encode(host))
-			if err != nil {
-				return fmt.Errorf("imm: checkpoint tensor %s: %w", p.Name, err)
-			}
-			views[g.prefix+p.Name] = v
+			tensors[g.prefix+p.Name] = safetensors.Tensor{DType: dtypeOf[T](), Shape: p.Shape, Data: encode(host)}
 		}
 	}
 	state, err := tr.pcg.MarshalBinary()
@@ -115,27 +106,8 @@ func (tr *Trainer[T]) Save(path string) (err error) {
 		"train_config":  string(tj),
 		"model_config":  string(mj),
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("imm: create checkpoint: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, os.Remove(f.Name()))
-		}
-	}()
-	if err := safetensors.SerializeToWriter(views, meta, f); err != nil {
-		return errors.Join(fmt.Errorf("imm: write checkpoint %s: %w", path, err), f.Close())
-	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(fmt.Errorf("imm: sync checkpoint %s: %w", path, err), f.Close())
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("imm: close checkpoint %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("imm: commit checkpoint %s: %w", path, err)
+	if _, err := safetensors.WriteFile(path, tensors, meta); err != nil {
+		return fmt.Errorf("imm: write checkpoint %s: %w", path, err)
 	}
 	return nil
 }
@@ -146,15 +118,11 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 	if err != nil {
 		return nil, fmt.Errorf("imm: read checkpoint: %w", err)
 	}
-	st, err := safetensors.Deserialize(raw)
+	st, err := safetensors.Decode(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
 	}
-	_, header, err := safetensors.ReadMetadata(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
-	}
-	meta := header.Metadata()
+	meta := st.Metadata
 	if meta["format"] != CheckpointFormat {
 		return nil, fmt.Errorf("%w %s: format %q, want %q", ErrCheckpoint, path, meta["format"], CheckpointFormat)
 	}
@@ -192,15 +160,15 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 	for _, g := range tr.groups() {
 		for i, p := range tr.Net.Reg.Params {
 			name := g.prefix + p.Name
-			v, ok := st.Tensor(name)
+			v, ok := st.Tensors[name]
 			if !ok {
 				return nil, fmt.Errorf("%w %s: missing tensor %s", ErrCheckpoint, path, name)
 			}
-			if v.DType() != dtypeOf[T]() || uint64(len(v.Data())) != uint64(p.Size())*v.DType().Size() {
-				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", ErrCheckpoint, path, name, v.DType(), v.Shape(), dtypeOf[T](), p.Shape)
+			if v.DType != dtypeOf[T]() || v.Elems() != p.Size() {
+				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", ErrCheckpoint, path, name, v.DType, v.Shape, dtypeOf[T](), p.Shape)
 			}
 			host := make([]T, p.Size())
-			decode(v.Data(), host)
+			decode(v.Data, host)
 			tr.Dev.Write(g.bufs(i, p), host)
 		}
 	}

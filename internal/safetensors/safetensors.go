@@ -327,6 +327,9 @@ func WriteFile(path string, tensors map[string]Tensor, meta map[string]string) (
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		return "", errors.Join(err, tmp.Close())
 	}
+	if err := tmp.Sync(); err != nil {
+		return "", errors.Join(err, tmp.Close())
+	}
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
