@@ -12,17 +12,20 @@ const (
 	partsDir       = "parts"
 	rejectsDir     = "rejects"
 	progressDir    = "progress"
-	progressFormat = 1
+	progressFormat = 2
 )
 
 // PartRecord is one commit of a worker: the part and rejects files it wrote (either may be
-// empty when the commit had no rows or no rejects), the units it completed and their counts.
+// empty when the commit had no rows or no rejects), the file listing the units it completed,
+// and their counts. The unit IDs live in a side file per commit (a JSON array of strings) so
+// that neither memory nor the progress file grows with the corpus.
 type PartRecord struct {
-	Part    string   `json:"part,omitempty"`    // file name under OUT/parts
-	Rejects string   `json:"rejects,omitempty"` // file name under OUT/rejects
-	Rows    int64    `json:"rows"`
-	Units   []string `json:"units"`
-	Stats   Stats    `json:"stats"`
+	Part      string `json:"part,omitempty"`    // file name under OUT/parts
+	Rejects   string `json:"rejects,omitempty"` // file name under OUT/rejects
+	Rows      int64  `json:"rows"`
+	UnitsFile string `json:"units_file"` // file name under OUT/progress
+	NumUnits  int    `json:"num_units"`
+	Stats     Stats  `json:"stats"`
 }
 
 // Progress is a worker's progress file, OUT/progress/worker-W.json, rewritten atomically
@@ -96,3 +99,19 @@ func (p *Progress) save(out string) error {
 }
 
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }
+
+// readUnits adds the unit IDs of a commit's side file to set.
+func readUnits(out, name string, set map[string]bool) error {
+	b, err := os.ReadFile(filepath.Join(out, progressDir, name))
+	if err != nil {
+		return fmt.Errorf("ingest: committed unit list: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return fmt.Errorf("ingest: committed unit list %s: %w", name, err)
+	}
+	for _, id := range ids {
+		set[id] = true
+	}
+	return nil
+}

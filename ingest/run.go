@@ -138,16 +138,18 @@ func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, 
 	for _, r := range prog.Parts {
 		listed[r.Part] = true
 		listed[r.Rejects] = true
+		listed[r.UnitsFile] = true
 	}
 	var stray []string
-	for _, d := range []string{partsDir, rejectsDir} {
+	for _, d := range []string{partsDir, rejectsDir, progressDir} {
 		ents, err := os.ReadDir(filepath.Join(cfg.Out, d))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("ingest: list output: %w", err)
 		}
 		for _, e := range ents {
 			n := strings.TrimPrefix(e.Name(), ".tmp-")
-			mine := strings.HasPrefix(n, fmt.Sprintf("part-%d-", cfg.Worker)) || strings.HasPrefix(n, fmt.Sprintf("rejects-%d-", cfg.Worker))
+			mine := strings.HasPrefix(n, fmt.Sprintf("part-%d-", cfg.Worker)) || strings.HasPrefix(n, fmt.Sprintf("rejects-%d-", cfg.Worker)) ||
+				strings.HasPrefix(n, fmt.Sprintf("units-%d-", cfg.Worker)) || strings.HasPrefix(n, fmt.Sprintf("worker-%d.json-", cfg.Worker))
 			if mine && !listed[e.Name()] {
 				stray = append(stray, filepath.Join(cfg.Out, d, e.Name()))
 			}
@@ -165,8 +167,8 @@ func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, 
 	committed := map[string]bool{}
 	seen := map[[32]byte]struct{}{}
 	for _, r := range prog.Parts {
-		for _, u := range r.Units {
-			committed[u] = true
+		if err := readUnits(cfg.Out, r.UnitsFile, committed); err != nil {
+			return nil, nil, nil, err
 		}
 		if r.Part == "" {
 			continue

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -312,7 +313,7 @@ func (w *PartWriter) Commit() error {
 	if len(w.units) == 0 && w.rows == 0 && len(w.rejects) == 0 {
 		return nil
 	}
-	rec := PartRecord{Rows: w.rows, Units: w.units}
+	rec := PartRecord{Rows: w.rows, NumUnits: len(w.units), UnitsFile: fmt.Sprintf("units-%d-%05d.json", w.opt.Worker, w.next)}
 	if w.fw != nil {
 		if err := w.flushRowGroup(); err != nil {
 			return err
@@ -355,6 +356,13 @@ func (w *PartWriter) Commit() error {
 		return err
 	}
 	if err := syncDir(filepath.Join(w.out, rejectsDir)); err != nil {
+		return err
+	}
+	units, err := json.Marshal(w.units)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(w.out, progressDir, rec.UnitsFile), units); err != nil {
 		return err
 	}
 	rec.Stats = w.stats
