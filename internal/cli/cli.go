@@ -79,6 +79,24 @@ func (g *Global) Validate() error {
 	return nil
 }
 
+// NewRoot builds a program's root command: the shared flags and their validation, the
+// output writers of g, `version`, and the subcommands (one constructor per subcommand file).
+func NewRoot(g *Global, root *cobra.Command, subcommands []func(*Global) *cobra.Command) *cobra.Command {
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.Validate() }
+	if g.Stdout != nil {
+		root.SetOut(g.Stdout)
+	}
+	if g.Stderr != nil {
+		root.SetErr(g.Stderr)
+	}
+	g.AddFlags(root)
+	root.AddCommand(VersionCommand(root.Name()))
+	for _, sub := range subcommands {
+		root.AddCommand(sub(g))
+	}
+	return root
+}
+
 // VersionString is the version line printed by `version`.
 func VersionString(program string) string {
 	v := Version
