@@ -205,27 +205,18 @@ func (c DiTConfig) Validate() error {
 //
 // matching shared/bench/imm_torch_ref.py's DiT (plus the label embedding).
 type DiT[T kernels.Float] struct {
-	Cfg     DiTConfig
-	Reg     *Registry[T]
-	d       kernels.Device[T]
-	inP     *Patchify[T]
-	outP    *Patchify[T]
-	embed   *Linear[T]
-	pos     *Param
-	temb    *TimeEmbedding[T]
-	label   *LabelEmbedding[T]
-	blocks  []*DiTBlock[T]
-	condAct *Activation[T]
-	fada    *Linear[T]
-	fnorm   *AdaLN[T]
-	out     *Linear[T]
-	rows    int
-	h, c    scratch[T]
-	fmod    scratch[T] // final shift and scale broadcast, [2][rows*L*Width]
-	dfmod   scratch[T]
-	dsc, dh scratch[T]
-	ones    scratch[T]
-	dx      kernels.Buffer
+	Cfg   DiTConfig
+	Reg   *Registry[T]
+	d     kernels.Device[T]
+	inP   *Patchify[T]
+	outP  *Patchify[T]
+	embed *Linear[T]
+	pos   *Param
+	trunk *trunk[T]
+	out   *Linear[T]
+	rows  int
+	h     scratch[T]
+	dx    kernels.Buffer
 }
 
 // NewDiT builds the network with weights drawn from rng.
@@ -249,26 +240,12 @@ func NewDiT[T kernels.Float](d kernels.Device[T], cfg DiTConfig, rng *rand.Rand)
 	W, F, L := cfg.Width, m.inP.Features(), m.inP.Tokens()
 	m.embed = NewLinear(r, "patch", F, W, true, rng)
 	m.pos = r.Add("pos", []int{L, W}, 0.02*math.Sqrt(3), rng)
-	m.temb = NewTimeEmbedding(r, "temb", cfg.Freq, W, rng)
-	if cfg.Classes > 0 {
-		m.label = NewLabelEmbedding(r, "label", cfg.Classes, W, rng)
-	}
-	for i := 0; i < cfg.Depth; i++ {
-		m.blocks = append(m.blocks, NewDiTBlock(r, fmt.Sprintf("block.%d", i), W, cfg.Heads, cfg.MLPRatio*W, rng))
-	}
-	m.condAct = NewActivation(d, kernels.SiLU)
-	m.fada = NewLinear(r, "final.ada", W, 2*W, true, rng)
-	m.fnorm = NewAdaLN(d, W)
+	m.trunk = newTrunk(r, W, cfg.Depth, cfg.Heads, cfg.MLPRatio*W, cfg.Freq, cfg.Classes, rng)
 	m.out = NewLinear(r, "out", W, F, true, rng)
 	if !cfg.RandomInit {
-		zero := []*Linear[T]{m.fada, m.out}
-		for _, b := range m.blocks {
-			zero = append(zero, b.Ada)
-		}
-		for _, l := range zero {
-			d.Fill(l.W.W, 0)
-			d.Fill(l.B.W, 0)
-		}
+		m.trunk.zeroModulation()
+		d.Fill(m.out.W.W, 0)
+		d.Fill(m.out.B.W, 0)
 	}
 	return m, nil
 }
@@ -279,7 +256,7 @@ func (m *DiT[T]) Null() int32 { return int32(m.Cfg.Classes) }
 // Forward computes G [rows, C*H*W] from x [rows, C*H*W], the noise levels ns, nt
 // (length rows) and labels (nil, or length rows with values in [0, Classes]).
 func (m *DiT[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows int) (kernels.Buffer, error) {
-	if labels != nil && (m.label == nil || len(labels) != rows) {
+	if labels != nil && (m.trunk.label == nil || len(labels) != rows) {
 		return nil, fmt.Errorf("nn: %d labels for %d rows of a DiT with %d classes", len(labels), rows, m.Cfg.Classes)
 	}
 	if rows < 1 || x.Len() < rows*m.Cfg.Dim() {
@@ -287,32 +264,13 @@ func (m *DiT[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows int) (ke
 	}
 	m.rows = rows
 	d, W, L := m.d, m.Cfg.Width, m.inP.Tokens()
-	if m.label != nil {
-		m.label.ids = nil
-	}
-	c := m.c.get(d, rows*W)
-	d.Copy(c, m.temb.Forward(ns, nt, rows))
-	if labels != nil {
-		lab, err := m.label.Forward(labels)
-		if err != nil {
-			return nil, err
-		}
-		d.Axpby(1, lab, 1, c)
-	}
-	sc := m.condAct.Forward(c)
 	h := m.h.get(d, rows*L*W)
 	d.Copy(h, m.embed.Forward(m.inP.Patch(x, rows), rows*L))
 	d.AddRowVector(h, m.pos.W, rows, L*W)
-	for _, b := range m.blocks {
-		h = b.Forward(h, sc, rows, L)
+	h, err := m.trunk.forward(h, ns, nt, labels, rows, L)
+	if err != nil {
+		return nil, err
 	}
-	n := rows * L * W
-	fm := m.fmod.get(d, 2*n)
-	fmod := m.fada.Forward(sc, rows)
-	ones := onesOf(d, &m.ones, L)
-	broadcast(d, d.Slice(fm, 0, n), fmod, ones, rows, L, W, 2*W, 0)
-	broadcast(d, d.Slice(fm, n, n), fmod, ones, rows, L, W, 2*W, W)
-	h = m.fnorm.Forward(h, d.Slice(fm, 0, n), d.Slice(fm, n, n), rows*L)
 	return m.outP.Unpatch(m.out.Forward(h, rows*L), rows), nil
 }
 
@@ -324,24 +282,8 @@ func (m *DiT[T]) Backward(dy kernels.Buffer) { m.BackwardInput(dy) }
 // [rows, C*H*W] (owned by the network).
 func (m *DiT[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 	d, W, L, rows := m.d, m.Cfg.Width, m.inP.Tokens(), m.rows
-	ones := onesOf(d, &m.ones, L)
-	dh, dsh, dscl := m.fnorm.Backward(m.out.Backward(m.outP.Patch(dy, rows), true))
-	dfm := m.dfmod.get(d, rows*2*W)
-	reduceTokens(d, dfm, dsh, ones, rows, L, W, 2*W, 0)
-	reduceTokens(d, dfm, dscl, ones, rows, L, W, 2*W, W)
-	dsc := m.dsc.get(d, rows*W)
-	d.Copy(dsc, m.fada.Backward(dfm, true))
-	for i := len(m.blocks) - 1; i >= 0; i-- {
-		var dsci kernels.Buffer
-		dh, dsci = m.blocks[i].Backward(dh)
-		d.Axpby(1, dsci, 1, dsc)
-	}
+	dh := m.trunk.backward(m.out.Backward(m.outP.Patch(dy, rows), true))
 	d.SumRows(m.pos.G, dh, rows, L*W, 1)
 	m.dx = m.inP.Unpatch(m.embed.Backward(dh, true), rows)
-	dc := m.condAct.Backward(dsc)
-	if m.label != nil && m.label.ids != nil {
-		m.label.Backward(dc)
-	}
-	m.temb.Backward(dc)
 	return m.dx
 }

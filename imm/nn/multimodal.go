@@ -74,30 +74,23 @@ func (c MultimodalConfig) Validate() error {
 // and the sequence goes through the adaLN-Zero DiT blocks conditioned on the two times
 // and the label, then a final adaLN and a per-modality Linear back to Features_k.
 type Multimodal[T kernels.Float] struct {
-	Cfg     MultimodalConfig
-	Reg     *Registry[T]
-	d       kernels.Device[T]
-	inW     []*Param // [Width, Features_k]
-	outW    []*Param // [Features_k, Width]
-	outB    []*Param // [Features_k]
-	modEmb  *Param   // [segments, Width]
-	pos     *Param   // [L, Width]
-	temb    *TimeEmbedding[T]
-	label   *LabelEmbedding[T]
-	blocks  []*DiTBlock[T]
-	condAct *Activation[T]
-	fada    *Linear[T]
-	fnorm   *AdaLN[T]
-	rows    int
-	x, hf   kernels.Buffer
-	start   []int // first sequence position of each segment
-	h, c, y scratch[T]
-	fmod    scratch[T]
-	dfmod   scratch[T]
-	dsc, dx scratch[T]
-	dhf     scratch[T]
-	psum    scratch[T]
-	ones    scratch[T]
+	Cfg    MultimodalConfig
+	Reg    *Registry[T]
+	d      kernels.Device[T]
+	inW    []*Param // [Width, Features_k]
+	outW   []*Param // [Features_k, Width]
+	outB   []*Param // [Features_k]
+	modEmb *Param   // [segments, Width]
+	pos    *Param   // [L, Width]
+	trunk  *trunk[T]
+	rows   int
+	x, hf  kernels.Buffer
+	start  []int // first sequence position of each segment
+	h, y   scratch[T]
+	dx     scratch[T]
+	dhf    scratch[T]
+	psum   scratch[T]
+	ones   scratch[T]
 }
 
 // NewMultimodal builds the network with weights drawn from rng.
@@ -121,28 +114,15 @@ func NewMultimodal[T kernels.Float](d kernels.Device[T], cfg MultimodalConfig, r
 	}
 	m.modEmb = r.Add("modality", []int{len(cfg.Segments), W}, 0.02*math.Sqrt(3), rng)
 	m.pos = r.Add("pos", []int{L, W}, 0.02*math.Sqrt(3), rng)
-	m.temb = NewTimeEmbedding(r, "temb", cfg.Freq, W, rng)
-	if cfg.Classes > 0 {
-		m.label = NewLabelEmbedding(r, "label", cfg.Classes, W, rng)
-	}
-	for i := 0; i < cfg.Depth; i++ {
-		m.blocks = append(m.blocks, NewDiTBlock(r, fmt.Sprintf("block.%d", i), W, cfg.Heads, cfg.MLPRatio*W, rng))
-	}
-	m.condAct = NewActivation(d, kernels.SiLU)
-	m.fada = NewLinear(r, "final.ada", W, 2*W, true, rng)
-	m.fnorm = NewAdaLN(d, W)
+	m.trunk = newTrunk(r, W, cfg.Depth, cfg.Heads, cfg.MLPRatio*W, cfg.Freq, cfg.Classes, rng)
 	s := 1 / math.Sqrt(float64(W))
 	for k, sg := range cfg.Segments {
 		m.outW = append(m.outW, r.Add(fmt.Sprintf("seg.%d.out.weight", k), []int{sg.Features, W}, s, rng))
 		m.outB = append(m.outB, r.Add(fmt.Sprintf("seg.%d.out.bias", k), []int{sg.Features}, s, rng))
 	}
 	if !cfg.RandomInit {
-		zero := []*Param{m.fada.W, m.fada.B}
-		zero = append(append(zero, m.outW...), m.outB...)
-		for _, b := range m.blocks {
-			zero = append(zero, b.Ada.W, b.Ada.B)
-		}
-		for _, p := range zero {
+		m.trunk.zeroModulation()
+		for _, p := range append(append([]*Param(nil), m.outW...), m.outB...) {
 			d.Fill(p.W, 0)
 		}
 	}
@@ -159,7 +139,7 @@ func (m *Multimodal[T]) Null() int32 { return int32(m.Cfg.Classes) }
 // levels ns, nt and labels (nil, or length rows in [0, Classes]).
 func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows int) (kernels.Buffer, error) {
 	D := m.Cfg.Dim()
-	if labels != nil && (m.label == nil || len(labels) != rows) {
+	if labels != nil && (m.trunk.label == nil || len(labels) != rows) {
 		return nil, fmt.Errorf("nn: %d labels for %d rows of a multimodal model with %d classes", len(labels), rows, m.Cfg.Classes)
 	}
 	if rows < 1 || x.Len() < rows*D {
@@ -167,19 +147,6 @@ func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows i
 	}
 	m.rows, m.x = rows, x
 	d, W, L := m.d, m.Cfg.Width, m.Tokens()
-	if m.label != nil {
-		m.label.ids = nil
-	}
-	c := m.c.get(d, rows*W)
-	d.Copy(c, m.temb.Forward(ns, nt, rows))
-	if labels != nil {
-		lab, err := m.label.Forward(labels)
-		if err != nil {
-			return nil, err
-		}
-		d.Axpby(1, lab, 1, c)
-	}
-	sc := m.condAct.Forward(c)
 	h := m.h.get(d, rows*L*W)
 	ones := onesOf(d, &m.ones, L)
 	for k, s := range m.Cfg.Segments {
@@ -191,15 +158,11 @@ func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows i
 		d.GemmBatched(false, false, s.Tokens, W, 1, 1, ones, 1, 0, tail(d, m.modEmb.W, k*W), W, 0, 1, hk, W, L*W, rows)
 	}
 	d.AddRowVector(h, m.pos.W, rows, L*W)
-	for _, b := range m.blocks {
-		h = b.Forward(h, sc, rows, L)
+	hf, err := m.trunk.forward(h, ns, nt, labels, rows, L)
+	if err != nil {
+		return nil, err
 	}
-	n := rows * L * W
-	fm := m.fmod.get(d, 2*n)
-	fmod := m.fada.Forward(sc, rows)
-	broadcast(d, d.Slice(fm, 0, n), fmod, ones, rows, L, W, 2*W, 0)
-	broadcast(d, d.Slice(fm, n, n), fmod, ones, rows, L, W, 2*W, W)
-	m.hf = m.fnorm.Forward(h, d.Slice(fm, 0, n), d.Slice(fm, n, n), rows*L)
+	m.hf = hf
 	y := m.y.get(d, rows*D)
 	for k, s := range m.Cfg.Segments {
 		yk := tail(d, y, m.Cfg.Offset(k))
@@ -231,17 +194,7 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 		d.GemmBatched(false, false, s.Tokens, W, s.Features, 1, dyk, s.Features, D, m.outW[k].W, W, 0, 0,
 			tail(d, dhf, m.start[k]*W), W, L*W, rows)
 	}
-	dh, dsh, dscl := m.fnorm.Backward(dhf)
-	dfm := m.dfmod.get(d, rows*2*W)
-	reduceTokens(d, dfm, dsh, ones, rows, L, W, 2*W, 0)
-	reduceTokens(d, dfm, dscl, ones, rows, L, W, 2*W, W)
-	dsc := m.dsc.get(d, rows*W)
-	d.Copy(dsc, m.fada.Backward(dfm, true))
-	for i := len(m.blocks) - 1; i >= 0; i-- {
-		var dsci kernels.Buffer
-		dh, dsci = m.blocks[i].Backward(dh)
-		d.Axpby(1, dsci, 1, dsc)
-	}
+	dh := m.trunk.backward(dhf)
 	psum := m.psum.get(d, L*W)
 	d.SumRows(psum, dh, rows, L*W, 0)
 	d.Axpby(1, psum, 1, m.pos.G)
@@ -256,10 +209,5 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 		d.GemmBatched(false, false, s.Tokens, s.Features, W, 1, tail(d, dh, m.start[k]*W), W, L*W,
 			m.inW[k].W, s.Features, 0, 0, tail(d, dx, off), s.Features, D, rows)
 	}
-	dc := m.condAct.Backward(dsc)
-	if m.label != nil && m.label.ids != nil {
-		m.label.Backward(dc)
-	}
-	m.temb.Backward(dc)
 	return dx
 }
