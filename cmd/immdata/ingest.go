@@ -76,6 +76,7 @@ Exit code 0 when the run completed, even with rejects (unless --strict). See doc
 	f.Int64Var(&o.part.PartBytes, "part-bytes", o.part.PartBytes, "commit a part file once it holds this many bytes")
 	f.Int64Var(&o.part.PartRows, "part-rows", 0, "commit a part file once it holds this many rows (0 = no row limit)")
 	f.Int64Var(&o.part.RowGroupBytes, "row-group-bytes", o.part.RowGroupBytes, "Parquet row group size in bytes of data")
+	f.BoolVar(&o.part.CompressMedia, "compress-media", false, "zstd-compress the image and audio bytes too (all other columns always are)")
 	f.StringVar(&o.statsJSON, "stats-json", "", "also write the run's statistics as JSON to this path")
 	f.Int64Var(&o.memLimitMiB, "memory-limit-mib", 256, "soft Go heap limit in MiB (0 = none; GOMEMLIMIT wins when set)")
 	o.partition.AddFlags(f)
