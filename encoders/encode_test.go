@@ -24,6 +24,7 @@ import (
 	"github.com/immkit/immkit/encoders/text"
 	"github.com/immkit/immkit/ingest"
 	"github.com/immkit/immkit/pipeline"
+	"github.com/immkit/immkit/pipeline/pipelinetest"
 	"github.com/immkit/immkit/testdata/gen"
 )
 
@@ -342,31 +343,34 @@ func TestEncodeEndToEnd(t *testing.T) {
 func readRejects(t *testing.T, out string) [][4]string {
 	t.Helper()
 	var rs [][4]string
-	fs, _ := filepath.Glob(filepath.Join(out, "rejects", "*.parquet"))
-	for _, p := range fs {
-		f, err := file.OpenParquetFile(p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fr, _ := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-		tbl, err := fr.ReadTable(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := array.NewTableReader(tbl, 1<<20)
-		for tr.Next() {
-			rec := tr.RecordBatch()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var r [4]string
-				for j := range 4 {
-					r[j] = rec.Column(j).(*array.String).Value(i)
-				}
-				rs = append(rs, r)
+	for _, rec := range readDir(t, filepath.Join(out, "rejects")) {
+		for i := 0; i < int(rec.NumRows()); i++ {
+			var r [4]string
+			for j := range 4 {
+				r[j] = rec.Column(j).(*array.String).Value(i)
 			}
+			rs = append(rs, r)
 		}
-		tr.Release()
-		tbl.Release()
-		_ = f.Close()
 	}
 	return rs
+}
+
+// readDir reads every Parquet file of dir (in name order) as record batches, released when
+// the test ends.
+func readDir(t *testing.T, dir string) []arrow.RecordBatch {
+	t.Helper()
+	fs, err := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []arrow.RecordBatch
+	for _, p := range fs {
+		tbl, err := pipelinetest.ReadParquetFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tbl.Release)
+		recs = append(recs, pipelinetest.TableRecords(t, tbl)...)
+	}
+	return recs
 }

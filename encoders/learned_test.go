@@ -13,9 +13,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/immkit/immkit/encoders"
 	"github.com/immkit/immkit/encoders/audio"
@@ -28,51 +25,34 @@ import (
 func column(t *testing.T, out, name string) map[string][]float64 {
 	t.Helper()
 	res := map[string][]float64{}
-	fs, _ := filepath.Glob(filepath.Join(out, "parts", "*.parquet"))
-	for _, p := range fs {
-		f, err := file.OpenParquetFile(p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fr, _ := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-		tbl, err := fr.ReadTable(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := array.NewTableReader(tbl, 1<<20)
-		for tr.Next() {
-			rec := tr.RecordBatch()
-			keys := rec.Column(0).(*array.String)
-			col := rec.Column(rec.Schema().FieldIndices(name)[0])
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var s, e int64
-				var vals arrow.Array
-				switch c := col.(type) {
-				case *array.List:
-					s, e = c.ValueOffsets(i)
-					vals = c.ListValues()
-				case *array.FixedSizeList:
-					n := int64(c.DataType().(*arrow.FixedSizeListType).Len())
-					s, e = int64(i)*n, int64(i+1)*n
-					vals = c.ListValues()
-				default:
-					t.Fatalf("column %s is %s", name, col.DataType())
-				}
-				var v []float64
-				for j := s; j < e; j++ {
-					switch x := vals.(type) {
-					case *array.Float32:
-						v = append(v, float64(x.Value(int(j))))
-					case *array.Int32:
-						v = append(v, float64(x.Value(int(j))))
-					}
-				}
-				res[keys.Value(i)] = v
+	for _, rec := range readDir(t, filepath.Join(out, "parts")) {
+		keys := rec.Column(0).(*array.String)
+		col := rec.Column(rec.Schema().FieldIndices(name)[0])
+		for i := 0; i < int(rec.NumRows()); i++ {
+			var s, e int64
+			var vals arrow.Array
+			switch c := col.(type) {
+			case *array.List:
+				s, e = c.ValueOffsets(i)
+				vals = c.ListValues()
+			case *array.FixedSizeList:
+				n := int64(c.DataType().(*arrow.FixedSizeListType).Len())
+				s, e = int64(i)*n, int64(i+1)*n
+				vals = c.ListValues()
+			default:
+				t.Fatalf("column %s is %s", name, col.DataType())
 			}
+			var v []float64
+			for j := s; j < e; j++ {
+				switch x := vals.(type) {
+				case *array.Float32:
+					v = append(v, float64(x.Value(int(j))))
+				case *array.Int32:
+					v = append(v, float64(x.Value(int(j))))
+				}
+			}
+			res[keys.Value(i)] = v
 		}
-		tr.Release()
-		tbl.Release()
-		_ = f.Close()
 	}
 	return res
 }
