@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/immkit/immkit/kernels"
 	"github.com/immkit/immkit/kernels/cpu"
 )
 
@@ -156,12 +157,24 @@ func TestDiTGrad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, D := 3, cfg.Dim()
+	checkNetworkGrad(t, "DiT", d, rng, m, m.Reg, cfg.Dim(), []int32{0, 3, 2})
+}
+
+// network is what the DiT and the multimodal model share for the gradient check.
+type network interface {
+	Forward(x, ns, nt kernels.Buffer, labels []int32, rows int) (kernels.Buffer, error)
+	BackwardInput(dy kernels.Buffer) kernels.Buffer
+}
+
+// checkNetworkGrad checks every parameter gradient and the input gradient of m (len(labels)
+// rows of dim D, fixed times) against central finite differences.
+func checkNetworkGrad(t *testing.T, name string, d kernels.Device[float64], rng *rand.Rand, m network, reg *Registry[float64], D int, labels []int32) {
+	t.Helper()
+	rows := len(labels)
 	x, dy := randBuf(d, rng, rows*D, 1), randBuf(d, rng, rows*D, 1)
 	ns, nt := d.Alloc(rows), d.Alloc(rows)
 	d.Write(ns, []float64{1, 300, 0})
 	d.Write(nt, []float64{5, 900, 994})
-	labels := []int32{0, 3, 2}
 	fwd := func() []float64 {
 		y, err := m.Forward(x, ns, nt, labels, rows)
 		if err != nil {
@@ -170,9 +183,9 @@ func TestDiTGrad(t *testing.T) {
 		return copyOut(y)
 	}
 	fwd()
-	m.Reg.ZeroGrad()
+	reg.ZeroGrad()
 	dx := copyOut(m.BackwardInput(dy))
-	gradCheck(t, "DiT", fwd, data(dy), append(paramTargets(m.Reg), target{"x", data(x), dx}))
+	gradCheck(t, name, fwd, data(dy), append(paramTargets(reg), target{"x", data(x), dx}))
 }
 
 func TestDiTConfig(t *testing.T) {

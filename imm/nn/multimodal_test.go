@@ -18,26 +18,11 @@ func TestMultimodalGrad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, D := 3, cfg.Dim()
+	D := cfg.Dim()
 	if D != 12+10+6 {
 		t.Fatalf("Dim = %d, want 28", D)
 	}
-	x, dy := randBuf(d, rng, rows*D, 1), randBuf(d, rng, rows*D, 1)
-	ns, nt := d.Alloc(rows), d.Alloc(rows)
-	d.Write(ns, []float64{1, 300, 0})
-	d.Write(nt, []float64{5, 900, 994})
-	labels := []int32{0, 2, 1}
-	fwd := func() []float64 {
-		y, err := m.Forward(x, ns, nt, labels, rows)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return copyOut(y)
-	}
-	fwd()
-	m.Reg.ZeroGrad()
-	dx := copyOut(m.BackwardInput(dy))
-	gradCheck(t, "Multimodal", fwd, data(dy), append(paramTargets(m.Reg), target{"x", data(x), dx}))
+	checkNetworkGrad(t, "Multimodal", d, rng, m, m.Reg, D, []int32{0, 2, 1})
 }
 
 // TestMultimodalMatchesDiT checks the sequence model against the DiT: one segment of
