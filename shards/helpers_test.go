@@ -71,15 +71,10 @@ func makeSamples(seed uint64, n, maxTok int, prefix string) []sample {
 	return out
 }
 
-// writePart writes samples as one encoded-like Parquet part, in row groups of rg rows.
-func writePart(t testing.TB, path string, samples []sample, rg int) {
-	t.Helper()
-	latLen := testC * testH * testW
-	if len(samples) > 0 {
-		latLen = len(samples[0].latent)
-	}
-	schema := encodedSchema(latLen)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+// encodedRecord builds the encoded-like record of samples (schema encodedSchema(latLen));
+// the caller releases it.
+func encodedRecord(samples []sample, latLen int) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, encodedSchema(latLen))
 	defer b.Release()
 	for _, s := range samples {
 		b.Field(0).(*array.StringBuilder).Append(s.key)
@@ -93,7 +88,17 @@ func writePart(t testing.TB, path string, samples []sample, rg int) {
 		sha := s.sha()
 		b.Field(4).(*array.FixedSizeBinaryBuilder).Append(sha[:])
 	}
-	rec := b.NewRecordBatch()
+	return b.NewRecordBatch()
+}
+
+// writePart writes samples as one encoded-like Parquet part, in row groups of rg rows.
+func writePart(t testing.TB, path string, samples []sample, rg int) {
+	t.Helper()
+	latLen := testC * testH * testW
+	if len(samples) > 0 {
+		latLen = len(samples[0].latent)
+	}
+	rec := encodedRecord(samples, latLen)
 	defer rec.Release()
 	writeRecord(t, path, rec, rg)
 }

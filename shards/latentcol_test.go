@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -18,21 +16,8 @@ import (
 func TestReadLatentChunkPaths(t *testing.T) {
 	all := makeSamples(8, 120, 3, "p")
 	size := len(all[0].latent)
-	schema := encodedSchema(size)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	for _, s := range all {
-		b.Field(0).(*array.StringBuilder).Append(s.key)
-		b.Field(1).(*array.Int32Builder).Append(s.label)
-		lb := b.Field(2).(*array.FixedSizeListBuilder)
-		lb.Append(true)
-		lb.ValueBuilder().(*array.Float16Builder).AppendValues(s.latent, nil)
-		tb := b.Field(3).(*array.ListBuilder)
-		tb.Append(true)
-		tb.ValueBuilder().(*array.Int32Builder).AppendValues(s.tokens, nil)
-		sha := s.sha()
-		b.Field(4).(*array.FixedSizeBinaryBuilder).Append(sha[:])
-	}
-	rec := b.NewRecordBatch()
+	rec := encodedRecord(all, size)
+	defer rec.Release()
 	want := make([]uint16, 0, len(all)*size)
 	for _, s := range all {
 		for _, v := range s.latent {
@@ -50,7 +35,7 @@ func TestReadLatentChunkPaths(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(
+			w, err := pqarrow.NewFileWriter(rec.Schema(), f, parquet.NewWriterProperties(
 				parquet.WithDictionaryDefault(tc.dict), parquet.WithCompression(compress.Codecs.Zstd),
 				parquet.WithDataPageSize(1<<10)), // many pages per chunk
 				pqarrow.NewArrowWriterProperties())
