@@ -1,25 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
 	"github.com/immkit/immkit/internal/cli"
 )
 
-// run executes the root command with args and returns stdout, stderr and the exit code.
-func run(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRootCmd(&cli.Global{Stdout: &out, Stderr: &errb})
-	root.SetArgs(args)
-	code := cli.Execute(root)
-	return out.String(), errb.String(), code
-}
-
 func TestHelpListsCommands(t *testing.T) {
-	out, _, code := run(t, "--help")
+	out, _, code := cli.Run(newRootCmd, "--help")
 	if code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
@@ -57,16 +46,16 @@ func TestEverySubcommandHasExample(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	if _, errOut, code := run(t, "--log-format", "xml", "version"); code != 2 || !strings.Contains(errOut, "--log-format") {
+	if _, errOut, code := cli.Run(newRootCmd, "--log-format", "xml", "version"); code != 2 || !strings.Contains(errOut, "--log-format") {
 		t.Errorf("bad --log-format: exit %d, stderr %q; want exit 2 naming the flag", code, errOut)
 	}
-	if _, _, code := run(t, "no-such-command"); code != 2 {
+	if _, _, code := cli.Run(newRootCmd, "no-such-command"); code != 2 {
 		t.Errorf("unknown command exited %d, want 2", code)
 	}
-	if _, _, code := run(t, "version", "--no-such-flag"); code != 2 {
+	if _, _, code := cli.Run(newRootCmd, "version", "--no-such-flag"); code != 2 {
 		t.Errorf("unknown flag exited %d, want 2", code)
 	}
-	out, _, code := run(t, "version")
+	out, _, code := cli.Run(newRootCmd, "version")
 	if code != 0 || !strings.HasPrefix(out, "immdata ") {
 		t.Errorf("version: exit %d, %q", code, out)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -9,17 +8,8 @@ import (
 	"github.com/immkit/immkit/internal/cudadrv"
 )
 
-func run(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRootCmd(&cli.Global{Stdout: &out, Stderr: &errb})
-	root.SetArgs(args)
-	code := cli.Execute(root)
-	return out.String(), errb.String(), code
-}
-
 func TestHelpListsCommands(t *testing.T) {
-	out, _, code := run(t, "--help")
+	out, _, code := cli.Run(newRootCmd, "--help")
 	if code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
@@ -41,7 +31,7 @@ func TestToyDeviceCudaWithoutGPU(t *testing.T) {
 	if _, err := cudadrv.Open(); err == nil {
 		t.Skip("a CUDA device is present: this test is about machines without one")
 	}
-	_, errOut, code := run(t, "toy", "--device", "cuda", "--out", t.TempDir(), "--steps", "1")
+	_, errOut, code := cli.Run(newRootCmd, "toy", "--device", "cuda", "--out", t.TempDir(), "--steps", "1")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
 	}

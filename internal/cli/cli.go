@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +96,17 @@ func NewRoot(g *Global, root *cobra.Command, subcommands []func(*Global) *cobra.
 		root.AddCommand(sub(g))
 	}
 	return root
+}
+
+// Run builds a root command with newRoot, runs it on args with captured output and
+// returns stdout, stderr and the exit code Execute gives: the way command tests run a
+// program without a process.
+func Run(newRoot func(*Global) *cobra.Command, args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	root := newRoot(&Global{Stdout: &out, Stderr: &errb})
+	root.SetArgs(args)
+	code = Execute(root)
+	return out.String(), errb.String(), code
 }
 
 // VersionString is the version line printed by `version`.
