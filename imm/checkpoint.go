@@ -1,14 +1,18 @@
 package imm
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/immkit/immkit/imm/nn"
 	"github.com/immkit/immkit/internal/safetensors"
@@ -21,8 +25,13 @@ const CheckpointFormat = "immkit-imm-v1"
 // Checkpoint tensor names: "model.<param>", "ema.<param>", "adam_m.<param>",
 // "adam_v.<param>", each with the parameter's shape (Linear weights are [out, in] as in
 // PyTorch), F32 for float32 trainers and F64 for float64 ones. Metadata (all strings):
-// format, step, adam_step, rng (base64 of the PCG state), noise_key, noise_counter,
-// imm_config, train_config, model_config (JSON).
+// format, step, adam_step, skipped, bad_run, rng (base64 of the PCG state), noise_key,
+// noise_counter, imm_config, train_config, model_config (JSON of ModelConfig), plus the
+// trainer's Extra entries (e.g. loader_state, run_config).
+//
+// Next to every checkpoint Save writes PATH.sha256 ("<hex>  <name>\n", the sha256sum
+// format); Load and Verify compare it with the file when it exists, so a flipped byte is
+// named in the error. A truncated file fails the safetensors size checks.
 
 // ErrCheckpoint is wrapped by every error about the content of a checkpoint file.
 var ErrCheckpoint = errors.New("imm: bad checkpoint")
@@ -99,6 +108,8 @@ func (tr *Trainer[T]) Save(path string) error {
 		"format":        CheckpointFormat,
 		"step":          strconv.Itoa(tr.Step),
 		"adam_step":     strconv.Itoa(tr.Opt.Step),
+		"skipped":       strconv.Itoa(tr.Skipped),
+		"bad_run":       strconv.Itoa(tr.BadRun),
 		"rng":           base64.StdEncoding.EncodeToString(state),
 		"noise_key":     strconv.FormatUint(tr.noiseKey, 10),
 		"noise_counter": strconv.FormatUint(tr.noiseCounter, 10),
@@ -106,10 +117,77 @@ func (tr *Trainer[T]) Save(path string) error {
 		"train_config":  string(tj),
 		"model_config":  string(mj),
 	}
-	if _, err := safetensors.WriteFile(path, tensors, meta); err != nil {
+	for k, v := range tr.Extra {
+		if _, own := meta[k]; own {
+			return fmt.Errorf("imm: extra checkpoint metadata %q collides with the trainer's own", k)
+		}
+		meta[k] = v
+	}
+	sum, err := safetensors.WriteFile(path, tensors, meta)
+	if err != nil {
 		return fmt.Errorf("imm: write checkpoint %s: %w", path, err)
 	}
+	if err := writeSum(path, sum); err != nil {
+		return fmt.Errorf("imm: write checkpoint hash %s: %w", path, err)
+	}
 	return nil
+}
+
+// SumPath is the file holding the sha256 of the checkpoint at path.
+func SumPath(path string) string { return path + ".sha256" }
+
+func writeSum(path, sum string) error {
+	tmp := SumPath(path) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(sum+"  "+filepath.Base(path)+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, SumPath(path))
+}
+
+// checkSum compares raw with the hash recorded next to path, when there is one.
+func checkSum(path string, raw []byte) error {
+	rec, err := os.ReadFile(SumPath(path))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w %s: read its hash: %v", ErrCheckpoint, path, err)
+	}
+	f := strings.Fields(string(rec))
+	got := sha256.Sum256(raw)
+	if len(f) == 0 || f[0] != hex.EncodeToString(got[:]) {
+		want := "(empty)"
+		if len(f) > 0 {
+			want = f[0]
+		}
+		return fmt.Errorf("%w %s: sha256 %s does not match the recorded %s (file changed or corrupted)", ErrCheckpoint, path, hex.EncodeToString(got[:]), want)
+	}
+	return nil
+}
+
+// Verify checks the checkpoint at path without loading it into a trainer: its recorded
+// sha256 (when PATH.sha256 exists), the safetensors structure and the format tag.
+func Verify(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
+	}
+	_, err = decodeCheckpoint(path, raw)
+	return err
+}
+
+func decodeCheckpoint(path string, raw []byte) (*safetensors.File, error) {
+	if err := checkSum(path, raw); err != nil {
+		return nil, err
+	}
+	st, err := safetensors.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
+	}
+	if st.Metadata["format"] != CheckpointFormat {
+		return nil, fmt.Errorf("%w %s: format %q, want %q", ErrCheckpoint, path, st.Metadata["format"], CheckpointFormat)
+	}
+	return st, nil
 }
 
 // Load reads a checkpoint written by Save into a new Trainer on d.
@@ -118,25 +196,39 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 	if err != nil {
 		return nil, fmt.Errorf("imm: read checkpoint: %w", err)
 	}
-	st, err := safetensors.Decode(raw)
+	st, err := decodeCheckpoint(path, raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
+		return nil, err
 	}
 	meta := st.Metadata
-	if meta["format"] != CheckpointFormat {
-		return nil, fmt.Errorf("%w %s: format %q, want %q", ErrCheckpoint, path, meta["format"], CheckpointFormat)
-	}
 	var cfg Config
 	var tc TrainConfig
-	var mc nn.MLPConfig
-	for k, v := range map[string]any{"imm_config": &cfg, "train_config": &tc, "model_config": &mc} {
+	for k, v := range map[string]any{"imm_config": &cfg, "train_config": &tc} {
 		if err := json.Unmarshal([]byte(meta[k]), v); err != nil {
 			return nil, fmt.Errorf("%w %s: %s: %v", ErrCheckpoint, path, k, err)
 		}
 	}
-	tr, err := NewTrainer(d, cfg, tc, mc)
+	mc, err := ParseModelConfig([]byte(meta["model_config"]))
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: model_config: %v", ErrCheckpoint, path, err)
+	}
+	tr, err := NewModelTrainer(d, cfg, tc, mc)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
+	}
+	own := map[string]bool{"format": true, "step": true, "adam_step": true, "skipped": true, "bad_run": true, "rng": true,
+		"noise_key": true, "noise_counter": true, "imm_config": true, "train_config": true, "model_config": true}
+	for k, v := range meta {
+		if !own[k] {
+			tr.Extra[k] = v
+		}
+	}
+	for k, p := range map[string]*int{"skipped": &tr.Skipped, "bad_run": &tr.BadRun} {
+		if v, ok := meta[k]; ok {
+			if *p, err = strconv.Atoi(v); err != nil {
+				return nil, fmt.Errorf("%w %s: %s: %v", ErrCheckpoint, path, k, err)
+			}
+		}
 	}
 	ints := map[string]*uint64{"noise_key": &tr.noiseKey, "noise_counter": &tr.noiseCounter}
 	for k, p := range ints {

@@ -59,56 +59,6 @@ func scatterPNG(path, title string, pts, ref []float64) error {
 	return nil
 }
 
-// lossPNG plots the training loss of each objective (moving average over 25 steps, log
-// scale).
-func lossPNG(path string, ms []metric) error {
-	p := plot.New()
-	p.Title.Text = "training loss (moving average of 25 steps)"
-	p.X.Label.Text = "step"
-	p.Y.Label.Text = "loss"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	colors := map[string]color.Color{"imm": blue, "fm": color.RGBA{R: 214, G: 39, B: 40, A: 255}}
-	byObj := map[string][]metric{}
-	var order []string
-	for _, m := range ms {
-		if _, ok := byObj[m.Objective]; !ok {
-			order = append(order, m.Objective)
-		}
-		byObj[m.Objective] = append(byObj[m.Objective], m)
-	}
-	for _, obj := range order {
-		list := byObj[obj]
-		var xy plotter.XYs
-		var acc float64
-		for i, m := range list {
-			acc += m.Loss
-			if i >= 25 {
-				acc -= list[i-25].Loss
-			}
-			v := acc / float64(min(i+1, 25))
-			if v > 0 {
-				xy = append(xy, plotter.XY{X: float64(m.Step), Y: v})
-			}
-		}
-		if len(xy) == 0 {
-			continue
-		}
-		l, err := plotter.NewLine(xy)
-		if err != nil {
-			return fmt.Errorf("toy: loss plot: %w", err)
-		}
-		l.Color = colors[obj]
-		p.Add(l)
-		p.Legend.Add(map[string]string{"imm": "IMM", "fm": "flow matching"}[obj], l)
-	}
-	p.Legend.Top = true
-	if err := p.Save(6*vg.Inch, 4*vg.Inch, path); err != nil {
-		return fmt.Errorf("toy: save %s: %w", path, err)
-	}
-	return nil
-}
-
 // gridPNG draws held-out data and every sample set: row 1 data and IMM, row 2 flow matching.
 func gridPNG(path string, o Options, held []float64, panels map[string][]float64, sum *Summary) error {
 	cols := max(len(o.IMMSteps)+1, len(o.FMSteps))

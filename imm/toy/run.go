@@ -1,7 +1,6 @@
 package toy
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -17,10 +16,9 @@ import (
 
 	"github.com/immkit/immkit/imm"
 	"github.com/immkit/immkit/imm/nn"
+	"github.com/immkit/immkit/imm/run"
 	"github.com/immkit/immkit/kernels"
 	"github.com/immkit/immkit/kernels/cpu"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 )
 
 // Options configure a toy run. DefaultOptions gives the documented defaults.
@@ -123,14 +121,6 @@ func (o Options) Validate() error {
 	return nil
 }
 
-type metric struct {
-	Objective string  `json:"objective"`
-	Step      int     `json:"step"`
-	Loss      float64 `json:"loss"`
-	GradNorm  float64 `json:"grad_norm"`
-	Elapsed   float64 `json:"elapsed_s"`
-}
-
 // Run trains every objective, samples, evaluates and writes the outputs into o.Out:
 // metrics.jsonl, loss.png, samples_<objective>_<steps>.{npy,png}, grid.png, data.npy,
 // <objective>.safetensors and summary.json.
@@ -173,9 +163,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 
 	metricsPath := filepath.Join(o.Out, "metrics.jsonl")
-	var history []metric
+	var history []run.Record
 	if o.Resume {
-		if history, err = readMetrics(metricsPath); err != nil {
+		if history, err = run.ReadMetrics(metricsPath); err != nil {
 			return nil, err
 		}
 	}
@@ -201,21 +191,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			if tr, err = imm.Load(dev, ckpt); err != nil {
 				return nil, err
 			}
-			if tr.Train.Objective != obj || tr.Train.Batch != o.Batch || tr.Model != mc {
+			if tr.Train.Objective != obj || tr.Train.Batch != o.Batch || !tr.Model.Equal(imm.MLPModel(mc)) {
 				return nil, fmt.Errorf("toy: %s was written by a different configuration (%+v, %+v)", ckpt, tr.Train, tr.Model)
 			}
 		} else if tr, err = imm.NewTrainer(dev, cfg, tc, mc); err != nil {
 			return nil, err
 		}
 		// Keep the metrics of this objective up to the checkpoint, drop any after it.
-		kept := history[:0]
-		for _, m := range history {
-			if m.Objective != obj || m.Step <= tr.Step {
-				kept = append(kept, m)
-			}
-		}
-		history = kept
-		if err := writeMetrics(metricsPath, history); err != nil {
+		history = run.TrimMetrics(history, obj, tr.Step)
+		if err := run.WriteMetrics(metricsPath, history); err != nil {
 			return nil, err
 		}
 		res, err := train(ctx, o, obj, tr, src, ckpt, metricsPath, &history)
@@ -249,63 +233,58 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			}
 		}
 	}
-	if err := lossPNG(filepath.Join(o.Out, "loss.png"), history); err != nil {
+	if err := run.LossPNG(filepath.Join(o.Out, "loss.png"), history, objectiveName); err != nil {
 		return nil, err
 	}
 	if err := gridPNG(filepath.Join(o.Out, "grid.png"), o, held, panels, sum); err != nil {
 		return nil, err
 	}
 	b, _ := json.MarshalIndent(sum, "", "  ")
-	if err := writeAtomic(filepath.Join(o.Out, "summary.json"), append(b, '\n')); err != nil {
+	if err := run.WriteAtomic(filepath.Join(o.Out, "summary.json"), append(b, '\n')); err != nil {
 		return nil, err
 	}
 	return sum, nil
 }
 
-func train(ctx context.Context, o Options, obj string, tr *imm.Trainer[float32], src imm.Source[float32], ckpt, metricsPath string, history *[]metric) (*Result, error) {
-	f, err := os.OpenFile(metricsPath, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+func objectiveName(obj string) string {
+	if obj == "fm" {
+		return "flow matching"
+	}
+	return "IMM"
+}
+
+func train(ctx context.Context, o Options, obj string, tr *imm.Trainer[float32], src imm.Source[float32], ckpt, metricsPath string, history *[]run.Record) (*Result, error) {
+	ml, err := run.AppendMetrics(metricsPath)
 	if err != nil {
 		return nil, fmt.Errorf("toy: %w", err)
 	}
-	w := bufio.NewWriter(f)
-	closeAll := func(err error) error { return errors.Join(err, w.Flush(), f.Close()) }
-
-	var bar *mpb.Bar
-	var prog *mpb.Progress
-	if o.Progress != nil {
-		prog = mpb.New(mpb.WithOutput(o.Progress), mpb.WithWidth(40))
-		bar = prog.AddBar(int64(o.Steps), mpb.PrependDecorators(decor.Name(obj+" "), decor.CountersNoUnit("%d/%d")),
-			mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.AverageETA(decor.ET_STYLE_GO)))
-		bar.SetCurrent(int64(tr.Step))
-	}
+	closeAll := func(err error) error { return errors.Join(err, ml.Close()) }
+	prog := run.NewProgress(obj, o.Steps, tr.Step, o.Progress, o.Log)
 	start := time.Now()
 	first := tr.Step
 	var last imm.Metrics
 	for tr.Step < o.Steps {
 		if err := ctx.Err(); err != nil {
-			saveErr := tr.Save(ckpt)
-			if bar != nil {
-				bar.Abort(false)
-				prog.Wait()
-			}
+			saveErr := errors.Join(ml.Flush(), tr.Save(ckpt))
+			prog.Stop(false)
 			return nil, closeAll(errors.Join(fmt.Errorf("toy: interrupted at step %d of %s (checkpoint %s): %w", tr.Step, obj, ckpt, err), saveErr))
 		}
 		m, err := tr.TrainStep(src)
 		if err != nil {
+			prog.Stop(false)
 			return nil, closeAll(err)
 		}
 		last = m
-		rec := metric{Objective: obj, Step: m.Step, Loss: m.Loss, GradNorm: m.GradNorm, Elapsed: time.Since(start).Seconds()}
+		el := time.Since(start).Seconds()
+		rec := run.Record{Objective: obj, Step: m.Step, Loss: m.Loss, GradNorm: m.GradNorm, Skipped: m.Skipped, Elapsed: el}
 		*history = append(*history, rec)
-		b, _ := json.Marshal(rec)
-		w.Write(append(b, '\n'))
-		if bar != nil {
-			bar.SetCurrent(int64(tr.Step))
-		} else if o.Log != nil && (tr.Step%max(1, o.Steps/10) == 0) {
-			fmt.Fprintf(o.Log, "%s step %d/%d loss %.5g (%.1fs)\n", obj, tr.Step, o.Steps, m.Loss, rec.Elapsed)
+		if err := ml.Add(rec); err != nil {
+			prog.Stop(false)
+			return nil, closeAll(err)
 		}
+		prog.Update(tr.Step, m.Loss, float64((tr.Step-first)*o.Batch)/max(el, 1e-9))
 		if o.SaveEvery > 0 && tr.Step%o.SaveEvery == 0 && tr.Step < o.Steps {
-			if err := w.Flush(); err != nil {
+			if err := ml.Flush(); err != nil {
 				return nil, closeAll(err)
 			}
 			if err := tr.Save(ckpt); err != nil {
@@ -314,9 +293,7 @@ func train(ctx context.Context, o Options, obj string, tr *imm.Trainer[float32],
 		}
 	}
 	secs := time.Since(start).Seconds()
-	if prog != nil {
-		prog.Wait()
-	}
+	prog.Stop(true)
 	if err := closeAll(nil); err != nil {
 		return nil, fmt.Errorf("toy: write metrics: %w", err)
 	}
@@ -328,46 +305,6 @@ func train(ctx context.Context, o Options, obj string, tr *imm.Trainer[float32],
 		res.StepsPerSecond = float64(n) / secs
 	}
 	return res, nil
-}
-
-func readMetrics(path string) ([]metric, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("toy: %w", err)
-	}
-	defer f.Close()
-	var out []metric
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m metric
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out, sc.Err()
-}
-
-func writeMetrics(path string, ms []metric) error {
-	var b []byte
-	for _, m := range ms {
-		j, _ := json.Marshal(m)
-		b = append(append(b, j...), '\n')
-	}
-	return writeAtomic(path, b)
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("toy: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("toy: %w", err)
-	}
-	return nil
 }
 
 // writeNPY writes x as a little-endian float32 .npy array of shape (len(x)/dim, dim).
@@ -386,5 +323,5 @@ func writeNPY(path string, x []float64, dim int) error {
 	for _, v := range x {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
 	}
-	return writeAtomic(path, b)
+	return run.WriteAtomic(path, b)
 }
