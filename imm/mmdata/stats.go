@@ -1,0 +1,136 @@
+package mmdata
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/immkit/immkit/shards"
+)
+
+// stats sets the normalisation statistics: the given ones (checked), or the per-channel
+// image latent and per-bin mel mean and std over the first StatsSamples samples of the
+// training split (loader order with seed 0 for images, shard order for mels).
+func (l *Layout) stats() error {
+	if st := l.Opts.Stats; st != nil {
+		if l.Image != nil && (len(st.ImageMean) != l.Image.C || len(st.ImageStd) != l.Image.C) {
+			return fmt.Errorf("mmdata: given statistics have %d/%d image channels, the latent has %d", len(st.ImageMean), len(st.ImageStd), l.Image.C)
+		}
+		if l.Audio != nil && (len(st.AudioMean) != l.Audio.NMels || len(st.AudioStd) != l.Audio.NMels) {
+			return fmt.Errorf("mmdata: given statistics have %d/%d mel bins, the mel has %d", len(st.AudioMean), len(st.AudioStd), l.Audio.NMels)
+		}
+		for _, v := range [][]float64{st.ImageStd, st.AudioStd} {
+			for _, s := range v {
+				if !(s > 0) || math.IsInf(s, 0) {
+					return fmt.Errorf("mmdata: given statistics have a standard deviation %v; want finite positive values", s)
+				}
+			}
+		}
+		l.Stats = *st
+	} else {
+		if l.Image != nil {
+			if err := l.imageStats(); err != nil {
+				return err
+			}
+		}
+		if l.Audio != nil {
+			l.audioStats()
+		}
+	}
+	if l.Image != nil {
+		l.Image.Mean, l.Image.Std = l.Stats.ImageMean, l.Stats.ImageStd
+	}
+	if l.Audio != nil {
+		l.Audio.Mean, l.Audio.Std = l.Stats.AudioMean, l.Stats.AudioStd
+	}
+	return nil
+}
+
+// moments accumulates per-channel sums in float64.
+type moments struct {
+	n       []float64
+	sum, sq []float64
+}
+
+func newMoments(c int) *moments {
+	return &moments{n: make([]float64, c), sum: make([]float64, c), sq: make([]float64, c)}
+}
+
+func (m *moments) add(c int, v float32) {
+	x := float64(v)
+	m.n[c]++
+	m.sum[c] += x
+	m.sq[c] += x * x
+}
+
+func (m *moments) result() (mean, std []float64) {
+	mean, std = make([]float64, len(m.n)), make([]float64, len(m.n))
+	for c := range m.n {
+		if m.n[c] == 0 {
+			std[c] = 1
+			continue
+		}
+		mu := m.sum[c] / m.n[c]
+		mean[c] = mu
+		std[c] = math.Max(math.Sqrt(math.Max(m.sq[c]/m.n[c]-mu*mu, 0)), minStd)
+	}
+	return mean, std
+}
+
+func (l *Layout) imageStats() (err error) {
+	ld, err := shards.NewLoader(l.dir, shards.LoaderOptions{Columns: []string{colImageLatent}, GlobalBatch: 256, Epochs: 1, ReuseBatches: true})
+	if err != nil {
+		return fmt.Errorf("mmdata: image statistics: %w", err)
+	}
+	defer func() { err = errors.Join(err, ld.Close()) }()
+	s := l.Image
+	hw := s.H * s.W
+	mo := newMoments(s.C)
+	n := 0
+	for n < l.Opts.StatsSamples {
+		b, err := ld.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("mmdata: image statistics: %w", err)
+		}
+		lat := b.Latents[colImageLatent]
+		for i := 0; i < b.Len() && n < l.Opts.StatsSamples; i++ {
+			if l.nulls[colImageLatent][b.Keys[i]] {
+				continue
+			}
+			n++
+			v := lat.Data[i*lat.Size : (i+1)*lat.Size]
+			for c := range s.C {
+				for _, x := range v[c*hw : (c+1)*hw] {
+					mo.add(c, x)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return errors.New("mmdata: image statistics: the training split has no image latent")
+	}
+	l.Stats.ImageMean, l.Stats.ImageStd = mo.result()
+	l.Stats.Samples = max(l.Stats.Samples, n)
+	return nil
+}
+
+func (l *Layout) audioStats() {
+	m, s := l.mels, l.Audio
+	mo := newMoments(s.NMels)
+	n := 0
+	for r := 0; r < m.Train && n < l.Opts.StatsSamples; r++ {
+		if m.Null[r] {
+			continue
+		}
+		n++
+		for j, x := range m.Data[r*m.Size : (r+1)*m.Size] {
+			mo.add(j%s.NMels, x)
+		}
+	}
+	l.Stats.AudioMean, l.Stats.AudioStd = mo.result()
+	l.Stats.Samples = max(l.Stats.Samples, n)
+}
