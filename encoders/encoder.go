@@ -175,12 +175,12 @@ func (s *Set) Learned() bool {
 	return false
 }
 
-// Schema is the encoded-sample schema: key (utf8), sha256 (fixed_size_binary[32]), then
+// Schema is the encoded-sample schema: key (utf8), sha256 (binary, 32 bytes), then
 // every encoder's fields; arts become the ArtefactsMetadataKey schema metadata.
 func (s *Set) Schema(arts []Artefact, artsJSON string) *arrow.Schema {
 	fields := []arrow.Field{
 		{Name: ColKey, Type: arrow.BinaryTypes.String},
-		{Name: ColSHA256, Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+		{Name: ColSHA256, Type: arrow.BinaryTypes.Binary},
 	}
 	for _, e := range s.Encoders {
 		fields = append(fields, e.Fields()...)
@@ -214,7 +214,7 @@ func (s *Set) EncodeRow(smp *Sample) ([]any, error) {
 // schema s.
 func appendRow(b *array.RecordBuilder, key string, sum [32]byte, vals []any) error {
 	b.Field(0).(*array.StringBuilder).Append(key)
-	b.Field(1).(*array.FixedSizeBinaryBuilder).Append(sum[:])
+	b.Field(1).(*array.BinaryBuilder).Append(sum[:])
 	for i, v := range vals {
 		if err := appendValue(b.Field(i+2), v); err != nil {
 			return fmt.Errorf("encoders: column %s: %w", b.Schema().Field(i+2).Name, err)

@@ -82,9 +82,9 @@ func scanSamples(ctx context.Context, path string, fn func(s *Sample) error) err
 		if !ok {
 			return fmt.Errorf("encoders: %s: key column is %s, want utf8", path, col("key").DataType())
 		}
-		sums, ok := col("sha256").(*array.FixedSizeBinary)
+		sums, ok := col("sha256").(*array.Binary)
 		if !ok {
-			return fmt.Errorf("encoders: %s: sha256 column is %s, want fixed_size_binary[32]", path, col("sha256").DataType())
+			return fmt.Errorf("encoders: %s: sha256 column is %s, want binary (a part from an older immkit? re-run ingest)", path, col("sha256").DataType())
 		}
 		src, _ := col("source").(*array.String)
 		txt, _ := col("text").(*array.String)
@@ -92,6 +92,9 @@ func scanSamples(ctx context.Context, path string, fn func(s *Sample) error) err
 		img, aud := mediaBytes(col("image")), mediaBytes(col("audio"))
 		for i := 0; i < int(rec.NumRows()); i++ {
 			s := Sample{Key: keys.Value(i)}
+			if len(sums.Value(i)) != len(s.SHA256) {
+				return fmt.Errorf("encoders: %s: sha256 of row %d has %d bytes, want 32", path, i, len(sums.Value(i)))
+			}
 			copy(s.SHA256[:], sums.Value(i))
 			if src != nil && src.IsValid(i) {
 				s.Source = src.Value(i)

@@ -183,9 +183,15 @@ func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, 
 // readHashes adds the sha256 column of a part to seen.
 func readHashes(path string, seen map[[32]byte]struct{}) error {
 	return ScanParquet(path, []string{ColSHA256}, 8192, func(rec arrow.RecordBatch) error {
-		col := rec.Column(0).(*array.FixedSizeBinary)
+		col, ok := rec.Column(0).(*array.Binary)
+		if !ok {
+			return fmt.Errorf("ingest: %s: sha256 column is %s, want binary (a part from an older immkit? re-run ingest)", path, rec.Column(0).DataType())
+		}
 		for i := 0; i < col.Len(); i++ {
 			var h [32]byte
+			if len(col.Value(i)) != len(h) {
+				return fmt.Errorf("ingest: %s: sha256 of row %d has %d bytes, want 32", path, i, len(col.Value(i)))
+			}
 			copy(h[:], col.Value(i))
 			seen[h] = struct{}{}
 		}

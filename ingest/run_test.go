@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/immkit/immkit/pipeline"
 	"github.com/immkit/immkit/testdata/gen"
 	"golang.org/x/text/unicode/norm"
@@ -80,7 +81,7 @@ func readRows(t *testing.T, out string) []row {
 				r.rate = Column(rec, ColAudioSampleRate).(*array.Int32).Value(i)
 				r.ch = Column(rec, ColAudioChannels).(*array.Int32).Value(i)
 				r.secs = Column(rec, ColAudioSeconds).(*array.Float64).Value(i)
-				copy(r.sha[:], Column(rec, ColSHA256).(*array.FixedSizeBinary).Value(i))
+				copy(r.sha[:], Column(rec, ColSHA256).(*array.Binary).Value(i))
 				rows = append(rows, r)
 			}
 			return nil
@@ -341,5 +342,29 @@ func TestPartMetadata(t *testing.T) {
 	f := meta.Info.Features
 	if f["image"]["_type"] != "Image" || f["audio"]["_type"] != "Audio" || f["text"]["dtype"] != "string" || f["image_width"]["dtype"] != "int32" {
 		t.Errorf("features %v", f)
+	}
+	// Every stored column must have a feature whose dtype is the one `datasets` derives from
+	// its Arrow type (huggingface/datasets features.py, _arrow_to_datasets_dtype), or
+	// load_dataset fails on the part. The table lists the Arrow types datasets accepts that
+	// this schema can use; fixed_size_binary, for one, has no entry there.
+	hfDtype := map[string]string{"utf8": "string", "binary": "binary", "int32": "int32", "float64": "float64"}
+	sc, err := pqarrow.FromParquet(rdr.MetaData().Schema, nil, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fld := range sc.Fields() {
+		feat, ok := f[fld.Name]
+		switch {
+		case !ok:
+			t.Errorf("column %s (%s) has no datasets feature", fld.Name, fld.Type)
+		case feat["_type"] == "Image" || feat["_type"] == "Audio":
+			if !arrow.TypeEqual(fld.Type, MediaType) {
+				t.Errorf("column %s is %s, want %s for %s", fld.Name, fld.Type, MediaType, feat["_type"])
+			}
+		case hfDtype[fld.Type.String()] == "":
+			t.Errorf("column %s: Arrow type %s has no datasets dtype", fld.Name, fld.Type)
+		case feat["dtype"] != hfDtype[fld.Type.String()]:
+			t.Errorf("column %s (%s): feature dtype %v, want %s", fld.Name, fld.Type, feat["dtype"], hfDtype[fld.Type.String()])
+		}
 	}
 }

@@ -34,8 +34,7 @@ var MediaType = arrow.StructOf(
 // feature description ({"info": {"features": {...}}}).
 const HFMetadataKey = "huggingface"
 
-// hfFeatures is the `datasets` feature description of the raw-sample columns. sha256 has no
-// `datasets` dtype (fixed_size_binary) and is left to the reader's default.
+// hfFeatures is the `datasets` feature description of the raw-sample columns.
 func hfFeatures() string {
 	v := func(dtype string) map[string]any { return map[string]any{"dtype": dtype, "_type": "Value"} }
 	feats := map[string]any{
@@ -51,6 +50,7 @@ func hfFeatures() string {
 		ColText:            v("string"),
 		ColLabel:           v("string"),
 		ColMeta:            v("string"),
+		ColSHA256:          v("binary"),
 	}
 	b, err := json.Marshal(map[string]any{"info": map[string]any{"features": feats}})
 	if err != nil {
@@ -74,7 +74,7 @@ var RawSchema = arrow.NewSchema([]arrow.Field{
 	{Name: ColText, Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: ColLabel, Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: ColMeta, Type: arrow.BinaryTypes.String, Nullable: true},
-	{Name: ColSHA256, Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+	{Name: ColSHA256, Type: arrow.BinaryTypes.Binary},
 }, func() *arrow.Metadata {
 	m := arrow.NewMetadata([]string{HFMetadataKey}, []string{hfFeatures()})
 	return &m

@@ -223,7 +223,7 @@ func (w *PartWriter) AddSample(s *Sample) error {
 	} else {
 		str(11, nil)
 	}
-	b.Field(12).(*array.FixedSizeBinaryBuilder).Append(s.SHA256[:])
+	b.Field(12).(*array.BinaryBuilder).Append(s.SHA256[:])
 
 	n := int64(len(s.Image) + len(s.Audio) + len(s.Key) + len(s.Source) + len(s.Meta) + 64)
 	if s.Text != nil {

@@ -401,19 +401,24 @@ type stringArray interface {
 	Value(int) string
 }
 
-func keyColumns(path string, rec arrow.RecordBatch) (stringArray, *array.FixedSizeBinary, error) {
+func keyColumns(path string, rec arrow.RecordBatch) (stringArray, *array.Binary, error) {
 	var keys stringArray
-	var shas *array.FixedSizeBinary
+	var shas *array.Binary
 	for i, f := range rec.Schema().Fields() {
 		switch f.Name {
 		case ColKey:
 			keys, _ = rec.Column(i).(stringArray)
 		case ColSHA256:
-			shas, _ = rec.Column(i).(*array.FixedSizeBinary)
+			shas, _ = rec.Column(i).(*array.Binary)
 		}
 	}
 	if keys == nil || shas == nil {
 		return nil, nil, fmt.Errorf("shards: %s: key or sha256 column has an unexpected type", path)
+	}
+	for i := 0; i < shas.Len(); i++ {
+		if n := len(shas.Value(i)); n != 32 {
+			return nil, nil, fmt.Errorf("shards: %s: sha256 of row %d (key %q) has %d bytes, want 32", path, i, keys.Value(i), n)
+		}
 	}
 	return keys, shas, nil
 }

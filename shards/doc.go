@@ -8,7 +8,7 @@
 //	DIR/val/shard-00000.parquet    ... and of the val split
 //
 // Build merges any number of part directories with one shared schema that has a utf8 `key`
-// and a fixed_size_binary[32] `sha256` column. It drops exact duplicates (same sha256),
+// and a binary `sha256` column (32 bytes). It drops exact duplicates (same sha256),
 // assigns every key to train or val by a stable hash of the key alone (adding data never
 // moves an old sample between splits), orders each split by a seeded hash of the sample's
 // sha256 (so the order depends on the set of samples, never on part files or worker
@@ -29,7 +29,7 @@ package shards
 // Column names the package relies on.
 const (
 	ColKey    = "key"    // utf8 sample key
-	ColSHA256 = "sha256" // fixed_size_binary[32] content hash, the dedup key
+	ColSHA256 = "sha256" // binary (32-byte) content hash, the dedup key
 )
 
 // ArtefactsMetadataKey is the Arrow schema metadata key under which part files list the

@@ -49,7 +49,7 @@ func encodedSchema(latentLen int) *arrow.Schema {
 		{Name: "label_id", Type: arrow.PrimitiveTypes.Int32},
 		{Name: "image_latent", Type: arrow.FixedSizeListOf(int32(latentLen), arrow.FixedWidthTypes.Float16), Nullable: true, Metadata: md},
 		{Name: "text_tokens", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
-		{Name: ColSHA256, Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+		{Name: ColSHA256, Type: arrow.BinaryTypes.Binary},
 	}, &smd)
 }
 
@@ -86,7 +86,7 @@ func encodedRecord(samples []sample, latLen int) arrow.RecordBatch {
 		tb.Append(true)
 		tb.ValueBuilder().(*array.Int32Builder).AppendValues(s.tokens, nil)
 		sha := s.sha()
-		b.Field(4).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+		b.Field(4).(*array.BinaryBuilder).Append(sha[:])
 	}
 	return b.NewRecordBatch()
 }

@@ -320,7 +320,7 @@ func TestLoaderFloat32Latents(t *testing.T) {
 		{Name: ColKey, Type: arrow.BinaryTypes.String},
 		{Name: "lat32", Type: arrow.FixedSizeListOf(size, arrow.PrimitiveTypes.Float32), Nullable: true},
 		{Name: "lat16", Type: arrow.FixedSizeListOf(size, arrow.FixedWidthTypes.Float16), Nullable: true},
-		{Name: ColSHA256, Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+		{Name: ColSHA256, Type: arrow.BinaryTypes.Binary},
 	}, nil)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	want32 := map[string][]float32{}
@@ -346,7 +346,7 @@ func TestLoaderFloat32Latents(t *testing.T) {
 		want32[key], want16[key] = v32, v16
 		var sha [32]byte
 		copy(sha[:], key)
-		b.Field(3).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+		b.Field(3).(*array.BinaryBuilder).Append(sha[:])
 	}
 	tmp := t.TempDir()
 	writeRecord(t, filepath.Join(tmp, "in", "p.parquet"), b.NewRecordBatch(), 40)

@@ -13,7 +13,7 @@ func validManifest() *Manifest {
 	h := strings.Repeat("ab", 32)
 	return &Manifest{
 		Version:     FormatVersion,
-		Schema:      Schema{Fields: []Field{{Name: ColKey, Type: "utf8"}, {Name: "image_latent", Type: "fixed_size_list<item: halffloat, nullable>[4]", Nullable: true, Metadata: map[string]string{"shape": "1,2,2"}}, {Name: ColSHA256, Type: "fixed_size_binary[32]"}}},
+		Schema:      Schema{Fields: []Field{{Name: ColKey, Type: "utf8"}, {Name: "image_latent", Type: "fixed_size_list<item: halffloat, nullable>[4]", Nullable: true, Metadata: map[string]string{"shape": "1,2,2"}}, {Name: ColSHA256, Type: "binary"}}},
 		Artefacts:   []Artefact{{Name: "pca", Path: "pca.safetensors", SHA256: h}},
 		Seed:        7,
 		ValFraction: 0.25,

@@ -199,8 +199,8 @@ func checkKeyColumns(path string, s *arrow.Schema) error {
 	if len(si) != 1 {
 		return fmt.Errorf("shards: %s: want one %q column, found %d", path, ColSHA256, len(si))
 	}
-	if ft, ok := s.Field(si[0]).Type.(*arrow.FixedSizeBinaryType); !ok || ft.ByteWidth != 32 {
-		return fmt.Errorf("shards: %s: column %q has type %s, want fixed_size_binary[32]", path, ColSHA256, s.Field(si[0]).Type)
+	if s.Field(si[0]).Type.ID() != arrow.BINARY {
+		return fmt.Errorf("shards: %s: column %q has type %s, want binary (a part from an older immkit? re-run encode)", path, ColSHA256, s.Field(si[0]).Type)
 	}
 	return nil
 }

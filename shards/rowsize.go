@@ -6,8 +6,9 @@ import (
 )
 
 // rowSizes returns, for every row of rec, an estimate of its uncompressed size in bytes:
-// value bytes of every column (fixed-width values, string and binary lengths, list
-// children), plus one byte per column. It depends only on the row's values, so cutting row
+// value bytes of every column (fixed-width values, string and binary lengths plus the
+// 4-byte length prefix Parquet's BYTE_ARRAY encoding stores, list children), plus one byte
+// per column. It depends only on the row's values, so cutting row
 // groups and shards by it is deterministic.
 func rowSizes(rec arrow.RecordBatch) []int64 {
 	n := int(rec.NumRows())
@@ -24,21 +25,9 @@ func rowSizes(rec arrow.RecordBatch) []int64 {
 // addSizes adds the per-row value size of arr to out (len(out) == arr.Len()).
 func addSizes(arr arrow.Array, out []int64) {
 	switch a := arr.(type) {
-	case *array.String:
+	case interface{ ValueLen(int) int }: // string and binary arrays, small and large
 		for i := range out {
-			out[i] += int64(a.ValueLen(i))
-		}
-	case *array.Binary:
-		for i := range out {
-			out[i] += int64(a.ValueLen(i))
-		}
-	case *array.LargeString:
-		for i := range out {
-			out[i] += int64(a.ValueLen(i))
-		}
-	case *array.LargeBinary:
-		for i := range out {
-			out[i] += int64(a.ValueLen(i))
+			out[i] += 4 + int64(a.ValueLen(i))
 		}
 	case *array.Struct:
 		for f := 0; f < a.NumField(); f++ {

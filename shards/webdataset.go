@@ -213,7 +213,7 @@ func sampleMembers(rec arrow.RecordBatch, i int) (*sampleFiles, error) {
 				continue // a list type npy cannot hold; left out
 			}
 			add(f.Name+".npy", data)
-		case *array.FixedSizeBinary:
+		case *array.Binary:
 			info[f.Name] = hex.EncodeToString(a.Value(i))
 		case *array.Int32:
 			if f.Name == "label_id" {

@@ -168,7 +168,7 @@ func TestExportWebDatasetRaw(t *testing.T) {
 		{Name: "image_width", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 		{Name: "text", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "meta", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: ColSHA256, Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+		{Name: ColSHA256, Type: arrow.BinaryTypes.Binary},
 	}, nil)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	png := []byte("\x89PNG\r\n\x1a\nrest")
@@ -201,7 +201,7 @@ func TestExportWebDatasetRaw(t *testing.T) {
 		b.Field(5).(*array.StringBuilder).Append(`{"i":` + strconv.Itoa(i) + `}`)
 		var sha [32]byte
 		sha[0] = byte(i + 1)
-		b.Field(6).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+		b.Field(6).(*array.BinaryBuilder).Append(sha[:])
 	}
 	rec := b.NewRecordBatch()
 	tmp := t.TempDir()

@@ -193,7 +193,7 @@ func indent(s string) string {
 
 func (s *summary) add(w io.Writer, o *inspectOpts, rec arrow.RecordBatch, needImages bool) error {
 	n := int(rec.NumRows())
-	if sha, ok := ingest.Column(rec, ingest.ColSHA256).(*array.FixedSizeBinary); ok && o.hashes {
+	if sha, ok := ingest.Column(rec, ingest.ColSHA256).(*array.Binary); ok && o.hashes {
 		for i := range n {
 			s.hashes = append(s.hashes, hex.EncodeToString(sha.Value(i)))
 		}

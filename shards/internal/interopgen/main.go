@@ -76,7 +76,7 @@ func writeEncoded(dir string, n, workers, c, hw, ntok int) error {
 		{Name: "label_id", Type: arrow.PrimitiveTypes.Int32},
 		{Name: "image_latent", Type: arrow.FixedSizeListOf(int32(size), arrow.FixedWidthTypes.Float16), Nullable: true, Metadata: md},
 		{Name: "text_tokens", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
-		{Name: "sha256", Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+		{Name: "sha256", Type: arrow.BinaryTypes.Binary},
 	}, nil)
 	builders := make([]*array.RecordBuilder, workers)
 	for i := range builders {
@@ -119,7 +119,7 @@ func writeEncoded(dir string, n, workers, c, hw, ntok int) error {
 		tb := b.Field(3).(*array.ListBuilder)
 		tb.Append(true)
 		tb.ValueBuilder().(*array.Int32Builder).AppendValues(toks, nil)
-		b.Field(4).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+		b.Field(4).(*array.BinaryBuilder).Append(sha[:])
 	}
 	for w, b := range builders {
 		rec := b.NewRecordBatch()
@@ -155,7 +155,7 @@ func writeRaw(dir string, n int) error {
 		{Name: "image", Type: media, Nullable: true},
 		{Name: "text", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "label", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "sha256", Type: &arrow.FixedSizeBinaryType{ByteWidth: 32}},
+		{Name: "sha256", Type: arrow.BinaryTypes.Binary},
 	}, nil)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
@@ -182,7 +182,7 @@ func writeRaw(dir string, n int) error {
 		b.Field(3).(*array.StringBuilder).Append(text)
 		b.Field(4).(*array.StringBuilder).Append(fmt.Sprint(i % 3))
 		sha := sha256.Sum256(append(img, text...))
-		b.Field(5).(*array.FixedSizeBinaryBuilder).Append(sha[:])
+		b.Field(5).(*array.BinaryBuilder).Append(sha[:])
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
