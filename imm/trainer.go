@@ -64,7 +64,8 @@ type Batch[T kernels.Float] struct {
 	// Present (nil = none) has the layout of X: 1 where the coordinate is conditioning,
 	// held at its clean value in both branches (Multimodal.Hold; OT-FM only).
 	Present []T
-	// Labels (nil when unconditional) has one class id in [0, Classes) per particle.
+	// Labels (nil when unconditional) has one class id in [0, Classes] per particle
+	// (Classes, the null class, for an unlabelled sample).
 	Labels []int32
 }
 
@@ -198,8 +199,8 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 			return Metrics{}, fmt.Errorf("imm: %d labels for %d particles", len(labels), B)
 		}
 		for i, l := range labels {
-			if l < 0 || int(l) >= tr.Model.Classes() {
-				return Metrics{}, fmt.Errorf("imm: label %d of particle %d outside [0, %d)", l, i, tr.Model.Classes())
+			if l < 0 || int(l) > tr.Model.Classes() {
+				return Metrics{}, fmt.Errorf("imm: label %d of particle %d outside [0, %d] (%d is the null class)", l, i, tr.Model.Classes(), tr.Model.Classes())
 			}
 		}
 		labels = DropLabels(labels, tr.Null(), tr.Cfg.LabelDrop, tr.rng)
