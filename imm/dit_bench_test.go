@@ -2,25 +2,40 @@ package imm
 
 import (
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 
 	"github.com/immkit/immkit/imm/nn"
 	"github.com/immkit/immkit/kernels"
-	"github.com/immkit/immkit/kernels/cpu"
+	"github.com/immkit/immkit/kernels/device"
 )
 
-// BenchmarkDiTStep times one IMM training step of a DiT in float32 on the CPU device: the
-// target branch forward, the loss branch forward and backward, and the AdamW update.
-// Sub-benchmarks: tiny/2 on 8x8x1 at batch 32, and S/2 on 32x32x4 latents at batch 8.
+// BenchmarkDiTStep times one IMM training step of a DiT in float32: the target branch
+// forward, the loss branch forward and backward, and the AdamW update. The device is
+// IMMKIT_BENCH_DEVICE (cpu by default; cuda or cuda-tf32 on a GPU, see
+// scripts/gpu-check.sh). Sub-benchmarks: tiny/2 on 8x8x1 at batch 32, S/2 on 32x32x4
+// latents at batch 8, and, on a GPU only, S/2 on 32x32x3 at batch 256 (the
+// `dit-s2-32px` line of shared/bench/imm_torch_ref.py).
 func BenchmarkDiTStep(b *testing.B) {
+	name := os.Getenv("IMMKIT_BENCH_DEVICE")
+	if name == "" {
+		name = "cpu"
+	}
 	for _, c := range []struct {
 		name, size string
 		ch, px     int
 		batch      int
-	}{{"tiny2-8x8x1-b32", "tiny/2", 1, 8, 32}, {"S2-32x32x4-b8", "S/2", 4, 32, 8}} {
+	}{{"tiny2-8x8x1-b32", "tiny/2", 1, 8, 32}, {"S2-32x32x4-b8", "S/2", 4, 32, 8}, {"S2-32x32x3-b256", "S/2", 3, 32, 256}} {
 		b.Run(c.name, func(b *testing.B) {
-			d := cpu.New[float32](runtime.GOMAXPROCS(0))
+			if c.batch > 32 && name == "cpu" {
+				b.Skip("batch 256 runs on a GPU only (IMMKIT_BENCH_DEVICE=cuda)")
+			}
+			d, desc, err := device.Open(name, runtime.GOMAXPROCS(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Log(desc)
 			cfg := DefaultConfig()
 			mc, err := nn.NewDiTConfig(c.size, c.ch, c.px, c.px, 10)
 			if err != nil {
@@ -44,8 +59,7 @@ func BenchmarkDiTStep(b *testing.B) {
 			for i := range labels {
 				labels[i] = int32(i % 10)
 			}
-			b.ResetTimer()
-			for range b.N {
+			step := func() {
 				dr := cfg.DrawTimes(rng, c.batch/cfg.M)
 				yr, err := obj.Target(x, e, dr, labels, net.Null())
 				if err != nil {
@@ -57,7 +71,13 @@ func BenchmarkDiTStep(b *testing.B) {
 				}
 				opt.Update()
 			}
+			step() // warm-up: first-use allocations and, on a GPU, module loading (each step reads the loss back, so steps are synchronous)
+			b.ResetTimer()
+			for range b.N {
+				step()
+			}
 			b.ReportMetric(float64(c.batch*b.N)/b.Elapsed().Seconds(), "samples/s")
+			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
 		})
 	}
 }

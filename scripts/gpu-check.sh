@@ -6,7 +6,7 @@
 #                                      PyTorch reference beside them, prints the run command.
 #   bash scripts/gpu-check.sh --run    on the GPU machine (no Go, no network): parity tests,
 #                                      benchmarks and the PyTorch mlp64 line, then one table.
-#                                      Under 5 minutes; results also go to $OUT if it is set.
+#                                      Under 7 minutes; results also go to $OUT if it is set.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/gpu-bin"
@@ -18,6 +18,7 @@ if [[ "${1:-}" != "--run" ]]; then
 	CGO_ENABLED=1 go test -c -o "$bin/cuda.test" ./kernels/cuda
 	CGO_ENABLED=1 go test -c -o "$bin/cudadrv.test" ./internal/cudadrv
 	CGO_ENABLED=1 go test -c -o "$bin/device.test" ./kernels/device
+	CGO_ENABLED=1 go test -c -o "$bin/imm.test" ./imm
 	ref=""
 	for c in "$root/shared/bench/imm_torch_ref.py" "$root/../shared/bench/imm_torch_ref.py"; do
 		[[ -f "$c" ]] && ref="$c" && break
@@ -32,7 +33,7 @@ if [[ "${1:-}" != "--run" ]]; then
 	ls -la "$bin"
 	cat <<MSG
 gpu-check: binaries are in gpu-bin/ (ignored by git). On the GPU machine run, from the
-repository root, with gpu-bin carried (run tool: carry ["gpu-bin"], timeout_s 420):
+repository root, with gpu-bin carried (run tool: carry ["gpu-bin"], timeout_s 540):
 
     bash scripts/gpu-check.sh --run
 MSG
@@ -73,13 +74,23 @@ echo "== benchmarks"
 timeout 150 ./cuda.test -test.run '^$' -test.bench . -test.benchtime 300ms 2>&1 >"$out/bench.log"
 echo "bench exit status: $?"
 
-echo "== PyTorch reference (mlp64 line of imm_torch_ref.py)"
+echo "== IMM DiT-S/2 training step, 32x32x3, batch 256 (both forward passes, backward, AdamW)"
+for dev in cuda cuda-tf32; do
+	IMMKIT_BENCH_DEVICE=$dev timeout 120 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 20x 2>&1 |
+		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$dev/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
+done
+cat "$out/dit.log" >>"$out/bench.log"
+
+echo "== PyTorch reference (mlp64 and dit-s2-32px lines of imm_torch_ref.py, eager and compiled)"
 if [[ -f imm_torch_ref.py ]] && python3 -c "import torch" 2>/dev/null; then
-	timeout 120 python3 -c '
+	timeout 240 python3 -c '
 import sys; sys.argv = ["imm_torch_ref.py"]
 import imm_torch_ref as r, torch
 print(torch.__version__, torch.cuda.get_device_name(), flush=True)
 r.bench("mlp64-h1024x4 eager", r.MLP(), lambda B: torch.randn(B, 64, device=r.dev), 4096)
+img = lambda B: torch.randn(B, 3, 32, 32, device=r.dev)
+r.bench("dit-s2-32px eager", r.DiT(), img, 256)
+r.bench("dit-s2-32px compiled", r.DiT(), img, 256, compile_=True)
 ' 2>&1 | tee "$out/torch.log"
 else
 	echo "not run: no imm_torch_ref.py or no python3 torch" | tee "$out/torch.log"
@@ -113,7 +124,7 @@ echo "== table ($(head -2 "$out/card.txt" | tail -1))"
 			printf "%-34s %-34s %10s %12s %12s %8s\n", rows[i], "", "", times[i], rates[i], pct
 		}
 	}' "$out/bench.log"
-	grep -h "mlp64" "$out/torch.log" | sed 's/^/pytorch: /'
+	grep -hE "mlp64|dit-s2" "$out/torch.log" | sed 's/^/pytorch: /'
 } | tee "$out/table.txt"
 if grep -q "GPU tests not run" "$out/parity.log"; then
 	echo "GPU CHECK NOT RUN: $(grep -m1 'GPU tests not run' "$out/parity.log")"
