@@ -37,23 +37,41 @@ func prose1M(b testing.TB) []byte {
 }
 
 // BenchmarkEncodeBatch encodes the Go corpus cut into 64 KiB documents on GOMAXPROCS workers;
-// run with -cpu 1,2 to compare.
+// run with -cpu 1,2 to compare. "new" is EncodeBatch (a new [][]int32 per call), "into" is
+// EncodeBatchInto with one Batch reused across calls. Besides time it reports the process's
+// CPU time per token (cpu-ns/token), which a loaded machine disturbs less than wall time.
 func BenchmarkEncodeBatch(b *testing.B) {
 	for _, name := range []string{"cl100k_base", "o200k_base"} {
-		b.Run(name, func(b *testing.B) {
-			e := loadEncoding(b, name)
-			data := goCorpus(b, 8<<20)
-			var docs [][]byte
-			for i := 0; i < len(data); {
-				j := cutValid(data, min(len(data), i+64<<10))
-				docs = append(docs, data[i:j])
-				i = j
-			}
-			b.SetBytes(int64(len(data)))
-			b.ResetTimer()
-			for b.Loop() {
-				e.EncodeBatch(docs, runtime.GOMAXPROCS(0))
-			}
-		})
+		for _, mode := range []string{"new", "into"} {
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				e := loadEncoding(b, name)
+				data := goCorpus(b, 8<<20)
+				var docs [][]byte
+				for i := 0; i < len(data); {
+					j := cutValid(data, min(len(data), i+64<<10))
+					docs = append(docs, data[i:j])
+					i = j
+				}
+				var batch Batch
+				tokens := 0
+				for _, d := range docs {
+					tokens += e.Count(d)
+				}
+				e.EncodeBatchInto(&batch, docs, runtime.GOMAXPROCS(0)) // warm the states' arenas
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				c0, n := processCPU(), 0
+				for b.Loop() {
+					if mode == "new" {
+						e.EncodeBatch(docs, runtime.GOMAXPROCS(0))
+					} else {
+						e.EncodeBatchInto(&batch, docs, runtime.GOMAXPROCS(0))
+					}
+					n++
+				}
+				b.ReportMetric(float64(processCPU()-c0)/float64(n)/float64(tokens), "cpu-ns/token")
+			})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package text
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -124,19 +125,76 @@ func (w *checkWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-// TestEncodeBatchOrder checks that the parallel batch gives each document's own ids.
+// TestEncodeBatchOrder checks that the parallel batch gives each document's own ids, for
+// EncodeBatch and for EncodeBatchInto with one Batch reused across calls of different sizes
+// (a stale id or offset from an earlier call would show up as a difference).
 func TestEncodeBatchOrder(t *testing.T) {
 	e := trainedSmall(t, PatternCL100k)
 	src, _ := os.ReadFile(filepath.Join("testdata", "multilingual.txt"))
 	lines := bytes.SplitAfter(src, []byte("\n"))
-	got := e.EncodeBatch(lines, 4)
-	for i, l := range lines {
-		if want := e.Encode(nil, l); !slices.Equal(got[i], want) {
-			t.Fatalf("document %d: batch ids differ from Encode", i)
+	lines = append(lines, nil, src, []byte("x")) // an empty document, a long one, one byte
+	check := func(what string, docs [][]byte, got func(i int) []int32) {
+		t.Helper()
+		for i, d := range docs {
+			want := e.Encode(nil, d)
+			if !slices.Equal(got(i), want) {
+				t.Fatalf("%s, document %d of %d: batch ids differ from Encode", what, i, len(docs))
+			}
+			if n := e.Count(d); n != len(want) {
+				t.Fatalf("%s, document %d: Count %d, Encode gives %d ids", what, i, n, len(want))
+			}
 		}
-		if n := e.Count(l); n != len(got[i]) {
-			t.Fatalf("document %d: Count %d, Encode gives %d ids", i, n, len(got[i]))
+	}
+	var b Batch
+	for _, workers := range []int{1, 2, 4, 7} {
+		for _, docs := range [][][]byte{lines, lines[:5], lines[len(lines)-3:], lines[:1], nil} {
+			what := fmt.Sprintf("%d workers, %d documents", workers, len(docs))
+			out := e.EncodeBatch(docs, workers)
+			if len(out) != len(docs) {
+				t.Fatalf("%s: EncodeBatch returned %d results", what, len(out))
+			}
+			check("EncodeBatch, "+what, docs, func(i int) []int32 { return out[i] })
+			e.EncodeBatchInto(&b, docs, workers)
+			if b.Len() != len(docs) || len(b.Offsets) != len(docs)+1 || b.Offsets[0] != 0 || b.Offsets[len(docs)] != len(b.IDs) {
+				t.Fatalf("%s: Batch has %d documents, offsets %d..%d over %d ids", what, b.Len(), b.Offsets[0], b.Offsets[len(b.Offsets)-1], len(b.IDs))
+			}
+			check("EncodeBatchInto, "+what, docs, b.Doc)
 		}
+	}
+	// The slices EncodeBatch returns are capped: appending to one must not overwrite the next.
+	out := e.EncodeBatch(lines[:3], 2)
+	want := slices.Clone(out[1])
+	_ = append(out[0], -1, -1, -1)
+	if !slices.Equal(out[1], want) {
+		t.Fatal("appending to one EncodeBatch result changed the next")
+	}
+}
+
+// TestEncodeNoAllocs checks that the hot path does not allocate once the encode states and
+// a reused Batch are warm: Encode into a large enough dst, Count, and a one-worker
+// EncodeBatchInto (more workers allocate only their goroutines).
+func TestEncodeNoAllocs(t *testing.T) {
+	e := trainedSmall(t, PatternO200k)
+	src, _ := os.ReadFile(filepath.Join("testdata", "multilingual.txt"))
+	docs := bytes.SplitAfter(src, []byte("\n"))
+	long := bytes.Repeat([]byte("abcab"), 1000) // a piece longer than smallPiece: longMerge
+	dst := e.Encode(nil, src)
+	var b Batch
+	e.EncodeBatchInto(&b, docs, 1)
+	for name, f := range map[string]func(){
+		"Encode":               func() { dst = e.Encode(dst[:0], src) },
+		"Encode long piece":    func() { dst = e.Encode(dst[:0], long) },
+		"Count":                func() { e.Count(src) },
+		"EncodeBatchInto, 1 w": func() { e.EncodeBatchInto(&b, docs, 1) },
+	} {
+		f()
+		if n := testing.AllocsPerRun(20, f); n != 0 {
+			t.Errorf("%s: %.1f allocations per call, want 0", name, n)
+		}
+	}
+	e.EncodeBatchInto(&b, docs, 2)
+	if n := testing.AllocsPerRun(20, func() { e.EncodeBatchInto(&b, docs, 2) }); n > 12 {
+		t.Errorf("EncodeBatchInto, 2 workers: %.1f allocations per call, want at most 12 (goroutines only)", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Encoding is a byte-level BPE tokenizer: a vocabulary, a pre-tokeniser and special tokens.
@@ -27,7 +28,9 @@ type Encoding struct {
 	span  []uint64
 	nVoc  int // number of mergeable tokens
 	maxID int32
-	pool  sync.Pool // *encodeState
+	// states holds idle encode states for reuse. Unlike a sync.Pool it is not emptied by a
+	// garbage collection, so the caches stay warm and the hot path does not reallocate them.
+	states stateList
 }
 
 // Config describes an encoding to build.
@@ -143,7 +146,6 @@ func New(c Config) (*Encoding, error) {
 	for t, r := range c.Ranks {
 		e.table.insert(e.hash([]byte(t)), uint32(r))
 	}
-	e.pool.New = func() any { return new(encodeState) }
 	return e, nil
 }
 
@@ -184,19 +186,58 @@ func (e *Encoding) TokenBytes(id int32) []byte {
 	return e.blob[off : off+n : off+n]
 }
 
-// encodeState is the per-goroutine scratch space: merge buffers and the piece cache.
+// encodeState is the scratch space of one goroutine while it encodes: merge buffers, the
+// pair and piece caches, and the id arena of a batch worker (about 600 KiB plus the arena).
 type encodeState struct {
 	merge   mergeState
 	cache   pieceCache
 	scratch []int32
+	arena   []int32 // EncodeBatchInto: this worker's ids, document after document
+}
+
+// stateList is a free list of encode states, shared by the goroutines of one Encoding.
+// It keeps at most maxIdle of them; a state is taken for a whole call (Encode, Count, one
+// batch worker), so the lock is taken twice per call, never per piece.
+type stateList struct {
+	mu   sync.Mutex
+	idle []*encodeState
+}
+
+// maxIdleArena bounds the id arena an idle state keeps (in ids: 32 MiB), so an Encoding
+// holds at most that much per idle state after a batch of large documents.
+const maxIdleArena = 8 << 20
+
+func (l *stateList) get() *encodeState {
+	l.mu.Lock()
+	if n := len(l.idle); n > 0 {
+		st := l.idle[n-1]
+		l.idle[n-1] = nil
+		l.idle = l.idle[:n-1]
+		l.mu.Unlock()
+		return st
+	}
+	l.mu.Unlock()
+	return new(encodeState)
+}
+
+func (l *stateList) put(st *encodeState) {
+	if cap(st.arena) > maxIdleArena {
+		st.arena = nil
+	}
+	maxIdle := max(8, 2*runtime.GOMAXPROCS(0))
+	l.mu.Lock()
+	if len(l.idle) < maxIdle {
+		l.idle = append(l.idle, st)
+	}
+	l.mu.Unlock()
 }
 
 // Encode appends the ids of text to dst, treating everything as ordinary text (special
 // tokens' text included): tiktoken's encode_ordinary. It returns the extended slice.
 func (e *Encoding) Encode(dst []int32, text []byte) []int32 {
-	st := e.pool.Get().(*encodeState)
+	st := e.states.get()
 	dst = e.encodeOrdinary(st, dst, text)
-	e.pool.Put(st)
+	e.states.put(st)
 	return dst
 }
 
@@ -278,8 +319,8 @@ func (e *Encoding) EncodeSpecial(dst []int32, text []byte, allowed SpecialSet) [
 	if len(e.special) == 0 || (!allowed.All && len(allowed.Names) == 0) {
 		return e.Encode(dst, text)
 	}
-	st := e.pool.Get().(*encodeState)
-	defer e.pool.Put(st)
+	st := e.states.get()
+	defer e.states.put(st)
 	start := 0
 	for i := 0; i < len(text); i++ {
 		if !e.first[text[i]] {
@@ -304,8 +345,8 @@ func (e *Encoding) EncodeSpecial(dst []int32, text []byte, allowed SpecialSet) [
 
 // Count returns the number of ids Encode would give for text, without keeping them.
 func (e *Encoding) Count(text []byte) int {
-	st := e.pool.Get().(*encodeState)
-	defer e.pool.Put(st)
+	st := e.states.get()
+	defer e.states.put(st)
 	n := 0
 	for i := 0; i < len(text); {
 		j := e.split(text, i)
@@ -316,43 +357,132 @@ func (e *Encoding) Count(text []byte) int {
 	return n
 }
 
+// Batch holds the ids of a batch of documents in one arena, in the layout of an Arrow
+// list<int32> column: the ids of document i are IDs[Offsets[i]:Offsets[i+1]], Offsets[0] == 0
+// and len(Offsets) == number of documents + 1. A Batch is reused by passing it to
+// [Encoding.EncodeBatchInto] again, which overwrites it and keeps its buffers' capacity.
+type Batch struct {
+	IDs     []int32 // all ids, document after document
+	Offsets []int   // document boundaries in IDs
+
+	where []docSpan // per document: the worker that encoded it and where in its arena
+}
+
+// docSpan locates one document's ids in a worker's arena: arena[start:end] of worker w.
+type docSpan struct {
+	w          int32
+	start, end int
+}
+
+// Len returns the number of documents in b.
+func (b *Batch) Len() int { return max(0, len(b.Offsets)-1) }
+
+// Doc returns the ids of document i, a slice of b.IDs (capped, so appending copies).
+func (b *Batch) Doc(i int) []int32 {
+	lo, hi := b.Offsets[i], b.Offsets[i+1]
+	return b.IDs[lo:hi:hi]
+}
+
 // EncodeBatch encodes docs as ordinary text on up to workers goroutines (0 means
-// GOMAXPROCS) and returns their ids in the order of docs.
+// GOMAXPROCS) and returns their ids in the order of docs. The returned slices share one
+// newly allocated array; [Encoding.EncodeBatchInto] reuses the caller's instead.
 func (e *Encoding) EncodeBatch(docs [][]byte, workers int) [][]int32 {
+	var b Batch
+	e.encodeBatch(&b, docs, workers, true)
 	out := make([][]int32, len(docs))
+	for i := range out {
+		out[i] = b.Doc(i)
+	}
+	return out
+}
+
+// EncodeBatchInto encodes docs as ordinary text on up to workers goroutines (0 means
+// GOMAXPROCS) into b, in the order of docs, reusing b's buffers: once they are large enough
+// it does not allocate. Each worker encodes whole documents into an arena of its own, kept
+// with its encode state between calls; the arenas are then copied into b.IDs in order.
+func (e *Encoding) EncodeBatchInto(b *Batch, docs [][]byte, workers int) {
+	e.encodeBatch(b, docs, workers, false)
+}
+
+// encodeBatch fills b; fresh means b.IDs is allocated at its exact final size instead of
+// reusing its capacity (EncodeBatch hands slices of it to the caller).
+func (e *Encoding) encodeBatch(b *Batch, docs [][]byte, workers int, fresh bool) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, len(docs))
-	if workers <= 1 {
-		for i, d := range docs {
-			out[i] = e.Encode(make([]int32, 0, len(d)/2+16), d)
-		}
-		return out
+	b.Offsets = append(b.Offsets[:0], 0)
+	if fresh {
+		b.IDs = nil
 	}
-	var next sync.Mutex
-	k := 0
+	if workers <= 1 {
+		st := e.states.get()
+		ids := b.IDs[:0]
+		if fresh {
+			// One document at a time into the state's arena, then one exact copy.
+			ids = st.arena[:0]
+		}
+		for _, d := range docs {
+			ids = e.encodeOrdinary(st, ids, d)
+			b.Offsets = append(b.Offsets, len(ids))
+		}
+		if fresh {
+			st.arena = ids[:0]
+			ids = append([]int32(nil), ids...)
+		}
+		b.IDs = ids
+		e.states.put(st)
+		return
+	}
+	b.where = slices.Grow(b.where[:0], len(docs))[:len(docs)]
+	states := make([]*encodeState, workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range states {
+		st := e.states.get()
+		states[w] = st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st := e.pool.Get().(*encodeState)
-			defer e.pool.Put(st)
+			arena := st.arena[:0]
 			for {
-				next.Lock()
-				i := k
-				k++
-				next.Unlock()
+				i := int(next.Add(1) - 1)
 				if i >= len(docs) {
-					return
+					break
 				}
-				out[i] = e.encodeOrdinary(st, make([]int32, 0, len(docs[i])/2+16), docs[i])
+				start := len(arena)
+				arena = e.encodeOrdinary(st, arena, docs[i])
+				b.where[i] = docSpan{w: int32(w), start: start, end: len(arena)}
+			}
+			st.arena = arena
+		}()
+	}
+	wg.Wait()
+	for _, s := range b.where {
+		b.Offsets = append(b.Offsets, b.Offsets[len(b.Offsets)-1]+s.end-s.start)
+	}
+	total := b.Offsets[len(docs)]
+	if fresh {
+		b.IDs = make([]int32, total)
+	} else {
+		b.IDs = slices.Grow(b.IDs[:0], total)[:total]
+	}
+	// Copy in parallel: worker w copies the documents it encoded.
+	for w, st := range states {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, s := range b.where {
+				if int(s.w) == w {
+					copy(b.IDs[b.Offsets[i]:b.Offsets[i+1]], st.arena[s.start:s.end])
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return out
+	for _, st := range states {
+		e.states.put(st)
+	}
 }
 
 // Decode appends the bytes of ids to dst. It fails on an id that is not in the vocabulary.
