@@ -11,7 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// readTable reads a whole Parquet file.
+// readTable reads a whole Parquet file; its schema carries the file's schema metadata
+// (which pqarrow's ReadTable leaves out).
 func readTable(t *testing.T, path string) arrow.Table {
 	t.Helper()
 	f, err := file.OpenParquetFile(path, false)
@@ -27,7 +28,18 @@ func readTable(t *testing.T, path string) arrow.Table {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tbl
+	sc, err := fr.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := sc.Metadata()
+	cols := make([]arrow.Column, tbl.NumCols())
+	for i := range cols {
+		cols[i] = *tbl.Column(i)
+	}
+	out := array.NewTable(arrow.NewSchema(tbl.Schema().Fields(), &md), cols, tbl.NumRows())
+	tbl.Release()
+	return out
 }
 
 // readColumn maps key -> value of one column of a Parquet file: []float32 for lists and
