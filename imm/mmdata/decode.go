@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -30,9 +31,23 @@ type Media struct {
 // Decode turns n particles x (n*Dim values, as Assemble writes them) back into media.
 // Image latents are denormalised and decoded by the shards' image encoder (values
 // clamped to the 8-bit range), mels are denormalised and inverted by Griffin-Lim
-// (GriffinLimIters iterations, a fixed seed per particle), text vectors are decoded by
+// (GriffinLimIters iterations after the MelInvert mel-to-linear solve, seed = the particle's
+// index), text vectors are decoded by
 // nearest embedding. Clips are decoded on GOMAXPROCS goroutines.
 func (l *Layout) Decode(x []float32, n int) (*Media, error) {
+	return l.DecodeModalities(x, n, nil)
+}
+
+// DecodeModalities is Decode restricted to the named segments (nil means all): the media
+// of the others stay nil. Griffin-Lim is the expensive part, so leaving audio out makes
+// decoding many times faster.
+func (l *Layout) DecodeModalities(x []float32, n int, mods []string) (*Media, error) {
+	for _, m := range mods {
+		if _, ok := l.Offset(m); !ok {
+			return nil, fmt.Errorf("mmdata: decode %s: the layout has no such segment (it has %v)", m, l.Segments)
+		}
+	}
+	use := func(m string) bool { return mods == nil || slices.Contains(mods, m) }
 	D := l.Dim()
 	if n < 0 || len(x) != n*D {
 		return nil, fmt.Errorf("mmdata: decode %d particles of dim %d from %d values", n, D, len(x))
@@ -43,21 +58,31 @@ func (l *Layout) Decode(x []float32, n int) (*Media, error) {
 			return nil, fmt.Errorf("mmdata: decode: particles hold non-finite values (%v)", v)
 		}
 	}
-	if s := l.Image; s != nil {
+	img, aud, txt := l.Image, l.Audio, l.Text
+	if !use(Image) {
+		img = nil
+	}
+	if !use(Audio) {
+		aud = nil
+	}
+	if !use(Text) {
+		txt = nil
+	}
+	if img != nil {
 		md.Images = make([]*image.RGBA, n)
 	}
-	if s := l.Audio; s != nil {
+	if aud != nil {
 		md.Audio = make([][]float32, n)
-		md.AudioRate = s.SampleRate
+		md.AudioRate = aud.SampleRate
 	}
-	if s := l.Text; s != nil {
+	if txt != nil {
 		md.Captions = make([]string, n)
 	}
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range n {
 		p := x[i*D : (i+1)*D]
-		if s := l.Image; s != nil && s.Decodable() {
+		if s := img; s != nil && s.Decodable() {
 			off, _ := l.Offset(Image)
 			g.Go(func() error {
 				img, err := s.decode(p[off:], l.Opts.SigmaD)
@@ -68,10 +93,10 @@ func (l *Layout) Decode(x []float32, n int) (*Media, error) {
 				return nil
 			})
 		}
-		if s := l.Audio; s != nil {
+		if s := aud; s != nil {
 			off, _ := l.Offset(Audio)
 			g.Go(func() error {
-				w, err := s.decode(p[off:], l.Opts.SigmaD, l.Opts.GriffinLimIters, uint64(i))
+				w, err := s.decode(p[off:], l.Opts.SigmaD, l.Opts.GriffinLimIters, audio.InvertMethod(l.Opts.MelInvert), uint64(i))
 				if err != nil {
 					return fmt.Errorf("mmdata: decode audio of particle %d: %w", i, err)
 				}
@@ -79,7 +104,7 @@ func (l *Layout) Decode(x []float32, n int) (*Media, error) {
 				return nil
 			})
 		}
-		if s := l.Text; s != nil {
+		if s := txt; s != nil {
 			off, _ := l.Offset(Text)
 			c, err := s.decode(p[off : off+s.Len*s.Dim])
 			if err != nil {
@@ -142,8 +167,8 @@ func (s *AudioSegment) MelOf(seg []float32, sigma float64) *audio.Mel {
 	return m
 }
 
-func (s *AudioSegment) decode(seg []float32, sigma float64, iters int, seed uint64) ([]float32, error) {
-	return audio.GriffinLim(s.MelOf(seg, sigma), audio.GriffinLimOptions{Iters: iters, Momentum: 0.99, Seed: seed})
+func (s *AudioSegment) decode(seg []float32, sigma float64, iters int, method audio.InvertMethod, seed uint64) ([]float32, error) {
+	return audio.GriffinLim(s.MelOf(seg, sigma), audio.GriffinLimOptions{Iters: iters, Momentum: 0.99, Method: method, Seed: seed})
 }
 
 // IDs returns the token ids of a text segment (Len*Dim values): the nearest table row of

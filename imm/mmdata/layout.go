@@ -76,6 +76,10 @@ type Options struct {
 	StatsSamples int
 	// GriffinLimIters is the number of Griffin-Lim iterations of Decode; default 32.
 	GriffinLimIters int
+	// MelInvert is how Decode maps a mel to a linear spectrogram before Griffin-Lim:
+	// "nnls" (default, librosa's mel_to_stft) or "pinv" (pseudo-inverse, much faster,
+	// see docs/multimodal-data.md).
+	MelInvert string
 }
 
 func (o Options) withDefaults() Options {
@@ -103,6 +107,9 @@ func (o Options) withDefaults() Options {
 	if o.GriffinLimIters == 0 {
 		o.GriffinLimIters = 32
 	}
+	if o.MelInvert == "" {
+		o.MelInvert = string(audio.InvertNNLS)
+	}
 	return o
 }
 
@@ -114,6 +121,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("mmdata: sigma_d %v must be positive", o.SigmaD)
 	case o.TextPad != TextPadEnd && o.TextPad != TextPadFill:
 		return fmt.Errorf("mmdata: text padding %q, want %q or %q", o.TextPad, TextPadEnd, TextPadFill)
+	case o.MelInvert != string(audio.InvertNNLS) && o.MelInvert != string(audio.InvertPinv):
+		return fmt.Errorf("mmdata: mel inversion %q, want nnls or pinv", o.MelInvert)
 	case o.StatsSamples < 1 || o.GriffinLimIters < 1:
 		return fmt.Errorf("mmdata: stats samples %d and Griffin-Lim iterations %d must be >= 1", o.StatsSamples, o.GriffinLimIters)
 	}
