@@ -2,6 +2,7 @@ package mmdata
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/immkit/immkit/shards"
@@ -38,7 +39,26 @@ func (l *Layout) Assemble(b *shards.Batch, x, mask []float32) (labels []int32, e
 			}
 		}
 	}
-	if s := l.Image; s != nil {
+	if s := l.Image; s != nil && s.vq != nil {
+		off, _ := l.Offset(Image)
+		tok, ok := b.Tokens[colImageTokens]
+		if !ok {
+			return nil, fmt.Errorf("mmdata: batch has no image_tokens column (use Layout.LoaderOptions)")
+		}
+		T, F := s.Tokens(), s.Features()
+		for i := range n {
+			if l.nulls[colImageTokens][b.Keys[i]] {
+				continue
+			}
+			if int(tok.Lengths[i]) != T || tok.SeqLen < T {
+				return nil, fmt.Errorf("mmdata: sample %q has %d image tokens, want %d", b.Keys[i], tok.Lengths[i], T)
+			}
+			if err := s.codeVectors(x[i*D+off:i*D+off+T*F], tok.IDs[i*tok.SeqLen:i*tok.SeqLen+T], l.Opts.SigmaD); err != nil {
+				return nil, fmt.Errorf("mmdata: sample %q: %w", b.Keys[i], err)
+			}
+			fill(mask[i*D+off:i*D+off+T*F], 1)
+		}
+	} else if s != nil {
 		off, _ := l.Offset(Image)
 		lat, ok := b.Latents[colImageLatent]
 		if !ok {
@@ -138,6 +158,48 @@ func (s *ImageSegment) unpatch(lat, src []float32, sigma float64) {
 			}
 		}
 	}
+}
+
+// codeVectors writes the normalised code vectors of vq ids into dst (len(ids) tokens of
+// 3*P*P features): feature j of token t is sigma*(code[ids[t]][j] - Mean[j%3])/Std[j%3].
+func (s *ImageSegment) codeVectors(dst []float32, ids []int32, sigma float64) error {
+	F := s.Features()
+	for t, id := range ids {
+		if id < 0 || int(id) >= s.vq.K {
+			return fmt.Errorf("image token %d at position %d outside the codebook of %d", id, t, s.vq.K)
+		}
+		for j, v := range s.vq.Codebook[int(id)*F : (int(id)+1)*F] {
+			c := j % 3
+			dst[t*F+j] = float32(sigma / s.Std[c] * (float64(v) - s.Mean[c]))
+		}
+	}
+	return nil
+}
+
+// Codes returns the vq code of every token of an image segment: the codebook entry
+// nearest (L2, smallest id on ties) to the denormalised token.
+func (s *ImageSegment) Codes(seg []float32, sigma float64) []int32 {
+	F, K := s.Features(), s.vq.K
+	ids := make([]int32, s.Tokens())
+	v := make([]float64, F)
+	for t := range ids {
+		for j := range v {
+			c := j % 3
+			v[j] = s.Std[c]/sigma*float64(seg[t*F+j]) + s.Mean[c]
+		}
+		best := math.Inf(1)
+		for k := range K {
+			var d2 float64
+			for j, e := range s.vq.Codebook[k*F : (k+1)*F] {
+				d := v[j] - float64(e)
+				d2 += d * d
+			}
+			if d2 < best {
+				best, ids[t] = d2, int32(k)
+			}
+		}
+	}
+	return ids
 }
 
 // group writes the normalised mel (Frames x NMels, frame-major) into dst, which holds

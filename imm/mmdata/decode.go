@@ -120,7 +120,7 @@ func (l *Layout) DecodeModalities(x []float32, n int, mods []string) (*Media, er
 }
 
 // Latent returns the denormalised C x H x W latent of an image segment (Tokens*Features
-// values at the segment's offset).
+// values at the segment's offset) of a latent encoder (not vq, see Codes).
 func (s *ImageSegment) Latent(seg []float32, sigma float64) imgenc.Latent {
 	lat := imgenc.NewLatent(s.C, s.H, s.W)
 	s.unpatch(lat.Data, seg, sigma)
@@ -128,6 +128,13 @@ func (s *ImageSegment) Latent(seg []float32, sigma float64) imgenc.Latent {
 }
 
 func (s *ImageSegment) decode(seg []float32, sigma float64) (*image.RGBA, error) {
+	if s.vq != nil {
+		img, err := s.vq.Decode(imgenc.Tokens{H: s.H, W: s.W, IDs: s.Codes(seg, sigma)})
+		if err != nil {
+			return nil, err
+		}
+		return toRGBA(img), nil
+	}
 	lat := s.Latent(seg, sigma)
 	var img *image.NRGBA
 	var err error

@@ -173,15 +173,30 @@ type Layout struct {
 }
 
 // ImageSegment describes the image segment: an image latent of C x H x W cut into P x P
-// patches, Tokens = (H/P)*(W/P), Features = C*P*P.
+// patches, Tokens = (H/P)*(W/P), Features = C*P*P. For vq image tokens, H x W is the
+// token grid, P the codes' patch side and C = 3: every token is its code's patch vector
+// (feature (dy*P+dx)*3 + c, as encoders/image stores it), Tokens = H*W, Features = 3*P*P.
 type ImageSegment struct {
-	Encoder string // name@version from the column metadata: pixels@1, patch-pca@1, external@1
+	Encoder string // name@version from the column metadata: pixels@1, patch-pca@1, external@1, vq@1
+	Column  string // image_latent, or image_tokens for vq
 	C, H, W int
 	P       int
-	Mean    []float64 // per-channel latent mean
+	Mean    []float64 // per-channel latent mean (vq: per colour channel of the code vectors)
 	Std     []float64 // per-channel latent std
 	pca     *imgenc.PatchPCA
+	vq      *imgenc.VQ
 }
+
+// Tokens is the number of tokens of the segment.
+func (s *ImageSegment) Tokens() int {
+	if s.vq != nil {
+		return s.H * s.W
+	}
+	return (s.H / s.P) * (s.W / s.P)
+}
+
+// Features is the width of a token.
+func (s *ImageSegment) Features() int { return s.C * s.P * s.P }
 
 // AudioSegment describes the audio segment: Frames x NMels log-mel in groups of Group
 // frames, Tokens = ceil(Frames/Group), Features = Group*NMels.
@@ -250,18 +265,19 @@ func NewLayout(shardsDir string, o Options) (*Layout, error) {
 
 	// image
 	imgField, hasImg := field(colImageLatent)
-	if _, tok := field(colImageTokens); tok && !hasImg {
-		if use, _ := want(Image, true); use {
-			return nil, fmt.Errorf("%w: the image segment needs continuous latents (image_latent from pixels or patch-pca); these shards hold vq image_tokens", ErrUnsupported)
-		}
-	}
-	if use, err := want(Image, hasImg); err != nil {
+	vqField, hasVQ := field(colImageTokens)
+	if use, err := want(Image, hasImg || hasVQ); err != nil {
 		return nil, err
 	} else if use {
-		if l.Image, err = l.newImage(imgField); err != nil {
+		if hasImg {
+			l.Image, err = l.newImage(imgField)
+		} else {
+			l.Image, err = l.newVQ(vqField)
+		}
+		if err != nil {
 			return nil, err
 		}
-		l.Segments = append(l.Segments, nn.Segment{Name: Image, Tokens: (l.Image.H / l.Image.P) * (l.Image.W / l.Image.P), Features: l.Image.C * l.Image.P * l.Image.P})
+		l.Segments = append(l.Segments, nn.Segment{Name: Image, Tokens: l.Image.Tokens(), Features: l.Image.Features()})
 	}
 
 	// audio
@@ -327,7 +343,15 @@ func (l *Layout) LoaderOptions(o shards.LoaderOptions) shards.LoaderOptions {
 		cols = append(cols, colLabelID)
 	}
 	if l.Image != nil {
-		cols = append(cols, colImageLatent)
+		cols = append(cols, l.Image.Column)
+		if l.Image.vq != nil {
+			seq := make(map[string]int, len(o.SeqLen)+1)
+			for k, v := range o.SeqLen {
+				seq[k] = v
+			}
+			seq[colImageTokens] = l.Image.Tokens()
+			o.SeqLen = seq
+		}
 	}
 	if l.Text != nil {
 		cols = append(cols, colTextTokens)
@@ -425,7 +449,7 @@ func metaInt(f shards.Field, key string) (int, error) {
 }
 
 func (l *Layout) newImage(f shards.Field) (*ImageSegment, error) {
-	s := &ImageSegment{Encoder: f.Metadata["encoder"], P: l.Opts.ImagePatch}
+	s := &ImageSegment{Encoder: f.Metadata["encoder"], Column: colImageLatent, P: l.Opts.ImagePatch}
 	shape := strings.Split(f.Metadata["shape"], ",")
 	var dims []int
 	for _, p := range shape {
@@ -463,7 +487,39 @@ func (l *Layout) newImage(f shards.Field) (*ImageSegment, error) {
 	case "external":
 		// continuous, but no decoder: Decode leaves the pictures nil
 	default:
-		return nil, fmt.Errorf("%w: image encoder %q (want pixels, patch-pca or external latents)", ErrUnsupported, s.Encoder)
+		return nil, fmt.Errorf("%w: image_latent from encoder %q (want pixels, patch-pca or external latents)", ErrUnsupported, s.Encoder)
+	}
+	return s, nil
+}
+
+// newVQ describes vq image tokens: each token becomes its code's patch vector.
+func (l *Layout) newVQ(f shards.Field) (*ImageSegment, error) {
+	s := &ImageSegment{Encoder: f.Metadata["encoder"], Column: colImageTokens, C: 3}
+	if name, _, _ := strings.Cut(s.Encoder, "@"); name != "vq" {
+		return nil, fmt.Errorf("%w: image_tokens from encoder %q (want vq)", ErrUnsupported, s.Encoder)
+	}
+	var dims []int
+	for _, p := range strings.Split(f.Metadata["shape"], ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("mmdata: column image_tokens has shape metadata %q, want H,W", f.Metadata["shape"])
+		}
+		dims = append(dims, n)
+	}
+	if len(dims) != 2 {
+		return nil, fmt.Errorf("mmdata: column image_tokens has shape metadata %q, want H,W", f.Metadata["shape"])
+	}
+	s.H, s.W = dims[0], dims[1]
+	p, err := l.artefact("vq")
+	if err != nil {
+		return nil, err
+	}
+	if s.vq, _, err = imgenc.LoadVQ(p); err != nil {
+		return nil, fmt.Errorf("mmdata: %w", err)
+	}
+	s.P = s.vq.P
+	if c, ok := f.Metadata["codes"]; ok && c != strconv.Itoa(s.vq.K) {
+		return nil, fmt.Errorf("mmdata: image_tokens metadata says %s codes, the vq codebook has %d", c, s.vq.K)
 	}
 	return s, nil
 }
@@ -471,7 +527,7 @@ func (l *Layout) newImage(f shards.Field) (*ImageSegment, error) {
 // Decodable reports whether Decode can turn the image segment into pictures (pixels and
 // patch-pca latents; external latents have no decoder here).
 func (s *ImageSegment) Decodable() bool {
-	return strings.HasPrefix(s.Encoder, "pixels@") || s.pca != nil
+	return strings.HasPrefix(s.Encoder, "pixels@") || s.pca != nil || s.vq != nil
 }
 
 func (l *Layout) newAudio(f shards.Field) (*AudioSegment, error) {

@@ -50,7 +50,7 @@ func (l *Layout) readSide() error {
 	var nullCols []string
 	used := []string{}
 	if l.Image != nil {
-		used = append(used, colImageLatent)
+		used = append(used, l.Image.Column)
 	}
 	if l.Text != nil {
 		used = append(used, colTextTokens)

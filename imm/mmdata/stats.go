@@ -79,12 +79,16 @@ func (m *moments) result() (mean, std []float64) {
 }
 
 func (l *Layout) imageStats() (err error) {
-	ld, err := shards.NewLoader(l.dir, shards.LoaderOptions{Columns: []string{colImageLatent}, GlobalBatch: 256, Epochs: 1, ReuseBatches: true})
+	s := l.Image
+	lo := shards.LoaderOptions{Columns: []string{s.Column}, GlobalBatch: 256, Epochs: 1, ReuseBatches: true}
+	if s.vq != nil {
+		lo.SeqLen = map[string]int{colImageTokens: s.Tokens()}
+	}
+	ld, err := shards.NewLoader(l.dir, lo)
 	if err != nil {
 		return fmt.Errorf("mmdata: image statistics: %w", err)
 	}
 	defer func() { err = errors.Join(err, ld.Close()) }()
-	s := l.Image
 	hw := s.H * s.W
 	mo := newMoments(s.C)
 	n := 0
@@ -98,10 +102,23 @@ func (l *Layout) imageStats() (err error) {
 		}
 		lat := b.Latents[colImageLatent]
 		for i := 0; i < b.Len() && n < l.Opts.StatsSamples; i++ {
-			if l.nulls[colImageLatent][b.Keys[i]] {
+			if l.nulls[s.Column][b.Keys[i]] {
 				continue
 			}
 			n++
+			if s.vq != nil { // the colour channels of the tokens' code vectors
+				tok := b.Tokens[colImageTokens]
+				F := s.Features()
+				for _, id := range tok.IDs[i*tok.SeqLen : i*tok.SeqLen+int(tok.Lengths[i])] {
+					if id < 0 || int(id) >= s.vq.K {
+						return fmt.Errorf("mmdata: image statistics: sample %q has image token %d outside the codebook of %d", b.Keys[i], id, s.vq.K)
+					}
+					for j, x := range s.vq.Codebook[int(id)*F : (int(id)+1)*F] {
+						mo.add(j%3, x)
+					}
+				}
+				continue
+			}
 			v := lat.Data[i*lat.Size : (i+1)*lat.Size]
 			for c := range s.C {
 				for _, x := range v[c*hw : (c+1)*hw] {
