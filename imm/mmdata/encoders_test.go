@@ -26,7 +26,7 @@ func TestImageEncoders(t *testing.T) {
 		tokens, F int
 	}{
 		{"patch-pca", encoders.ImageConfig{Encoder: "patch-pca", Size: 32, Patch: 4, Dims: 12}, 4, 12 * 16}, // latent 12x8x8, P=4
-		{"vq", encoders.ImageConfig{Encoder: "vq", Size: 32, Patch: 4, Codes: 32}, 64, 48},                 // 8x8 codes of 4x4x3
+		{"vq", encoders.ImageConfig{Encoder: "vq", Size: 32, Patch: 4, Codes: 32}, 64, 48},                  // 8x8 codes of 4x4x3
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := encoders.Config{Seed: 5, Image: c.img, Audio: encoders.AudioConfig{Encoder: "none"}}
