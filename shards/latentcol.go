@@ -37,19 +37,6 @@ func readLatentChunk(pf *parquetFile, rg, leaf int, c loadCol, rows int64, buf *
 	n := int(rows) * c.size
 	buf.size = c.size
 	buf.valid = resize(buf.valid, int(rows))
-	if c.f16 && ccr.Descriptor().PhysicalType() == parquet.Types.FixedLenByteArray && ccr.Descriptor().TypeLength() == 2 {
-		buf.bits = resize(buf.bits, n)
-		ok, err := readF16Pages(pf, rg, leaf, buf.bits)
-		if err != nil {
-			return fmt.Errorf("column %s: %w", c.name, err)
-		}
-		if ok {
-			for i := range buf.valid {
-				buf.valid[i] = true
-			}
-			return nil
-		}
-	}
 	buf.def, buf.rep = resize(buf.def, levelBatch), resize(buf.rep, levelBatch)
 	def, rep := buf.def, buf.rep
 	var (

@@ -1,6 +1,7 @@
 package shards
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -381,22 +382,31 @@ type reader struct {
 	files map[int]*parquetFile
 	ord   *epochOrder
 
-	// The decoded samples of the current block that this rank needs, by slot.
-	blk      int64   // current block, -1 none
-	blkLo    int64   // first position of the block
-	slotOf   []int32 // position - blkLo -> slot, -1 if not needed
-	keys     []string
-	lat      [][]float32 // per float32 latent column: slot*size
-	latBits  [][]uint16  // per float16 latent column: slot*size half bit patterns
-	tokOff   [][]int32   // per token column: offsets by slot (len slots+1)
-	tokVal   [][]int32
-	ints     [][]int32
-	lastRG   [2]int // shard, row group of lastRec
-	lastRec  arrow.RecordBatch
-	lastBase int64         // first row of lastRG in its shard
-	recCols  []arrow.Array // columns of lastRec: key, then the non-latent l.cols in order
-	// latChunks holds the latent columns of the current row group, in l.cols order.
-	latChunks []*latentChunk
+	// The decoded samples of the current block that this rank needs, by slot. Slots are
+	// numbered in stream order, so the rows a row group gives to the block fill
+	// consecutive slots and its latent pages are copied out in one sweep.
+	blk     int64   // current block, -1 none
+	blkLo   int64   // first position of the block
+	slotOf  []int32 // position - blkLo -> slot, -1 if not needed
+	keys    []string
+	lat     [][]float32 // per float32 latent column: slot*size
+	latBits [][]uint16  // per float16 latent column: slot*size half bit patterns
+	tokOff  [][]int32   // per token column: offsets by slot (len slots+1)
+	tokVal  [][]int32
+	ints    [][]int32
+	reqs    []request
+	rgRows  []int64 // rows (relative to the row group) of the requests being decoded
+
+	// The key, token and int32 columns of the last row group read, through pqarrow.
+	lastRG  [2]int // shard, row group of lastRec
+	lastRec arrow.RecordBatch
+	recCols []arrow.Array // columns of lastRec: key, then the non-latent l.cols in order
+
+	// Per latent column (l.cols order): the page reader, and the general reader's chunk
+	// with the shard and row group it holds (for chunks the page reader does not take).
+	pages   []*latentPages
+	chunks  []*latentChunk
+	chunkRG [][2]int
 
 	free  chan *Batch        // recycled batches (ReuseBatches)
 	stage map[string][]int32 // unpadded token values of the batch being filled
@@ -553,10 +563,10 @@ func (r *reader) finishBatch(b *Batch) {
 
 // request is one sample of a block to decode into a slot.
 type request struct {
-	stream int64
-	shard  int
-	row    int64
-	slot   int32
+	pos   int64 // position in the epoch
+	strm  int64 // stream index
+	shard int
+	row   int64
 }
 
 // loadBlock decodes the samples of block blk that this rank receives at positions >= from.
@@ -569,25 +579,31 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 	for i := range r.slotOf {
 		r.slotOf[i] = -1
 	}
-	var reqs []request
+	reqs := r.reqs[:0]
 	first := max(lo, from)
 	for g := first / int64(B); g*int64(B) < hi && g < l.steps; g++ {
 		a, c := rankRange(g, B, rank, w, l.n)
 		for q := max(a, first); q < min(c, hi); q++ {
 			s := r.ord.stream(q)
 			shard, row := r.ord.locate(s)
-			r.slotOf[q-lo] = int32(len(reqs))
-			reqs = append(reqs, request{stream: s, shard: shard, row: row, slot: int32(len(reqs))})
+			reqs = append(reqs, request{pos: q, strm: s, shard: shard, row: row})
 		}
+	}
+	// Slots in stream order: decoding walks each row group once, front to back.
+	slices.SortFunc(reqs, func(a, b request) int { return cmp.Compare(a.strm, b.strm) })
+	r.reqs = reqs
+	for i, q := range reqs {
+		r.slotOf[q.pos-lo] = int32(i)
 	}
 	n := len(reqs)
 	r.keys = slices.Grow(r.keys[:0], n)[:n]
-	li, ti, ii := 0, 0, 0
-	if r.lat == nil {
+	if r.pages == nil {
 		for _, c := range l.cols {
 			switch c.kind {
 			case kindLatent:
 				r.lat, r.latBits = append(r.lat, nil), append(r.latBits, nil)
+				r.pages, r.chunks = append(r.pages, &latentPages{}), append(r.chunks, &latentChunk{})
+				r.chunkRG = append(r.chunkRG, [2]int{-1, -1})
 			case kindTokens:
 				r.tokOff, r.tokVal = append(r.tokOff, nil), append(r.tokVal, nil)
 			case kindInt32:
@@ -595,6 +611,7 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 			}
 		}
 	}
+	li, ti, ii := 0, 0, 0
 	for _, c := range l.cols {
 		switch c.kind {
 		case kindLatent:
@@ -606,6 +623,7 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 			li++
 		case kindTokens:
 			r.tokOff[ti] = slices.Grow(r.tokOff[ti][:0], n+1)[:n+1]
+			r.tokOff[ti][0] = 0
 			r.tokVal[ti] = r.tokVal[ti][:0]
 			ti++
 		case kindInt32:
@@ -613,109 +631,147 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 			ii++
 		}
 	}
-	// Decode in stream order so each row group is read once; token values are appended in
-	// slot order, so decode slot by slot into per-slot scratch first.
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		switch {
-		case reqs[a].stream < reqs[b].stream:
-			return -1
-		case reqs[a].stream > reqs[b].stream:
-			return 1
+	// Decode the requests row group by row group: requests i..j-1 fall in one row group
+	// and fill slots i..j-1.
+	for i := 0; i < n; {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return 0
-	})
-	toks := make([][][]int32, len(r.tokOff)) // [token column][slot]
-	for i := range toks {
-		toks[i] = make([][]int32, n)
-	}
-	for k, oi := range order {
-		if k%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		q := reqs[oi]
-		_, base, err := r.rowGroup(ctx, q.shard, q.row)
+		q := reqs[i]
+		pf, rg, base, rows, err := r.rowGroupOf(q.shard, q.row)
 		if err != nil {
 			return err
 		}
-		if err := r.decodeRow(int(q.row-base), int(q.slot), toks); err != nil {
-			return fmt.Errorf("shards: %s row %d: %w", l.shards[q.shard].Path, q.row, err)
+		j := i + 1
+		for j < n && reqs[j].shard == q.shard && reqs[j].row < base+rows {
+			j++
 		}
-	}
-	for ti := range toks {
-		off := r.tokOff[ti]
-		off[0] = 0
-		for s, t := range toks[ti] {
-			r.tokVal[ti] = append(r.tokVal[ti], t...)
-			off[s+1] = int32(len(r.tokVal[ti]))
+		if err := r.decodeRowGroup(ctx, pf, q.shard, rg, base, rows, i, j); err != nil {
+			return fmt.Errorf("shards: %s row group %d: %w", l.shards[q.shard].Path, rg, err)
 		}
+		i = j
 	}
 	return nil
 }
 
-// rowGroup returns the decoded row group of shard that holds row, and its first row.
-func (r *reader) rowGroup(ctx context.Context, shard int, row int64) (arrow.RecordBatch, int64, error) {
-	if r.lastRec != nil && r.lastRG[0] == shard && row >= r.lastBase && row < r.lastBase+r.lastRec.NumRows() {
-		return r.lastRec, r.lastBase, nil
-	}
+// rowGroupOf opens shard if needed and returns the row group holding row, its first row
+// and its number of rows.
+func (r *reader) rowGroupOf(shard int, row int64) (*parquetFile, int, int64, int64, error) {
 	pf := r.files[shard]
 	if pf == nil {
 		var err error
 		if pf, err = openParquet(filepath.Join(r.l.dir, filepath.FromSlash(r.l.shards[shard].Path)), 0); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, 0, err
 		}
 		r.files[shard] = pf
 	}
 	md := pf.pr.MetaData()
 	base := int64(0)
-	rg := 0
-	for ; rg < md.NumRowGroups(); rg++ {
+	for rg := 0; rg < md.NumRowGroups(); rg++ {
 		n := md.RowGroup(rg).NumRows()
 		if row < base+n {
-			break
+			return pf, rg, base, n, nil
 		}
 		base += n
 	}
-	if rg == md.NumRowGroups() {
-		return nil, 0, fmt.Errorf("shards: %s has no row %d", r.l.shards[shard].Path, row)
+	return nil, 0, 0, 0, fmt.Errorf("shards: %s has no row %d", r.l.shards[shard].Path, row)
+}
+
+// decodeRowGroup decodes requests i..j-1, rows of row group rg of shard (which starts at
+// row base and has rows rows), into slots i..j-1.
+func (r *reader) decodeRowGroup(ctx context.Context, pf *parquetFile, shard, rg int, base, rows int64, i, j int) error {
+	r.rgRows = r.rgRows[:0]
+	for _, q := range r.reqs[i:j] {
+		r.rgRows = append(r.rgRows, q.row-base)
 	}
-	// Latent columns are decoded in bulk below pqarrow (see latentChunk); the others
-	// through pqarrow.
-	names := []string{ColKey}
 	li := 0
 	for _, c := range r.l.cols {
 		if c.kind != kindLatent {
-			names = append(names, c.name)
 			continue
 		}
-		leaf, err := pf.leaves(c.name)
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(leaf) != 1 {
-			return nil, 0, fmt.Errorf("shards: %s: latent column %s has %d Parquet columns", r.l.shards[shard].Path, c.name, len(leaf))
-		}
-		if li == len(r.latChunks) {
-			r.latChunks = append(r.latChunks, &latentChunk{})
-		}
-		if err := readLatentChunk(pf, rg, leaf[0], c, md.RowGroup(rg).NumRows(), r.latChunks[li]); err != nil {
-			return nil, 0, fmt.Errorf("shards: %s row group %d: %w", r.l.shards[shard].Path, rg, err)
+		if err := r.decodeLatent(pf, shard, rg, rows, li, c, i, j); err != nil {
+			return err
 		}
 		li++
 	}
+	if err := r.record(ctx, pf, shard, rg); err != nil {
+		return err
+	}
+	for k := i; k < j; k++ {
+		if err := r.decodeRow(int(r.reqs[k].row-base), k); err != nil {
+			return fmt.Errorf("row %d: %w", r.reqs[k].row, err)
+		}
+	}
+	return nil
+}
+
+// decodeLatent fills slots i..j-1 of latent column li (c) from row group rg: through the
+// page reader when the chunk allows it, else from the whole chunk decoded by the general
+// reader (kept for the next block).
+func (r *reader) decodeLatent(pf *parquetFile, shard, rg int, rows int64, li int, c loadCol, i, j int) error {
+	leaf, err := pf.leaves(c.name)
+	if err != nil {
+		return err
+	}
+	if len(leaf) != 1 {
+		return fmt.Errorf("latent column %s has %d Parquet columns", c.name, len(leaf))
+	}
+	var dst []byte
+	if c.f16 {
+		s := r.latBits[li][i*c.size : j*c.size]
+		dst = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*2)
+	} else {
+		s := r.lat[li][i*c.size : j*c.size]
+		dst = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*4)
+	}
+	ok, err := r.pages[li].read(pf, rg, leaf[0], c, rows, r.rgRows, dst)
+	if err != nil {
+		return fmt.Errorf("column %s: %w", c.name, err)
+	}
+	if ok {
+		return nil
+	}
+	ch := r.chunks[li]
+	if r.chunkRG[li] != [2]int{shard, rg} {
+		r.chunkRG[li] = [2]int{-1, -1}
+		if err := readLatentChunk(pf, rg, leaf[0], c, rows, ch); err != nil {
+			return err
+		}
+		r.chunkRG[li] = [2]int{shard, rg}
+	}
+	// Chunks already hold zeros for null rows.
+	for k, row := range r.rgRows {
+		s := i + k
+		if c.f16 {
+			copy(r.latBits[li][s*c.size:(s+1)*c.size], ch.bits[row*int64(c.size):(row+1)*int64(c.size)])
+		} else {
+			copy(r.lat[li][s*c.size:(s+1)*c.size], ch.f32[row*int64(c.size):(row+1)*int64(c.size)])
+		}
+	}
+	return nil
+}
+
+// record makes r.recCols the key and non-latent columns of row group rg of shard, read
+// through pqarrow (kept while consecutive requests stay in the row group).
+func (r *reader) record(ctx context.Context, pf *parquetFile, shard, rg int) error {
+	if r.lastRec != nil && r.lastRG == [2]int{shard, rg} {
+		return nil
+	}
+	names := []string{ColKey}
+	for _, c := range r.l.cols {
+		if c.kind != kindLatent {
+			names = append(names, c.name)
+		}
+	}
 	leaves, err := pf.leaves(names...)
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
-	pf.fr.Props.BatchSize = md.RowGroup(rg).NumRows()
+	nrows := pf.pr.MetaData().RowGroup(rg).NumRows()
+	pf.fr.Props.BatchSize = max(1, nrows)
 	rr, err := pf.fr.GetRecordReader(ctx, leaves, []int{rg})
 	if err != nil {
-		return nil, 0, fmt.Errorf("shards: read %s: %w", r.l.shards[shard].Path, err)
+		return fmt.Errorf("read: %w", err)
 	}
 	defer rr.Release()
 	if !rr.Next() {
@@ -723,43 +779,41 @@ func (r *reader) rowGroup(ctx context.Context, shard int, row int64) (arrow.Reco
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, 0, fmt.Errorf("shards: read %s row group %d: %w", r.l.shards[shard].Path, rg, err)
+		return fmt.Errorf("read: %w", err)
 	}
 	rec := rr.RecordBatch()
+	if rec.NumRows() != nrows {
+		return fmt.Errorf("read %d rows, the footer says %d", rec.NumRows(), nrows)
+	}
 	rec.Retain()
 	if r.lastRec != nil {
 		r.lastRec.Release()
 	}
-	r.lastRec, r.lastRG, r.lastBase = rec, [2]int{shard, rg}, base
+	r.lastRec, r.lastRG = rec, [2]int{shard, rg}
 	r.recCols = r.recCols[:0]
 	for _, name := range names {
 		idx := rec.Schema().FieldIndices(name)
 		if len(idx) != 1 {
-			return nil, 0, fmt.Errorf("shards: %s has no single column %q", r.l.shards[shard].Path, name)
+			r.lastRec.Release()
+			r.lastRec = nil
+			return fmt.Errorf("no single column %q", name)
 		}
 		r.recCols = append(r.recCols, rec.Column(idx[0]))
 	}
-	return rec, base, nil
+	return nil
 }
 
-// decodeRow copies row i of the current row group into slot s.
-func (r *reader) decodeRow(i, s int, toks [][][]int32) error {
+// decodeRow copies the key, token and int32 values of row i of the current row group into
+// slot s. Slots are decoded in increasing order, so token values are appended.
+func (r *reader) decodeRow(i, s int) error {
 	keys, ok := r.recCols[0].(stringArray)
 	if !ok {
 		return errors.New("key column is not utf8")
 	}
 	r.keys[s] = strings.Clone(keys.Value(i))
-	li, ti, ii, ci := 0, 0, 0, 1
+	ti, ii, ci := 0, 0, 1
 	for _, c := range r.l.cols {
 		if c.kind == kindLatent {
-			// Chunks already hold zeros for null rows.
-			ch := r.latChunks[li]
-			if c.f16 {
-				copy(r.latBits[li][s*c.size:(s+1)*c.size], ch.bits[i*c.size:(i+1)*c.size])
-			} else {
-				copy(r.lat[li][s*c.size:(s+1)*c.size], ch.f32[i*c.size:(i+1)*c.size])
-			}
-			li++
 			continue
 		}
 		a := r.recCols[ci]
@@ -776,10 +830,9 @@ func (r *reader) decodeRow(i, s int, toks [][][]int32) error {
 				if !ok {
 					return fmt.Errorf("column %s has values of type %s", c.name, ll.ListValues().DataType())
 				}
-				toks[ti][s] = append(toks[ti][s][:0], v.Int32Values()[lo:hi]...)
-			} else {
-				toks[ti][s] = toks[ti][s][:0]
+				r.tokVal[ti] = append(r.tokVal[ti], v.Int32Values()[lo:hi]...)
 			}
+			r.tokOff[ti][s+1] = int32(len(r.tokVal[ti]))
 			ti++
 		case kindInt32:
 			v, ok := a.(*array.Int32)
