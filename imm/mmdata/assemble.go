@@ -124,19 +124,22 @@ func fill(v []float32, c float32) {
 
 // patch writes the normalised latent lat (C x H x W) as (H/P)*(W/P) tokens of C*P*P
 // features into dst: token gy*(W/P)+gx, feature c*P*P + py*P + px is
-// sigma*(lat[c, gy*P+py, gx*P+px] - Mean[c])/Std[c] (nn.Patchify's order).
+// sigma*(lat[c, gy*P+py, gx*P+px] - Mean[c])/Std[c] (nn.Patchify's order). Runs of P
+// pixels of a latent row are contiguous in a token.
 func (s *ImageSegment) patch(dst, lat []float32, sigma float64) {
 	C, H, W, P := s.C, s.H, s.W, s.P
 	gw, F := W/P, C*P*P
 	for c := range C {
-		a := sigma / s.Std[c]
-		m := s.Mean[c]
+		a := float32(sigma / s.Std[c])
+		m := float32(s.Mean[c])
 		for y := range H {
 			gy, py := y/P, y%P
 			row := lat[(c*H+y)*W : (c*H+y+1)*W]
-			for xx, v := range row {
-				gx, px := xx/P, xx%P
-				dst[(gy*gw+gx)*F+c*P*P+py*P+px] = float32(a * (float64(v) - m))
+			for gx := range gw {
+				out := dst[(gy*gw+gx)*F+c*P*P+py*P:][:P]
+				for px, v := range row[gx*P : gx*P+P] {
+					out[px] = (v - m) * a
+				}
 			}
 		}
 	}
@@ -147,14 +150,16 @@ func (s *ImageSegment) unpatch(lat, src []float32, sigma float64) {
 	C, H, W, P := s.C, s.H, s.W, s.P
 	gw, F := W/P, C*P*P
 	for c := range C {
-		a := s.Std[c] / sigma
-		m := s.Mean[c]
+		a := float32(s.Std[c] / sigma)
+		m := float32(s.Mean[c])
 		for y := range H {
 			gy, py := y/P, y%P
 			row := lat[(c*H+y)*W : (c*H+y+1)*W]
-			for xx := range row {
-				gx, px := xx/P, xx%P
-				row[xx] = float32(a*float64(src[(gy*gw+gx)*F+c*P*P+py*P+px]) + m)
+			for gx := range gw {
+				in := src[(gy*gw+gx)*F+c*P*P+py*P:][:P]
+				for px, v := range in {
+					row[gx*P+px] = v*a + m
+				}
 			}
 		}
 	}
@@ -208,19 +213,34 @@ func (s *ImageSegment) Codes(seg []float32, sigma float64) []int32 {
 // frames past the clip are left untouched (0).
 func (s *AudioSegment) group(dst, mel []float32, sigma float64) {
 	M := s.NMels
-	for i, v := range mel {
-		m := i % M
-		dst[i] = float32(sigma / s.Std[m] * (float64(v) - s.Mean[m]))
+	a, m := s.scale(sigma)
+	for f := range len(mel) / M {
+		out, in := dst[f*M:(f+1)*M], mel[f*M:(f+1)*M]
+		for j, v := range in {
+			out[j] = (v - m[j]) * a[j]
+		}
 	}
 }
 
 // ungroup inverts group into mel (Frames x NMels, frame-major).
 func (s *AudioSegment) ungroup(mel, src []float32, sigma float64) {
 	M := s.NMels
-	for i := range mel {
-		m := i % M
-		mel[i] = float32(s.Std[m]/sigma*float64(src[i]) + s.Mean[m])
+	a, m := s.scale(sigma)
+	for f := range len(mel) / M {
+		out, in := mel[f*M:(f+1)*M], src[f*M:(f+1)*M]
+		for j, v := range in {
+			out[j] = v/a[j] + m[j]
+		}
 	}
+}
+
+// scale returns sigma/Std and Mean per mel bin as float32.
+func (s *AudioSegment) scale(sigma float64) (a, m []float32) {
+	a, m = make([]float32, s.NMels), make([]float32, s.NMels)
+	for j := range a {
+		a[j], m[j] = float32(sigma/s.Std[j]), float32(s.Mean[j])
+	}
+	return a, m
 }
 
 // embed writes the embeddings of ids, then the end token and the padding per mode, into

@@ -13,7 +13,7 @@ import (
 
 // readTable reads a whole Parquet file; its schema carries the file's schema metadata
 // (which pqarrow's ReadTable leaves out).
-func readTable(t *testing.T, path string) arrow.Table {
+func readTable(t testing.TB, path string) arrow.Table {
 	t.Helper()
 	f, err := file.OpenParquetFile(path, false)
 	if err != nil {
@@ -44,7 +44,7 @@ func readTable(t *testing.T, path string) arrow.Table {
 
 // readColumn maps key -> value of one column of a Parquet file: []float32 for lists and
 // fixed-size lists of float32, []int32 for lists of int32, int32, or nil for a null.
-func readColumn(t *testing.T, path, name string) map[string]any {
+func readColumn(t testing.TB, path, name string) map[string]any {
 	t.Helper()
 	tbl := readTable(t, path)
 	defer tbl.Release()

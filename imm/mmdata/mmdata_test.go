@@ -241,7 +241,7 @@ func relRMS(a, b []float32) float64 {
 }
 
 // readMels reads key -> audio_mel (frame-major) of every shard with pqarrow.
-func readMels(t *testing.T, dir string) map[string][]float32 {
+func readMels(t testing.TB, dir string) map[string][]float32 {
 	t.Helper()
 	m, err := shards.ReadManifest(dir)
 	if err != nil {
