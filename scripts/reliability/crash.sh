@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash consistency of ingest, encode, shard and training (issue #11): each command is run,
+# Crash consistency of ingest, encode, shard and training (toy and multimodal; issue #11): each command is run,
 # killed with SIGKILL at a random moment, checked for torn output (no final-named file that
 # is incomplete; a shard directory with index.json must pass verify), restarted with
 # --resume, killed again, ... until a run finishes (at most CRASH_MAX_KILLS kills, then it
@@ -9,8 +9,10 @@
 #   shard:  every shard and index.json byte for byte
 #   toy:    `immtrain toy` checkpoints (weights, EMA, Adam moments, RNG) and samples bit for
 #           bit on the CPU, metrics.jsonl without wall times
+#   multimodal: `immtrain multimodal` on the shard output: the final checkpoint and the
+#           sample sheet bit for bit on the CPU, metrics.jsonl without rates and wall times
 # Usage: scripts/reliability/crash.sh [TRIALS]   (default 20 per stage)
-# Env: CRASH_SEED (kill times; printed), CRASH_STAGES (default "ingest encode shard toy"),
+# Env: CRASH_SEED (kill times; printed), CRASH_STAGES (default "ingest encode shard toy multimodal"),
 #      CRASH_MAX_KILLS (default 6), CRASH_SUMMARY (write a JSON summary there),
 #      RELIABILITY_WORK / RELIABILITY_KEEP (see lib.sh).
 # Exit 1 on any mismatch or torn file.
@@ -18,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/reliability/lib.sh
 trials="${1:-20}"
-stages="${CRASH_STAGES:-ingest encode shard toy}"
+stages="${CRASH_STAGES:-ingest encode shard toy multimodal}"
 max_kills="${CRASH_MAX_KILLS:-6}"
 seed="${CRASH_SEED:-$(( $(date +%s%N) / 1000 % 32768 ))}"
 rel_init crash
@@ -30,24 +32,28 @@ rel_corpus "$work/corpus"
 rel_ingest_in="$work/corpus"
 rel_encode_in="$work/ref-ingest"
 rel_shard_in="$work/ref-encode"
+rel_mm_data="$work/ref-shard"
 
 bad=0
 summary="{"
 for stage in $stages; do
   ref="$work/ref-$stage"
+  # Encode, shard and multimodal take the reference outputs of the earlier stages as input.
+  [ "$stage" = ingest ] || [ -d "$rel_encode_in" ] || rel_run ingest "$rel_encode_in" >/dev/null
+  case "$stage" in shard | multimodal) [ -d "$rel_shard_in" ] || rel_run encode "$rel_shard_in" >/dev/null ;; esac
+  [ "$stage" != multimodal ] || [ -d "$rel_mm_data" ] || rel_run shard "$rel_mm_data" >/dev/null
   if [ ! -d "$ref" ]; then
+    rm -rf "$ref.tmp"
     start=$(date +%s%N)
-    rel_run "$stage" "$ref" >/dev/null
+    rel_run "$stage" "$ref.tmp" >/dev/null
     ref_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    mv "$ref.tmp" "$ref"
   else
     start=$(date +%s%N)
     rel_run "$stage" "$work/timing-$stage" >/dev/null
     ref_ms=$(( ($(date +%s%N) - start) / 1000000 ))
     rm -rf "$work/timing-$stage"
   fi
-  # Encode and shard take the reference outputs of the previous stage as input.
-  [ "$stage" = ingest ] || [ -d "$rel_encode_in" ] || rel_run ingest "$rel_encode_in" >/dev/null
-  [ "$stage" != shard ] || [ -d "$rel_shard_in" ] || rel_run encode "$rel_shard_in" >/dev/null
   ref_bytes=$(rel_bytes "$stage" "$ref")
   rel_log "$stage: uninterrupted run ${ref_ms} ms, $ref_bytes bytes compared per trial"
   kills_total=0 mism=0 finished_early=0

@@ -44,12 +44,18 @@ rel_corpus() {
 # rel_cmd; run it as "${rel_cmd[@]}" (a simple command, so `&` gives the program's own pid).
 # rel_ingest_in, rel_encode_in, rel_shard_in name the inputs.
 rel_args_ingest() { local out="$1"; shift; rel_cmd=("$bin_data" ingest -q "$rel_ingest_in" --out "$out" --exclude manifest.jsonl --part-rows 16 "$@"); }
-rel_args_encode() { local out="$1"; shift; rel_cmd=("$bin_data" encode -q "$rel_encode_in" -o "$out" "$@"); }
+rel_args_encode() { local out="$1"; shift; rel_cmd=("$bin_data" encode -q "$rel_encode_in" -o "$out" --image-size 16 --clip-seconds 0.2 --max-len 8 "$@"); }
 rel_args_shard() { local out="$1"; shift; rel_cmd=("$bin_data" shard -q "$rel_shard_in" -o "$out" --seed 5 --val-fraction 0.1 --shard-size 256KiB "$@"); }
 rel_args_toy() {
   local out="$1"; shift
   rel_cmd=("$bin_train" -q toy --device cpu --dataset moons --out "$out" --steps 300 --width 32 --depth 2
     --batch 128 --eval-samples 200 --imm-steps 1,2 --fm-steps 1 --save-every 20 "$@")
+}
+# multimodal trains on rel_shard_in's shard output (rel_mm_data) with rel_encode_in's output's artefacts.
+rel_args_multimodal() {
+  local out="$1"; shift
+  rel_cmd=("$bin_train" -q multimodal --device cpu --data "$rel_mm_data" --artefacts "$rel_shard_in" --out "$out"
+    --size tiny --steps 20 --batch 16 --ckpt-every 4 --eval-every 0 --sample-n 2 --sample-steps 1,2 "$@")
 }
 # rel_run STAGE OUT [FLAGS...]: run in the foreground.
 rel_run() { local stage="$1"; shift; "rel_args_$stage" "$@"; "${rel_cmd[@]}"; }
@@ -61,6 +67,8 @@ rel_run() { local stage="$1"; shift; "rel_args_$stage" "$@"; "${rel_cmd[@]}"; }
 #   shard:  every shard and index.json byte for byte
 #   toy:    checkpoints (weights, EMA, optimizer, RNG) and samples byte for byte, metrics
 #           without wall times
+#   multimodal: the final checkpoint and the sample sheet byte for byte, metrics.jsonl
+#           without rates and wall times
 rel_same() {
   local stage="$1" ref="$2" out="$3"
   case "$stage" in
@@ -82,6 +90,14 @@ rel_same() {
       cmp -s <(sed 's/"elapsed_s":[^,}]*//' "$ref/metrics.jsonl") <(sed 's/"elapsed_s":[^,}]*//' "$out/metrics.jsonl") \
         || { echo "metrics.jsonl differs (wall times ignored)"; return 1; }
       ;;
+    multimodal)
+      local last
+      last=$(cat "$ref/ckpt/latest")
+      cmp "$ref/ckpt/$last" "$out/ckpt/$last" && diff -r "$ref/samples" "$out/samples" || return 1
+      cmp -s <(sed 's/"samples_per_s":[^,}]*//; s/"elapsed_s":[^,}]*//' "$ref/metrics.jsonl") \
+        <(sed 's/"samples_per_s":[^,}]*//; s/"elapsed_s":[^,}]*//' "$out/metrics.jsonl") \
+        || { echo "metrics.jsonl differs (rates and wall times ignored)"; return 1; }
+      ;;
   esac
 }
 
@@ -89,6 +105,7 @@ rel_same() {
 rel_bytes() {
   case "$1" in
     ingest) find "$2/parts" "$2/rejects" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}' ;;
+    multimodal) { stat -c '%s' "$2/ckpt/$(cat "$2/ckpt/latest")"; find "$2/samples" "$2/metrics.jsonl" -type f -printf '%s\n'; } | awk '{s+=$1} END {print s+0}' ;;
     toy) find "$2" -maxdepth 1 \( -name '*.safetensors' -o -name '*.npy' -o -name metrics.jsonl \) -printf '%s\n' | awk '{s+=$1} END {print s+0}' ;;
     *) find "$2" -type f ! -name '*.lock' -printf '%s\n' | awk '{s+=$1} END {print s+0}' ;;
   esac
