@@ -340,3 +340,58 @@ func TestErrors(t *testing.T) {
 		t.Errorf("label -1: %v, %v; want the null class %d", labels, err, l.Classes)
 	}
 }
+
+// TestSubsets: a layout of some modalities gives the same segments as the full layout,
+// and asks the loader only for the columns it needs.
+func TestSubsets(t *testing.T) {
+	f := shapes(t)
+	full, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := batches(t, full, f.Shards, shards.SplitTrain)[0]
+	D := full.Dim()
+	x, mask := make([]float32, b.Len()*D), make([]float32, b.Len()*D)
+	if _, err := full.Assemble(b, x, mask); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mods []string
+		cols []string
+	}{
+		{[]string{mmdata.Audio}, []string{"label_id"}},
+		{[]string{mmdata.Text, mmdata.Image}, []string{"label_id", "image_latent", "text_tokens", "text_len"}},
+		{[]string{mmdata.Audio, mmdata.Text}, []string{"label_id", "text_tokens", "text_len"}},
+	} {
+		l, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, Modalities: c.mods})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := l.LoaderOptions(shards.LoaderOptions{}).Columns; strings.Join(got, ",") != strings.Join(c.cols, ",") {
+			t.Errorf("%v: loader columns %v, want %v", c.mods, got, c.cols)
+		}
+		if len(l.Segments) != len(c.mods) {
+			t.Fatalf("%v: segments %+v", c.mods, l.Segments)
+		}
+		d := l.Dim()
+		xs, ms := make([]float32, b.Len()*d), make([]float32, b.Len()*d)
+		if _, err := l.Assemble(b, xs, ms); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range l.Segments {
+			off, _ := l.Offset(s.Name)
+			foff, _ := full.Offset(s.Name)
+			w := s.Tokens * s.Features
+			for i := range b.Len() {
+				for j := range w {
+					if xs[i*d+off+j] != x[i*D+foff+j] || ms[i*d+off+j] != mask[i*D+foff+j] {
+						t.Fatalf("%v: %s value %d of sample %d differs from the full layout", c.mods, s.Name, j, i)
+					}
+				}
+			}
+		}
+	}
+	if _, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, Modalities: []string{}}); err == nil {
+		t.Error("a layout of no modality was accepted")
+	}
+}
