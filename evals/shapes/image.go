@@ -74,9 +74,7 @@ const (
 	// minArea is the smallest blob mass, as a fraction of the image area, that can be the
 	// shape: half the area of a small star (1.32 (0.1 side)²).
 	minArea = 0.0066
-	// maxFitError is the largest normalised squared error of the best outline fit for the
-	// shape to be recognised.
-	maxFitError = 0.6
+
 	// sizeThreshold separates small (radius 0.30 of a grid cell) from large (0.46).
 	sizeThreshold = 0.38
 )
@@ -125,7 +123,7 @@ func toRGB(img image.Image) rgbImage {
 // small star). Every outline is then fitted to the soft mask α around the blob by least
 // squares over its centre, radius and a Gaussian blur (at most 0.6 px and 0.3 radius),
 // rendered with 4x4 supersampled area coverage; the best outline names the shape unless
-// its error exceeds 0.6 of the mask's energy. The fitted radius in grid cells (a third of
+// its error exceeds 0.4 of the mask's energy. The fitted radius in grid cells (a third of
 // the side) gives the size, the fitted centre (or the blob's centroid when no outline fits)
 // the grid cell.
 func FromImage(img image.Image) Attr {
@@ -245,6 +243,9 @@ var (
 	blurStart = 0.0  // initial blur of the outline fit, pixels
 	blurMax   = 0.6  // largest blur, pixels
 	blurFrac  = 0.3  // largest blur as a fraction of the radius
+	// maxFitError is the largest normalised squared error of the best outline fit for the
+	// shape to be recognised.
+	maxFitError = 0.4
 )
 
 // shrink area-averages the image by the factor f > 1 (each output pixel is the mean of the
