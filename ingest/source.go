@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Unit is one input as scale-out and resume see it: a sample group of a directory tree, a
@@ -119,9 +120,18 @@ func OpenSource(arg string, o *SourceOptions) (Source, error) {
 	return nil, fmt.Errorf("ingest: source %s: not a directory, tar, tar.gz, jsonl, parquet or txt file", arg)
 }
 
-// readLimited reads a whole file, rejecting one larger than max before reading it.
+// readLimited reads a whole regular file, rejecting one larger than max before reading it.
+// Anything else (FIFO, device, socket) is not_regular_file and never opened for reading
+// in a way that can block: the path is checked with stat first, then opened with
+// O_NONBLOCK and checked again on the open descriptor, so a FIFO or device put in place
+// of a regular file after the walk (or named by a jsonl field) cannot stall the run.
 func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	if fi, err := os.Stat(path); err != nil {
+		return nil, perr(ReasonReadError, "%v", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, perr(ReasonNotRegular, "not a regular file: %s", fi.Mode().Type())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, perr(ReasonReadError, "%v", err)
 	}
@@ -129,6 +139,9 @@ func readLimited(path string, max int64) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, perr(ReasonReadError, "%v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, perr(ReasonNotRegular, "not a regular file: %s", fi.Mode().Type())
 	}
 	if fi.Size() > max {
 		return nil, perr(ReasonFileTooLarge, "%d bytes > --max-file-bytes %d", fi.Size(), max)

@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // dirSource walks a directory tree. Files sharing a key in one directory form one sample
@@ -98,7 +100,11 @@ func (d *dirSource) walk(ctx context.Context, abs, rel string, visited map[strin
 		if typ&os.ModeSymlink != 0 {
 			t, err := filepath.EvalSymlinks(p)
 			if err != nil {
-				if err := emit(rejectUnit(shown, relp, shown, ReasonReadError, "broken symlink: "+err.Error())); err != nil {
+				detail := "broken symlink: " + err.Error()
+				if _, serr := os.Stat(p); errors.Is(serr, syscall.ELOOP) {
+					detail = "symlink loop: " + serr.Error()
+				}
+				if err := emit(rejectUnit(shown, relp, shown, ReasonReadError, detail)); err != nil {
 					return err
 				}
 				continue
