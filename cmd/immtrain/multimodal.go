@@ -20,6 +20,7 @@ type multimodalOpts struct {
 	run.Options
 	demo       bool
 	demoN      int
+	demoEvalN  int
 	deviceName string
 	modalities string
 	g          *cli.Global
@@ -56,6 +57,7 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.StringVar(&o.Out, "out", "", "run directory")
 	f.BoolVar(&o.demo, "demo", false, "without --data: build the synthetic shapes corpus into OUT/data first, then train and evaluate")
 	f.IntVar(&o.demoN, "demo-samples", 2000, "samples of the --demo corpus")
+	f.IntVar(&o.demoEvalN, "demo-eval-n", 64, "samples per step count of the --demo evaluation")
 	f.StringVar(&o.deviceName, "device", "auto", "compute backend: "+strings.Join(device.Names, ", "))
 	f.StringVar(&o.Size, "size", d.Size, "model size: "+strings.Join(run.SizeNames, ", "))
 	f.IntVar(&o.Train.Batch, "batch", d.Train.Batch, "particles per step (a multiple of --group)")
@@ -140,5 +142,18 @@ func (o *multimodalOpts) run(ctx context.Context, cmd *cobra.Command) error {
 	fmt.Fprintf(w, "trained %d steps (%d parameters, particles of %d values): final loss %.4g, %d skipped steps, %.1f samples/s over %.0fs\n",
 		sum.Steps, sum.Params, sum.Dim, sum.FinalLoss, sum.Skipped, sum.SamplesPerS, sum.Seconds)
 	fmt.Fprintf(w, "checkpoint %s\nsample sheet %s\n", sum.Checkpoint, filepath.Join(sum.Sheet, "grid.png"))
+	if o.demo && run.ShapesLabels(o.labels()) {
+		fmt.Fprintln(w)
+		return runEval(ctx, &evalOpts{Run: o.Out, N: o.demoEvalN, Steps: o.SampleSteps, CFG: -1, Shapes: true, g: o.g, deviceName: o.deviceName}, w, errOut)
+	}
 	return nil
+}
+
+// labels returns the class names of the run in --out.
+func (o *multimodalOpts) labels() []string {
+	c, err := run.ReadConfig(o.Out)
+	if err != nil {
+		return nil
+	}
+	return c.Labels
 }
