@@ -897,12 +897,12 @@ func (w *shardWriter) open() error {
 	w.f = f
 	w.bw = bufio.NewWriterSize(f, 1<<20)
 	w.hw = &hashingWriter{w: w.bw, h: sha256.New()}
-	props := parquet.NewWriterProperties(
+	props := parquet.NewWriterProperties(append([]parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(false),
 		parquet.WithMaxRowGroupLength(math.MaxInt64),
-	)
+	}, uncompressedLatents(w.schema)...)...)
 	w.fw, err = pqarrow.NewFileWriter(w.schema, w.hw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return errors.Join(fmt.Errorf("shards: start %s: %w", w.tmp, err), w.f.Close())

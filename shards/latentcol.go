@@ -3,7 +3,9 @@ package shards
 import (
 	"fmt"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
@@ -161,4 +163,22 @@ func resize[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
+}
+
+// uncompressedLatents returns writer properties that store the Parquet leaf of every
+// fixed_size_list<float16|float32> column of sc (the latent columns the loader reads)
+// without compression. Float latents are close to incompressible (zstd saves about 8% on
+// float16 VAE-like latents, docs/shards.md) while decompressing them costs the loader
+// more CPU than everything else it does, so the shard writer leaves them raw.
+func uncompressedLatents(sc *arrow.Schema) []parquet.WriterProperty {
+	var out []parquet.WriterProperty
+	for _, f := range sc.Fields() {
+		t, ok := f.Type.(*arrow.FixedSizeListType)
+		if !ok || (t.Elem().ID() != arrow.FLOAT16 && t.Elem().ID() != arrow.FLOAT32) {
+			continue
+		}
+		// pqarrow writes a fixed_size_list as a 3-level LIST: NAME.list.element.
+		out = append(out, parquet.WithCompressionPath(parquet.ColumnPath{f.Name, "list", "element"}, compress.Codecs.Uncompressed))
+	}
+	return out
 }
