@@ -533,8 +533,11 @@ func (s *ImageSegment) Decodable() bool {
 func (l *Layout) newAudio(f shards.Field) (*AudioSegment, error) {
 	s := &AudioSegment{Encoder: f.Metadata["encoder"], Group: l.Opts.AudioGroup}
 	var err error
-	for key, dst := range map[string]*int{"n_mels": &s.NMels, "hop": &s.Hop, "sample_rate": &s.SampleRate, "frames": &s.Frames} {
-		if *dst, err = metaInt(f, key); err != nil {
+	for _, m := range []struct {
+		key string
+		dst *int
+	}{{"n_mels", &s.NMels}, {"hop", &s.Hop}, {"sample_rate", &s.SampleRate}, {"frames", &s.Frames}} {
+		if *m.dst, err = metaInt(f, m.key); err != nil {
 			return nil, err
 		}
 	}
