@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,6 +43,12 @@ type LoaderOptions struct {
 	// call to Next, which saves allocating and clearing every batch; the caller must not
 	// keep a batch (or its slices) past the next call.
 	ReuseBatches bool
+	// NoVerify skips checking a shard's size and sha256 against the manifest the first
+	// time this loader opens it. The check costs one extra sequential read of each shard
+	// per Loader and turns a damaged shard (a flipped byte, a cut tail) into an error
+	// wrapping ErrMismatch that names the shard, where Parquet alone may decode it into
+	// wrong samples without a word.
+	NoVerify bool
 }
 
 // Batch is this rank's part of one global batch. Row i of every field is the same sample.
@@ -110,14 +117,15 @@ type loadCol struct {
 // Loader streams batches of one split of a dataset for one rank. Next, State, Resume and
 // Close are not safe for concurrent use; one background goroutine reads ahead.
 type Loader struct {
-	dir     string
-	opts    LoaderOptions
-	shards  []Shard
-	rows    []int64
-	n       int64 // samples per epoch
-	steps   int64 // global batches per epoch
-	cols    []loadCol
-	dataset string
+	dir      string
+	opts     LoaderOptions
+	shards   []Shard
+	rows     []int64
+	n        int64 // samples per epoch
+	steps    int64 // global batches per epoch
+	cols     []loadCol
+	dataset  string
+	verified []bool // verified[i]: shard i matched the manifest (used by the reader goroutine only)
 
 	pos      State // next batch to hand out
 	cancel   context.CancelFunc
@@ -170,6 +178,7 @@ func NewLoader(dir string, opts LoaderOptions) (*Loader, error) {
 		return nil, fmt.Errorf("shards: global batch %d is not a multiple of the world size %d", opts.GlobalBatch, opts.World)
 	}
 	l := &Loader{dir: dir, opts: opts, shards: m.SplitShards(opts.Split)}
+	l.verified = make([]bool, len(l.shards))
 	if len(l.shards) == 0 {
 		return nil, fmt.Errorf("shards: %s has no %s shards", dir, opts.Split)
 	}
@@ -659,8 +668,15 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 func (r *reader) rowGroupOf(shard int, row int64) (*parquetFile, int, int64, int64, error) {
 	pf := r.files[shard]
 	if pf == nil {
+		path := filepath.Join(r.l.dir, filepath.FromSlash(r.l.shards[shard].Path))
+		if !r.l.opts.NoVerify && !r.l.verified[shard] {
+			if err := checkShardFile(path, r.l.shards[shard]); err != nil {
+				return nil, 0, 0, 0, err
+			}
+			r.l.verified[shard] = true
+		}
 		var err error
-		if pf, err = openParquet(filepath.Join(r.l.dir, filepath.FromSlash(r.l.shards[shard].Path)), 0); err != nil {
+		if pf, err = openParquet(path, 0); err != nil {
 			return nil, 0, 0, 0, err
 		}
 		r.files[shard] = pf
@@ -675,6 +691,27 @@ func (r *reader) rowGroupOf(shard int, row int64) (*parquetFile, int, int64, int
 		base += n
 	}
 	return nil, 0, 0, 0, fmt.Errorf("shards: %s has no row %d", r.l.shards[shard].Path, row)
+}
+
+// checkShardFile compares the size and sha256 of the file at path with the manifest's s.
+func checkShardFile(path string, s Shard) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("shards: open %s: %w", s.Path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fmt.Errorf("shards: read %s: %w", s.Path, err)
+	}
+	if n != s.Bytes {
+		return fmt.Errorf("%w: %s: %d bytes, manifest says %d (truncated or replaced)", ErrMismatch, s.Path, n, s.Bytes)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != s.SHA256 {
+		return fmt.Errorf("%w: %s: sha256 %s, manifest says %s (damaged)", ErrMismatch, s.Path, got, s.SHA256)
+	}
+	return nil
 }
 
 // decodeRowGroup decodes requests i..j-1, rows of row group rg of shard (which starts at
