@@ -2,6 +2,7 @@ package shards
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/float16"
@@ -45,5 +46,60 @@ func BenchmarkFloat16ToFloat32(b *testing.B) {
 	b.SetBytes(int64(len(dst) * 4))
 	for b.Loop() {
 		Float16ToFloat32(dst, src)
+	}
+}
+
+// TestFloat16ToFloat32Lengths converts slices of every length up to 200 at several
+// alignments and checks each value against the table reference (halfToFloat32), the
+// elements around dst untouched (guard bands) and src unchanged: the vector path covers
+// multiples of 32 and the table the tail.
+func TestFloat16ToFloat32Lengths(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const guard = 7
+	sentinel := float32(math.Inf(-1))
+	for n := 0; n <= 200; n++ {
+		for off := 0; off < 3; off++ {
+			src := make([]uint16, off+n)
+			for i := range src {
+				src[i] = uint16(r.Uint32())
+			}
+			src = src[off:]
+			orig := append([]uint16(nil), src...)
+			buf := make([]float32, off+n+2*guard)
+			for i := range buf {
+				buf[i] = sentinel
+			}
+			dst := buf[off+guard : off+guard+n]
+			Float16ToFloat32(dst, src)
+			for i := range buf {
+				if (i < off+guard || i >= off+guard+n) && math.Float32bits(buf[i]) != math.Float32bits(sentinel) {
+					t.Fatalf("n=%d off=%d: element %d outside dst written", n, off, i)
+				}
+			}
+			for i, h := range src {
+				want := halfToFloat32(h)
+				if h != orig[i] {
+					t.Fatalf("n=%d off=%d: src[%d] changed", n, off, i)
+				}
+				if math.IsNaN(float64(want)) && math.IsNaN(float64(dst[i])) {
+					continue
+				}
+				if math.Float32bits(dst[i]) != math.Float32bits(want) {
+					t.Fatalf("n=%d off=%d: %#04x gives %v, want %v", n, off, h, dst[i], want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkFloat16ToFloat32Table(b *testing.B) {
+	src := make([]uint16, 4096)
+	for i := range src {
+		src[i] = uint16(i * 7)
+	}
+	dst := make([]float32, len(src))
+	b.SetBytes(int64(len(dst) * 4))
+	for b.Loop() {
+		float16Table(dst, src)
 	}
 }

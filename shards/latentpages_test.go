@@ -403,3 +403,35 @@ func TestLatentPagesSkipsPages(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildWritesLatentsUncompressed checks the shard writer's codecs: latent columns
+// uncompressed (so the loader copies their pages without decompressing), the others zstd.
+func TestBuildWritesLatentsUncompressed(t *testing.T) {
+	all := makeSamples(3, 60, 10, "u")
+	tmp := t.TempDir()
+	writeParts(t, filepath.Join(tmp, "in"), all, 2, identity(len(all)))
+	m := build(t, []string{filepath.Join(tmp, "in")}, filepath.Join(tmp, "out"), nil)
+	for _, s := range m.Shards {
+		pf, err := openParquet(filepath.Join(tmp, "out", filepath.FromSlash(s.Path)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := pf.pr.MetaData()
+		for rg := range md.NumRowGroups() {
+			for leaf := range md.Schema.NumColumns() {
+				cc, err := md.RowGroup(rg).ColumnChunk(leaf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := compress.Codecs.Zstd
+				if cc.PathInSchema()[0] == "image_latent" {
+					want = compress.Codecs.Uncompressed
+				}
+				if cc.Compression() != want {
+					t.Errorf("%s row group %d column %s: codec %s, want %s", s.Path, rg, cc.PathInSchema(), cc.Compression(), want)
+				}
+			}
+		}
+		pf.Close()
+	}
+}
