@@ -3,7 +3,6 @@ package mmdata
 import (
 	"fmt"
 	"image"
-	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -53,9 +52,17 @@ func (l *Layout) DecodeModalities(x []float32, n int, mods []string) (*Media, er
 		return nil, fmt.Errorf("mmdata: decode %d particles of dim %d from %d values", n, D, len(x))
 	}
 	md := &Media{}
-	for _, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("mmdata: decode: particles hold non-finite values (%v)", v)
+	for _, sg := range l.Segments {
+		if !use(sg.Name) {
+			continue
+		}
+		off, _ := l.Offset(sg.Name)
+		for i := range n {
+			for j, v := range x[i*D+off : i*D+off+sg.Tokens*sg.Features] {
+				if v-v != 0 { // NaN or ±Inf
+					return nil, fmt.Errorf("mmdata: decode: particle %d holds %v at %s value %d", i, v, sg.Name, j)
+				}
+			}
 		}
 	}
 	img, aud, txt := l.Image, l.Audio, l.Text

@@ -322,7 +322,7 @@ func TestErrors(t *testing.T) {
 	}
 	x := make([]float32, l.Dim())
 	x[7] = float32(math.NaN())
-	if _, err := l.Decode(x, 1); err == nil || !strings.Contains(err.Error(), "non-finite") {
+	if _, err := l.Decode(x, 1); err == nil || !strings.Contains(err.Error(), "holds NaN at image value 7") {
 		t.Errorf("Decode of NaN: %v", err)
 	}
 	// a batch without the layout's columns
