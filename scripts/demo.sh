@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The README's demo job, on built-in synthetic data, into ./out/demo (or $1):
-#   1. immdata gen      - a deterministic "shapes" corpus (image + caption + sound per sample),
-#                         plus the malformed-input set
-#   2. immdata ingest   - to Hugging-Face-compatible Parquet; every bad file becomes a reject
-#   3. immdata inspect  - schema, counts and a contact sheet of the first images
-#   4. immdata tokenizer train - a small byte-level BPE vocabulary on the ingested captions
-#   5. immdata encode   - pixel latents, Whisper log-mel, BPE tokens, label ids
-#   6. immdata shard + verify  - shuffled, split, hashed shards with index.json
-#   7. immtrain toy     - IMM vs flow matching on a 2-D distribution, samples at 1/2/4/8 steps
-# Needs only Go. Takes a few minutes on 2 cores.
+#   1. immtrain multimodal --demo - builds the synthetic "shapes" corpus (image + caption +
+#      sound per sample) and runs it through ingest, tokenizer training, encode and shard
+#      (the library code of immdata gen|ingest|encode|shard), trains one few-step IMM model
+#      over all three modalities, writes sample sheets (rows = 1, 2, 4, 8 sampling steps)
+#      and evaluates cross-modal agreement against chance (immtrain eval)
+#   2. immdata verify + inspect - the demo's shards and a contact sheet of the real images
+#   3. immtrain sample --given image - captions and sounds generated for held-out images
+# Needs only Go. Takes about 10 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out/demo}"
@@ -16,22 +15,12 @@ rm -rf "$out"
 mkdir -p "$out" bin
 echo "== build"
 go build -o bin/ ./cmd/immdata ./cmd/immtrain
-echo "== 1. synthetic corpus"
-bin/immdata gen --out "$out/corpus" --samples 300 --seed 1 --bad
-echo "== 2. ingest"
-bin/immdata ingest "$out/corpus" --out "$out/ingested" --exclude manifest.jsonl --quiet
-cat "$out/ingested/ingest-stats.json"; echo
-echo "== 3. inspect"
-bin/immdata inspect "$out/ingested" --grid "$out/contact-sheet.png" | head -40
-echo "== 4. tokenizer"
-bin/immdata tokenizer train --vocab-size 400 --pattern cl100k -o "$out/shapes.tiktoken" "$out"/ingested/parts/*.parquet
-echo "a small red triangle in the upper left" | bin/immdata tokenizer encode --encoding "$out/shapes.json"; echo
-echo "== 5. encode"
-bin/immdata encode "$out/ingested" -o "$out/encoded" --quiet
-echo "== 6. shard + verify"
-bin/immdata shard "$out/encoded" -o "$out/shards" --val-fraction 0.1 --seed 1
-bin/immdata verify "$out/shards"
-echo "== 7. IMM toy training (checkerboard)"
-bin/immtrain toy --dataset checkerboard --out "$out/toy" --quiet
-cat "$out/toy/summary.json"; echo
-echo "demo outputs in $out: contact-sheet.png, shards/index.json, toy/grid.png, toy/summary.json"
+echo "== 1. data, training and evaluation (immtrain multimodal --demo)"
+bin/immtrain multimodal --demo --out "$out/run"
+echo "== 2. the demo's shards"
+bin/immdata verify "$out/run/data/shards"
+bin/immdata inspect "$out/run/data/ingested" --grid "$out/contact-sheet.png" | head -20
+echo "== 3. generation given held-out images"
+bin/immtrain sample --run "$out/run" --given image --steps 1,2 --n 8 --out "$out/run/given-image"
+echo "demo outputs in $out: run/samples/step-*/grid.png (sample sheets), run/eval.json,"
+echo "run/loss.png, run/given-image/ (captions and sounds for held-out images), contact-sheet.png"

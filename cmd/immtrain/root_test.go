@@ -13,7 +13,7 @@ func TestHelpListsCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
-	for _, name := range []string{"toy", "version"} {
+	for _, name := range []string{"toy", "multimodal", "sample", "eval", "version"} {
 		found := false
 		for _, line := range strings.Split(out, "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == name {

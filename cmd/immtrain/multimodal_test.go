@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/immkit/immkit/imm/mmdata/mmdatatest"
+	"github.com/immkit/immkit/internal/cli"
+)
+
+func TestMultimodalUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"multimodal", "--out", dir},                                  // no --data, no --demo
+		{"multimodal", "--data", dir},                                 // no --out
+		{"multimodal", "--data", dir, "--out", dir, "--size", "huge"}, // unknown size
+		{"multimodal", "--data", dir, "--out", dir, "--batch", "6"},   // not a multiple of M
+		{"sample", "--out", dir},
+		{"eval"},
+		{"eval", "--run", dir, "--n", "0"},
+	} {
+		_, errOut, code := cli.Run(newRootCmd, args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage); stderr %q", args, code, errOut)
+		}
+	}
+	_, errOut, code := cli.Run(newRootCmd, "sample", "--run", dir)
+	if code != 1 || !strings.Contains(errOut, "not a run directory") {
+		t.Errorf("sample of a non-run: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// The three commands end to end on a small shapes shard set: train 4 steps, sample with
+// held images, evaluate.
+func TestMultimodalSampleEval(t *testing.T) {
+	dir := t.TempDir()
+	f, err := mmdatatest.BuildShapes(context.Background(), filepath.Join(dir, "data"), mmdatatest.Options{Samples: 40, Seed: 5, ImageSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	out, errOut, code := cli.Run(newRootCmd, "multimodal", "--data", f.Shards, "--artefacts", f.Encoded, "--out", run,
+		"--batch", "8", "--steps", "4", "--ckpt-every", "2", "--eval-every", "0", "--sample-steps", "1,2", "--sample-n", "2", "--text-len", "8", "--device", "cpu", "--quiet")
+	if code != 0 {
+		t.Fatalf("multimodal: exit %d: %s %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "trained 4 steps") {
+		t.Errorf("multimodal output: %q", out)
+	}
+	sheet := filepath.Join(dir, "sheet")
+	out, errOut, code = cli.Run(newRootCmd, "sample", "--run", run, "--given", "image", "--steps", "1,2", "--n", "3", "--out", sheet, "--device", "cpu", "--quiet")
+	if code != 0 {
+		t.Fatalf("sample: exit %d: %s %s", code, out, errOut)
+	}
+	var caps map[string][]string
+	b, err := os.ReadFile(filepath.Join(sheet, "captions.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &caps)
+	}
+	if err != nil || len(caps["1"]) != 3 || len(caps["2"]) != 3 {
+		t.Fatalf("captions.json: %v %v", caps, err)
+	}
+	for _, p := range []string{"grid.png", "given/grid.png", "steps-2/sample-2.wav"} {
+		if _, err := os.Stat(filepath.Join(sheet, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	out, errOut, code = cli.Run(newRootCmd, "eval", "--run", run, "--n", "4", "--steps", "1,2", "--device", "cpu", "--quiet")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "| pair | attribute | 1 steps | 2 steps | real val data |") {
+		t.Errorf("eval table missing: %q", out)
+	}
+	var res struct {
+		Step   int                        `json:"step"`
+		Shapes map[string]json.RawMessage `json:"shapes"`
+	}
+	b, err = os.ReadFile(filepath.Join(run, "eval.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	if err != nil || res.Step != 4 || len(res.Shapes) != 3 {
+		t.Fatalf("eval.json: step %d, %d reports, %v", res.Step, len(res.Shapes), err)
+	}
+	// --given names a modality the run lacks: usage error.
+	_, _, code = cli.Run(newRootCmd, "sample", "--run", run, "--given", "video", "--out", sheet, "--device", "cpu", "--quiet")
+	if code != 2 {
+		t.Errorf("--given video: exit %d, want 2", code)
+	}
+}
