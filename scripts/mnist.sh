@@ -88,7 +88,7 @@ cat "$out/run/summary.json"; echo
 
 stamp "7. eval"
 if "$bin/immtrain" eval --help >/dev/null 2>&1; then
-  "$bin/immtrain" eval --run "$out/run" --mnist-classifier "$out/classifier.safetensors" --n "$eval_n"
+  "$bin/immtrain" eval --run "$out/run" --mnist-classifier "$out/classifier.safetensors" --n "$eval_n" --device "$device"
   cat "$out/run/eval.json"; echo
 else
   echo "this immtrain has no eval command: sampling each digit and scoring the sheets with tools/mnist"
