@@ -15,8 +15,9 @@ import (
 
 // Media are decoded particles: entry i of every slice is particle i.
 type Media struct {
-	// Images are the pictures of the image segment (nil entries, or a nil slice, when
-	// there is no image segment or its latents have no decoder, as external latents).
+	// Images are the pictures of the image segment, one entry per particle: nil entries
+	// when there is no image segment, it was not decoded, or its latents have no decoder
+	// (external latents).
 	Images []*image.RGBA
 	// Audio are mono waveforms, AudioRate Hz, from the mel segment by Griffin-Lim
 	// (nil when there is no audio segment): sample j of particle i is Audio[i][j].
@@ -75,9 +76,7 @@ func (l *Layout) DecodeModalities(x []float32, n int, mods []string) (*Media, er
 	if !use(Text) {
 		txt = nil
 	}
-	if img != nil {
-		md.Images = make([]*image.RGBA, n)
-	}
+	md.Images = make([]*image.RGBA, n) // nil entries unless decoded
 	if aud != nil {
 		md.Audio = make([][]float32, n)
 		md.AudioRate = aud.SampleRate

@@ -378,6 +378,15 @@ func TestSubsets(t *testing.T) {
 		if _, err := l.Assemble(b, xs, ms); err != nil {
 			t.Fatal(err)
 		}
+		if l.Image == nil { // Images has one nil entry per particle, as the contract says
+			md, err := l.DecodeModalities(xs, b.Len(), []string{l.Segments[len(l.Segments)-1].Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(md.Images) != b.Len() || md.Images[0] != nil {
+				t.Errorf("%v: Images %v, want %d nil entries", c.mods, md.Images, b.Len())
+			}
+		}
 		for _, s := range l.Segments {
 			off, _ := l.Offset(s.Name)
 			foff, _ := full.Offset(s.Name)

@@ -147,7 +147,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (md.Audio == nil) != (bi > 0) || md.Images == nil || md.Captions == nil {
+			if (md.Audio == nil) != (bi > 0) || len(md.Images) != n || md.Captions == nil {
 				t.Fatalf("decoded %v: images %v audio %v captions %v", mods, md.Images != nil, md.Audio != nil, md.Captions != nil)
 			}
 			for i, key := range b.Keys {
