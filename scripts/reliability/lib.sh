@@ -73,7 +73,8 @@ rel_same() {
   local stage="$1" ref="$2" out="$3"
   case "$stage" in
     ingest)
-      cmp -s <("$bin_data" inspect "$ref" --sha256) <("$bin_data" inspect "$out" --sha256) \
+      [ -s "$ref.sha256" ] || "$bin_data" inspect "$ref" --sha256 >"$ref.sha256"
+      cmp -s "$ref.sha256" <("$bin_data" inspect "$out" --sha256) \
         || { echo "sorted sample sha256 lists differ"; return 1; }
       diff -r "$ref/parts" "$out/parts" && diff -r "$ref/rejects" "$out/rejects" || return 1
       [ "$(rel_ingest_counts "$ref")" = "$(rel_ingest_counts "$out")" ] \
