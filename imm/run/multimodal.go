@@ -73,8 +73,8 @@ func DefaultOptions() Options {
 	c := imm.DefaultConfig()
 	return Options{
 		Size: "tiny", IMM: c,
-		Train:     imm.TrainConfig{Objective: "imm", Batch: 32, Steps: 600, LR: 1e-3, Clip: 1, EMADecay: 0.995, Seed: 1},
-		CkptEvery: 100, EvalEvery: 200, CFG: 1.5, HoldProb: 0.25, SampleSteps: []int{1, 2, 4, 8}, SampleN: 8,
+		Train:     imm.TrainConfig{Objective: "imm", Batch: 32, Steps: 1200, LR: 2e-3, Clip: 1, EMADecay: 0.99, Seed: 1},
+		CkptEvery: 100, EvalEvery: 400, CFG: 1.5, HoldProb: 0.25, SampleSteps: []int{1, 2, 4, 8}, SampleN: 8,
 	}
 }
 
