@@ -158,7 +158,7 @@ func (l *Layout) readShardSide(path string, nullCols []string) (err error) {
 	for i := 0; i < ll.Len(); i++ {
 		k := keys.Value(i)
 		if _, dup := m.Row[k]; dup {
-			return fmt.Errorf("mmdata: key %q appears twice in the shards", k)
+			return fmt.Errorf("mmdata: key %q appears twice in the shards; the audio segment needs unique keys (audio_mel is found by key, since shards.Loader does not load it)", k)
 		}
 		m.Row[k] = len(m.Null)
 		if ll.IsNull(i) {
