@@ -80,11 +80,14 @@ func audioScore(t testing.TB, samples []gen.SampleFiles, preset string, clip, si
 
 // TestFromAudioAccuracy measures the sound detector on held-out corpus clips reconstructed
 // by Griffin-Lim from their Whisper log-mel spectrograms (as generated mels are), for 1 s
-// clips, 0.5 s clips (five notes are then 70 ms long with 30 ms gaps, about one mel hop
-// of clean gap after the 25 ms window), and 1 s clips with Gaussian noise of 0.1 on the
-// normalised log-mel. Every case was 100% correct on the tuning seed (60 clips each) and
-// on 30 held-out clips each; Griffin-Lim costs about 0.3 s per clip, so the test uses 20
-// clips and allows two errors (0.9).
+// clips, 0.5 s clips (five notes are then 70 ms long with 30 ms gaps, about one mel hop of
+// clean gap after the 25 ms window), and 1 s clips with Gaussian noise of 0.2 on the
+// normalised log-mel (the notes' level then fluctuates by 10-20 dB between frames). The
+// clean cases were 100% correct on the tuning seed (40-60 clips each) and on 100 held-out
+// clips each (docs/eval.md); Griffin-Lim costs about 0.3 s per clip, so the test uses 20
+// clips and allows two errors (0.9). With noise 0.2 the tuning seed gave colour 0.95 and
+// shape 1.0, so the bounds are 0.75 and 0.9; size is not asserted there, since log-mel
+// noise inflates the reconstructed loudness by about 1.7x (a bias docs/eval.md records).
 func TestFromAudioAccuracy(t *testing.T) {
 	t.Parallel()
 	n := 20
@@ -92,8 +95,9 @@ func TestFromAudioAccuracy(t *testing.T) {
 		n = 8
 	}
 	for _, tc := range []struct {
-		clip, sigma float64
-	}{{1, 0}, {0.5, 0}, {1, 0.1}} {
+		clip, sigma        float64
+		color, shape, size float64
+	}{{1, 0, 0.9, 0.9, 0.9}, {0.5, 0, 0.9, 0.9, 0.9}, {1, 0.2, 0.75, 0.9, 0}} {
 		t.Run(fmt.Sprintf("whisper-80/%gs/noise%g", tc.clip, tc.sigma), func(t *testing.T) {
 			o := heldOut
 			o.AudioSeconds = tc.clip
@@ -101,9 +105,10 @@ func TestFromAudioAccuracy(t *testing.T) {
 			for _, c := range []struct {
 				what string
 				k    int
-			}{{"color", s.color}, {"shape", s.shape}, {"size", s.size}} {
-				if s.rate(c.k) < 0.9 {
-					t.Errorf("%s accuracy %.3f < 0.9 (n=%d)", c.what, s.rate(c.k), s.n)
+				want float64
+			}{{"color", s.color, tc.color}, {"shape", s.shape, tc.shape}, {"size", s.size, tc.size}} {
+				if s.rate(c.k) < c.want {
+					t.Errorf("%s accuracy %.3f < %.2f (n=%d)", c.what, s.rate(c.k), c.want, s.n)
 				}
 			}
 			t.Logf("n=%d color %.3f shape %.3f size %.3f", s.n, s.rate(s.color), s.rate(s.shape), s.rate(s.size))
@@ -128,8 +133,9 @@ func TestFromAudioOriginal(t *testing.T) {
 }
 
 // TestFromAudioGarbage checks that sounds that are not corpus clips are mostly not
-// recognised: silence, non-finite samples and bad rates give nothing; white noise and
-// Griffin-Lim inversions of random log-mels give no colour (they are not tones).
+// recognised: silence, non-finite samples, bad rates and a steady tone (no rhythm) give
+// nothing; white noise and Griffin-Lim inversions of random log-mels give no colour (they
+// are not tones).
 func TestFromAudioGarbage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -141,6 +147,7 @@ func TestFromAudioGarbage(t *testing.T) {
 		{"rate 0", tones(440, 0.5, 2, 1, 16000), 0},
 		{"NaN", []float32{float32(math.NaN()), float32(math.Inf(1)), 0, 0}, 16000},
 		{"one sample", []float32{0.5}, 16000},
+		{"steady tone", tones(440, 0.5, 1, 1, 16000)[3200:12800], 16000},
 	} {
 		if got := shapes.FromAudio(tc.wave, tc.rate); got != (shapes.Attr{}) {
 			t.Errorf("%s: %+v, want nothing", tc.name, got)
