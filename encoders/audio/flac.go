@@ -48,6 +48,15 @@ func flacConfig(data []byte) (Config, error) {
 	return Config{Format: FormatFLAC, Rate: rate, Channels: channels, BitsPerSample: bits, Frames: total}, nil
 }
 
+// maxFLACExpansion bounds the decoded samples (all channels) per byte of FLAC input. Real
+// audio decodes to about one sample per byte; digital silence coded as constant subframes
+// reaches about 7700, so only files that are (nearly) all digital silence exceed it.
+const maxFLACExpansion = 4096
+
+func tooExpanded(n int64, size int) error {
+	return fmt.Errorf("%w: flac: %d samples from %d bytes, more than %d per byte (a decompression bomb or digital silence)", ErrTooLarge, n, size, maxFLACExpansion)
+}
+
 // decodeFLAC decodes with github.com/mewkiz/flac, scaling each sample by 1/2^(bits-1).
 // A panic inside the decoder is returned as an error.
 func decodeFLAC(data []byte, maxSamples int) (a *Audio, err error) {
@@ -62,6 +71,15 @@ func decodeFLAC(data []byte, maxSamples int) (a *Audio, err error) {
 	}
 	if cfg.Frames > 0 && cfg.Frames*int64(cfg.Channels) > int64(maxSamples) {
 		return nil, tooLarge("flac", cfg.Frames*int64(cfg.Channels), maxSamples)
+	}
+	// The expansion guard: a constant subframe of a few bytes decodes to 65535 samples per
+	// channel, so a FLAC file of a few kilobytes can decode to gigabytes (within the
+	// sample limit). Refuse more than maxFLACExpansion samples per byte of input.
+	if e := maxFLACExpansion * int64(len(data)); e < int64(maxSamples) {
+		maxSamples = int(e)
+		if cfg.Frames > 0 && cfg.Frames*int64(cfg.Channels) > e {
+			return nil, tooExpanded(cfg.Frames*int64(cfg.Channels), len(data))
+		}
 	}
 	stream, err := flac.New(bytes.NewReader(skipID3v2(data)))
 	if err != nil {
@@ -90,6 +108,9 @@ func decodeFLAC(data []byte, maxSamples int) (a *Audio, err error) {
 			}
 		}
 		if len(out)+n*ch > maxSamples {
+			if int64(maxSamples) == maxFLACExpansion*int64(len(data)) {
+				return nil, tooExpanded(int64(len(out)+n*ch), len(data))
+			}
 			return nil, tooLarge("flac", int64(len(out)+n*ch), maxSamples)
 		}
 		bps := int(f.BitsPerSample)
