@@ -41,7 +41,7 @@ func benchFiles(b *testing.B) [][]byte {
 // with -cpu 1 for per-core figures). Reports images/s.
 func BenchmarkDecodeCropResize64(b *testing.B) {
 	files := benchFiles(b)
-	for _, be := range []JPEGBackend{JPEGTurbo, JPEGGo} {
+	for _, be := range []JPEGBackend{JPEGDC, JPEGTurbo, JPEGGo} {
 		b.Run(string(be), func(b *testing.B) {
 			if be == JPEGTurbo && !turbojpeg.Available() {
 				b.Skip("libturbojpeg.so.0 unavailable")

@@ -47,15 +47,20 @@ func (l Limits) withDefaults() Limits {
 type JPEGBackend string
 
 const (
-	JPEGAuto  JPEGBackend = "auto"  // libturbojpeg when it loads, else pure Go
+	JPEGAuto  JPEGBackend = "auto"  // libturbojpeg when it loads, else jpeg-dc at 1/8, else pure Go
 	JPEGTurbo JPEGBackend = "turbo" // libturbojpeg or an error
 	JPEGGo    JPEGBackend = "go"    // image/jpeg plus a box reduction for the DCT scale
+	// JPEGDC is the jpeg-dc path alone (baseline JPEG at scale 1/8, from the DCT
+	// coefficients, pure Go, jpegdc.go) or an error; auto uses it at scale 1/8 when
+	// libjpeg-turbo is not available.
+	JPEGDC JPEGBackend = "dc"
 )
 
 // Paths reported in Decoded.Path.
 const (
 	PathTurbo = "turbojpeg"
 	PathGo    = "go"
+	PathDC    = "jpeg-dc" // baseline JPEG at 1/8 from its DCT coefficients (jpegdc.go)
 )
 
 // Errors returned by Decode; wrapped with detail.
@@ -149,7 +154,8 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 		backend = JPEGAuto
 	}
 	var turboErr error
-	if backend != JPEGGo && len(data) > 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF {
+	isJPEG := len(data) > 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF
+	if backend != JPEGGo && backend != JPEGDC && isJPEG {
 		// Fast path: libjpeg-turbo parses the header once, the limits are checked on it, and
 		// the DCT-domain reduction is chosen before any pixel memory is allocated.
 		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathTurbo}
@@ -171,6 +177,35 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 			return nil, fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
 		}
 		turboErr = err // fall back to the pure-Go decoder below
+	}
+	if (backend == JPEGAuto || backend == JPEGDC) && isJPEG {
+		// jpeg-dc (auto: when libjpeg-turbo is unavailable or refused the input): at scale 1/8
+		// the picture comes from the DC coefficients (and 4:2:0 chroma's first AC terms),
+		// computed as libjpeg-turbo computes it, in pure Go. Anything it does not handle falls
+		// through to the Go decoder.
+		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathDC, TurboErr: turboErr}
+		img, err := decodeJPEGDC(data, func(w, h int) error {
+			out.Width, out.Height = w, h
+			if err := checkSize("jpeg", w, h); err != nil {
+				return err
+			}
+			if out.Scale = scale(upright(w, h)); out.Scale != 8 {
+				return errDCUnsupported
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			out.Image = Orient(img, orientation)
+			return out, nil
+		case errors.Is(err, ErrTooLarge):
+			return nil, err
+		case backend == JPEGDC:
+			if errors.Is(err, errDCUnsupported) {
+				return nil, fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
+			}
+			return nil, err
+		}
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
