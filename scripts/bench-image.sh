@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Image decode benchmark (docs/benchmarks.md, "Image encoders"): decode a 512x512 JPEG q90,
-# center-crop and resize to 64x64, one core, ours (libjpeg-turbo path and pure-Go path)
+# center-crop and resize to 64x64, one core, ours (libjpeg-turbo path, jpeg-dc path, pure-Go path)
 # against Pillow (draft + resize) and OpenCV (imdecode + resize INTER_AREA) on the same files,
 # interleaved in the same run. Reports images per CPU-second (per-core throughput that holds on
 # a shared machine) and images per wall-second, medians over ROUNDS.
@@ -65,7 +65,7 @@ model = re.search(r"model name\s*:\s*(.*)", cpu).group(1)
 print("\nmachine: %s, %d cores, python %s, pillow %s, opencv %s" % (model, cpu.count("processor\t:"), platform.python_version(), vers.get("pillow"), vers.get("opencv")))
 print("| pipeline | images/CPU-s (median) | images/s wall (median) | runs | ratio to faster peer (CPU) |")
 print("|---|---|---|---|---|")
-for k in ("ours-turbo", "ours-go", "pillow", "opencv"):
+for k in ("ours-turbo", "ours-dc", "ours-go", "pillow", "opencv"):
     if k in med:
         c, w, n = med[k]
         print("| %s | %.0f | %.0f | %d | %.2f |" % (k, c, w, n, c / peer if peer else float("nan")))

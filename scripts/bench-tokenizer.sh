@@ -31,7 +31,24 @@ if [[ " $PARTS " == *" batch "* ]]; then
   out="$DIR/batch.txt"
   (cd bench/tokenizer && TOKBENCH_DIR="$DIR" go test -run '^$' -bench 'BenchmarkEncodeBatch' \
     -cpu 1,2 -benchtime 2x -count "$COUNT" -timeout 60m .) | tee "$out"
-  $BENCHSTAT -col /procs "$out" 2>/dev/null | tee "$DIR/batch-benchstat.txt" || true
+  $BENCHSTAT -col .procs "$out" 2>/dev/null | tee "$DIR/batch-benchstat.txt" || true
+  # The 1-vs-2-worker ratio per benchmark: median sec/op at -cpu 1 over median at -cpu 2.
+  awk '/^BenchmarkEncodeBatch/ {
+      name = $1; procs = 1
+      if (match(name, /-[0-9]+$/)) { procs = substr(name, RSTART + 1); name = substr(name, 1, RSTART - 1) }
+      t[name, procs] = t[name, procs] " " $3; names[name] = 1
+    }
+    function median(s,   a, n, i, j, x) {
+      n = split(s, a, " ")
+      for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    END {
+      for (n in names) if ((n, 1) in t && (n, 2) in t) {
+        m1 = median(t[n, 1]); m2 = median(t[n, 2])
+        printf "%s: 1 worker %.1f ms, 2 workers %.1f ms, speed-up %.2fx (medians)\n", n, m1 / 1e6, m2 / 1e6, m1 / m2
+      }
+    }' "$out" | sort | tee "$DIR/batch-ratio.txt"
 fi
 
 if [[ " $PARTS " == *" train "* ]]; then

@@ -123,32 +123,45 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
-// BenchmarkEncodeBatch encodes the Go corpus as 64 KiB documents with EncodeBatch on
-// GOMAXPROCS workers; compare -cpu 1 and -cpu 2.
+// BenchmarkEncodeBatch encodes the Go corpus as 64 KiB documents on GOMAXPROCS workers;
+// compare -cpu 1 and -cpu 2. api=new is EncodeBatch (a new [][]int32 per call, one exact-size
+// id array), api=into is EncodeBatchInto with one Batch reused across calls (no allocation in
+// the steady state, so no garbage collection in the measurement).
 func BenchmarkEncodeBatch(b *testing.B) {
 	for _, enc := range encodings {
-		b.Run("enc="+enc.name, func(b *testing.B) {
-			data := input(b, "gosrc-8M.txt")
-			e := ours(b, enc.name)
-			var docs [][]byte
-			for i := 0; i < len(data); {
-				j := min(len(data), i+64<<10)
-				for j < len(data) && data[j]&0xC0 == 0x80 {
-					j++
+		for _, api := range []string{"new", "into"} {
+			b.Run("enc="+enc.name+"/api="+api, func(b *testing.B) {
+				data := input(b, "gosrc-8M.txt")
+				e := ours(b, enc.name)
+				var docs [][]byte
+				for i := 0; i < len(data); {
+					j := min(len(data), i+64<<10)
+					for j < len(data) && data[j]&0xC0 == 0x80 {
+						j++
+					}
+					docs = append(docs, data[i:j])
+					i = j
 				}
-				docs = append(docs, data[i:j])
-				i = j
-			}
-			b.SetBytes(int64(len(data)))
-			b.ResetTimer()
-			c0, n := cpuTime(), 0
-			for b.Loop() {
-				e.EncodeBatch(docs, runtime.GOMAXPROCS(0))
-				n++
-			}
-			// On an idle machine sec/op halves from -cpu 1 to -cpu 2; on a loaded one it cannot,
-			// but cpu-ns/op staying flat shows the split adds no work.
-			b.ReportMetric(float64(cpuTime()-c0)/float64(n), "cpu-ns/op")
-		})
+				var batch text.Batch
+				e.EncodeBatchInto(&batch, docs, runtime.GOMAXPROCS(0)) // warm the encode states
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				runtime.GC()
+				b.ResetTimer()
+				c0, n := cpuTime(), 0
+				for b.Loop() {
+					if api == "new" {
+						e.EncodeBatch(docs, runtime.GOMAXPROCS(0))
+					} else {
+						e.EncodeBatchInto(&batch, docs, runtime.GOMAXPROCS(0))
+					}
+					n++
+				}
+				// On an idle machine sec/op halves from -cpu 1 to -cpu 2; on a loaded one it
+				// cannot, but cpu-ns/op staying flat shows the split adds no work.
+				b.ReportMetric(float64(cpuTime()-c0)/float64(n), "cpu-ns/op")
+				b.ReportMetric(float64(len(batch.IDs)), "tokens")
+			})
+		}
 	}
 }
