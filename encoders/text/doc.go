@@ -7,8 +7,10 @@
 // encoding's regular expression) and a table of special tokens. Encoding runs in two steps,
 // as in tiktoken: the pre-tokeniser cuts the text into pieces, and each piece that is not a
 // token by itself is merged pair by pair, lowest rank first (leftmost on ties), starting from
-// single bytes. A per-goroutine piece cache remembers the merge result of pieces seen before;
-// it never holds whole inputs.
+// single bytes. A piece cache in each encode state (a goroutine's scratch space, kept in a
+// free list of the Encoding between calls) remembers the merge result of pieces seen before;
+// it never holds whole inputs. [Encoding.EncodeBatchInto] encodes many documents on several
+// goroutines into one reused [Batch] arena without allocating.
 //
 // Special tokens (<|endoftext|> and the like) are recognised only where the caller allows
 // them ([Encoding.EncodeSpecial]); elsewhere their text is encoded as ordinary text.
