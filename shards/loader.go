@@ -18,6 +18,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -417,6 +418,7 @@ type reader struct {
 	chunks  []*latentChunk
 	chunkRG [][2]int
 
+	pool  bufferPool         // memory of the pqarrow row group reads
 	free  chan *Batch        // recycled batches (ReuseBatches)
 	stage map[string][]int32 // unpadded token values of the batch being filled
 }
@@ -678,6 +680,10 @@ func (r *reader) rowGroupOf(shard int, row int64) (*parquetFile, int, int64, int
 		var err error
 		if pf, err = openParquet(path, 0); err != nil {
 			return nil, 0, 0, 0, err
+		}
+		// Row groups are read through pqarrow with recycled buffers (see bufferPool).
+		if pf.fr, err = pqarrow.NewFileReader(pf.pr, pqarrow.ArrowReadProperties{BatchSize: 1024}, &r.pool); err != nil {
+			return nil, 0, 0, 0, errors.Join(fmt.Errorf("shards: read schema of %s: %w", r.l.shards[shard].Path, err), pf.Close())
 		}
 		r.files[shard] = pf
 	}
