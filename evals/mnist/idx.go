@@ -147,11 +147,11 @@ func (s *Set) Subset(n int) *Set {
 func ReadSet(images, labels io.Reader) (*Set, error) {
 	im, err := ReadIDX(images)
 	if err != nil {
-		return nil, fmt.Errorf("mnist: images: %w", err)
+		return nil, fmt.Errorf("%w (images file)", err)
 	}
 	lb, err := ReadIDX(labels)
 	if err != nil {
-		return nil, fmt.Errorf("mnist: labels: %w", err)
+		return nil, fmt.Errorf("%w (labels file)", err)
 	}
 	return NewSet(im, lb)
 }
@@ -177,21 +177,32 @@ func NewSet(im, lb *IDX) (*Set, error) {
 
 // LoadSet reads a set from an images file and a labels file.
 func LoadSet(imagesPath, labelsPath string) (*Set, error) {
-	fi, err := os.Open(imagesPath)
+	im, err := readIDXFile(imagesPath)
 	if err != nil {
-		return nil, fmt.Errorf("mnist: %w", err)
+		return nil, err
 	}
-	defer fi.Close()
-	fl, err := os.Open(labelsPath)
+	lb, err := readIDXFile(labelsPath)
 	if err != nil {
-		return nil, fmt.Errorf("mnist: %w", err)
+		return nil, err
 	}
-	defer fl.Close()
-	s, err := ReadSet(fi, fl)
+	s, err := NewSet(im, lb)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s, %s)", err, imagesPath, labelsPath)
 	}
 	return s, nil
+}
+
+func readIDXFile(path string) (*IDX, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("mnist: %w", err)
+	}
+	defer f.Close()
+	x, err := ReadIDX(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	return x, nil
 }
 
 // Load reads the training (60000) and test (10000) sets from dir, a folder holding the four
