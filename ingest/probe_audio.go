@@ -280,6 +280,9 @@ func probeMP3(b []byte, info *AudioInfo) error {
 			start = j
 			break
 		}
+		if j+n > len(b) {
+			continue // a frame running past the end is not a lock (found by FuzzProbeAudio)
+		}
 		if n2, _, r2, _, ok2 := mp3Frame(b[j+n:]); ok2 && r2 == r && n2 > 0 {
 			start = j
 			break
