@@ -47,12 +47,11 @@ func (l Limits) withDefaults() Limits {
 type JPEGBackend string
 
 const (
-	JPEGAuto  JPEGBackend = "auto"  // libturbojpeg when it loads, else jpeg-dc at 1/8, else pure Go
+	JPEGAuto  JPEGBackend = "auto"  // jpeg-dc at 1/8, else libturbojpeg when it loads, else pure Go
 	JPEGTurbo JPEGBackend = "turbo" // libturbojpeg or an error
 	JPEGGo    JPEGBackend = "go"    // image/jpeg plus a box reduction for the DCT scale
 	// JPEGDC is the jpeg-dc path alone (baseline JPEG at scale 1/8, from the DCT
-	// coefficients, pure Go, jpegdc.go) or an error; auto uses it at scale 1/8 when
-	// libjpeg-turbo is not available.
+	// coefficients, pure Go, jpegdc.go) or an error; auto tries it first at scale 1/8.
 	JPEGDC JPEGBackend = "dc"
 )
 
@@ -155,35 +154,12 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 	}
 	var turboErr error
 	isJPEG := len(data) > 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF
-	if backend != JPEGGo && backend != JPEGDC && isJPEG {
-		// Fast path: libjpeg-turbo parses the header once, the limits are checked on it, and
-		// the DCT-domain reduction is chosen before any pixel memory is allocated.
-		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathTurbo}
-		pix, w, h, err := turbojpeg.Decode(data, 0, func(hdr turbojpeg.Header) (int, error) {
-			out.Width, out.Height = hdr.Width, hdr.Height
-			if err := checkSize("jpeg", hdr.Width, hdr.Height); err != nil {
-				return 0, err
-			}
-			out.Scale = scale(upright(hdr.Width, hdr.Height))
-			return out.Scale, nil
-		})
-		switch {
-		case err == nil:
-			out.Image = Orient(&image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}, orientation)
-			return out, nil
-		case errors.Is(err, ErrTooLarge):
-			return nil, err
-		case backend == JPEGTurbo:
-			return nil, fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
-		}
-		turboErr = err // fall back to the pure-Go decoder below
-	}
 	if (backend == JPEGAuto || backend == JPEGDC) && isJPEG {
-		// jpeg-dc (auto: when libjpeg-turbo is unavailable or refused the input): at scale 1/8
-		// the picture comes from the DC coefficients (and 4:2:0 chroma's first AC terms),
-		// computed as libjpeg-turbo computes it, in pure Go. Anything it does not handle falls
-		// through to the Go decoder.
-		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathDC, TurboErr: turboErr}
+		// jpeg-dc: at scale 1/8 the picture comes from the DC coefficients (and 4:2:0 chroma's
+		// first AC terms), computed as libjpeg-turbo computes it (bit for bit), in pure Go and
+		// faster, since the AC terms libjpeg would decode and discard are only stepped over.
+		// Anything it does not handle falls through to libjpeg-turbo, then image/jpeg.
+		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathDC}
 		img, err := decodeJPEGDC(data, func(w, h int) error {
 			out.Width, out.Height = w, h
 			if err := checkSize("jpeg", w, h); err != nil {
@@ -206,6 +182,29 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 			}
 			return nil, err
 		}
+	}
+	if backend != JPEGGo && backend != JPEGDC && isJPEG {
+		// Fast path: libjpeg-turbo parses the header once, the limits are checked on it, and
+		// the DCT-domain reduction is chosen before any pixel memory is allocated.
+		out = &Decoded{Format: "jpeg", Orientation: orientation, Path: PathTurbo}
+		pix, w, h, err := turbojpeg.Decode(data, 0, func(hdr turbojpeg.Header) (int, error) {
+			out.Width, out.Height = hdr.Width, hdr.Height
+			if err := checkSize("jpeg", hdr.Width, hdr.Height); err != nil {
+				return 0, err
+			}
+			out.Scale = scale(upright(hdr.Width, hdr.Height))
+			return out.Scale, nil
+		})
+		switch {
+		case err == nil:
+			out.Image = Orient(&image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}, orientation)
+			return out, nil
+		case errors.Is(err, ErrTooLarge):
+			return nil, err
+		case backend == JPEGTurbo:
+			return nil, fmt.Errorf("%w: jpeg: %v", ErrFormat, err)
+		}
+		turboErr = err // fall back to the pure-Go decoder below
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"sync"
 )
 
 // This file is the "jpeg-dc" path: a baseline JPEG decoded at 1/8 of its size straight from
@@ -32,6 +33,52 @@ import (
 // the end of an interval before the per-MCU check stops it, plus one MCU (at most 6 blocks of
 // at most 256 bytes each), plus an 8-byte load.
 const dcPad = 2048
+
+var dcZeros [dcPad]byte
+
+// cleanPool holds the buffers that receive the unstuffed entropy-coded data (*[]byte).
+var cleanPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// huffCache holds built Huffman tables by their DHT bytes (class, counts, symbols): most
+// JPEGs carry the same few tables (libjpeg's defaults), and building one costs more than a
+// small picture's decode. Tables are immutable once built. At most maxHuffCache are kept.
+var (
+	huffMu    sync.Mutex
+	huffCache = map[string]*huffTable{}
+)
+
+const maxHuffCache = 64
+
+// huffTableOf returns the table of a DHT entry: spec is its 16 counts and its symbols.
+func huffTableOf(ac bool, spec []byte) (*huffTable, error) {
+	key := string(spec)
+	if ac {
+		key = "a" + key
+	} else {
+		key = "d" + key
+	}
+	huffMu.Lock()
+	t := huffCache[key]
+	huffMu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	t = new(huffTable)
+	var counts [16]uint8
+	copy(counts[:], spec[:16])
+	if err := t.build(counts, spec[16:], ac); err != nil {
+		return nil, err
+	}
+	huffMu.Lock()
+	if len(huffCache) < maxHuffCache {
+		huffCache[key] = t
+	}
+	huffMu.Unlock()
+	return t, nil
+}
+
+// errDCShort says an interval's entropy-coded data ended before its last block.
+var errDCShort = fmt.Errorf("%w: jpeg-dc: entropy-coded data ends early", ErrFormat)
 
 // errDCUnsupported says the picture is valid for other decoders but not for the jpeg-dc path.
 var errDCUnsupported = errors.New("image: jpeg-dc: not a baseline YCbCr/grey JPEG with 1x1 chroma")
@@ -389,7 +436,7 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 	}
 	var (
 		qt        [4][64]uint16
-		dc, ac    [4]huffTable
+		dc, ac    [4]*huffTable
 		comps     []dcComponent
 		width     int
 		height    int
@@ -457,12 +504,14 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 				if total > 256 || len(seg) < 17+total {
 					return nil, fmt.Errorf("%w: jpeg-dc: bad DHT", ErrFormat)
 				}
-				t := &dc[seg[0]&15]
-				if seg[0]>>4 == 1 {
-					t = &ac[seg[0]&15]
-				}
-				if err := t.build(counts, seg[17:17+total], seg[0]>>4 == 1); err != nil {
+				t, err := huffTableOf(seg[0]>>4 == 1, seg[1:17+total])
+				if err != nil {
 					return nil, err
+				}
+				if seg[0]>>4 == 1 {
+					ac[seg[0]&15] = t
+				} else {
+					dc[seg[0]&15] = t
 				}
 				seg = seg[17+total:]
 			}
@@ -501,7 +550,7 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 					return nil, errDCUnsupported
 				}
 				comps[i].td, comps[i].ta = int(tables>>4), int(tables&15)
-				if comps[i].td > 3 || comps[i].ta > 3 || !dc[comps[i].td].defined || !ac[comps[i].ta].defined {
+				if comps[i].td > 3 || comps[i].ta > 3 || dc[comps[i].td] == nil || ac[comps[i].ta] == nil {
 					return nil, fmt.Errorf("%w: jpeg-dc: scan uses an undefined Huffman table", ErrFormat)
 				}
 			}
@@ -537,11 +586,14 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 			c.ssize = 2
 		}
 		c.stride = mcusX * c.h * c.ssize
-		c.out = make([]uint8, c.stride*mcusY*c.v*c.ssize)
+		c.out = make([]uint8, c.stride*mcusY*c.v*c.ssize) // freshly zeroed: padding blocks too
 	}
 
 	// Copy the entropy-coded data without stuffing; note where each restart interval starts.
-	clean := make([]byte, 0, len(data)-scanStart+dcPad)
+	cleanBuf := cleanPool.Get().(*[]byte)
+	defer cleanPool.Put(cleanBuf)
+	clean := (*cleanBuf)[:0]
+	defer func() { *cleanBuf = clean[:0] }()
 	var segs []int
 	segs = append(segs, 0)
 	for q := scanStart; q < len(data); {
@@ -574,7 +626,7 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 		}
 	}
 	end := len(clean)
-	clean = append(clean, make([]byte, dcPad)...)
+	clean = append(clean, dcZeros[:]...)
 	segs = append(segs, end)
 
 	r := bitReader{buf: clean}
@@ -595,6 +647,9 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 	for m := 0; m < mcusX*mcusY; m++ {
 		if m > 0 && m%interval == 0 {
 			// Restart: byte-aligned start of the next interval, predictions reset.
+			if r.consumed() > segs[seg+1]*8 {
+				return nil, errDCShort
+			}
 			seg++
 			if seg >= len(segs)-1 {
 				return nil, fmt.Errorf("%w: jpeg-dc: missing restart marker", ErrFormat)
@@ -618,7 +673,7 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 						r.acc <<= l
 						r.n -= l
 						s = uint8(e)
-					} else if s, err = r.decode(&dc[c.td]); err != nil {
+					} else if s, err = r.decode(dc[c.td]); err != nil {
 						return nil, err
 					}
 					if s > 16 {
@@ -628,7 +683,7 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 					dcv := int32(int16(c.pred)) // libjpeg stores it as a JCOEF (int16)
 					x, y := (mx*c.h+bx)*c.ssize, (my*c.v+by)*c.ssize
 					if c.ssize == 1 {
-						if err := r.skipAC(&ac[c.ta]); err != nil {
+						if err := r.skipAC(ac[c.ta]); err != nil {
 							return nil, err
 						}
 						v := (dcv*int32(int16(q[0])) + 4) >> 3
@@ -636,7 +691,7 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 						continue
 					}
 					blk = [25]int32{0: dcv}
-					if err := r.readAC(&ac[c.ta], &blk); err != nil {
+					if err := r.readAC(ac[c.ta], &blk); err != nil {
 						return nil, err
 					}
 					idct2x2(&blk, &qs[ci], c.out[y*c.stride+x:], c.stride)
@@ -644,10 +699,14 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 			}
 		}
 		if r.consumed() > segs[seg+1]*8+256*8 {
-			return nil, fmt.Errorf("%w: jpeg-dc: entropy-coded data ends early", ErrFormat)
+			return nil, errDCShort
 		}
 	}
 
+	if r.consumed() > segs[seg+1]*8 {
+		// The data ran out (libjpeg would pad with zeros and warn): leave it to the other paths.
+		return nil, errDCShort
+	}
 	img := image.NewNRGBA(image.Rect(0, 0, ow, oh))
 	if len(comps) == 1 {
 		c := &comps[0]
