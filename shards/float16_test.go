@@ -17,9 +17,14 @@ func TestFloat16ToFloat32(t *testing.T) {
 	}
 	dst := make([]float32, len(src))
 	Float16ToFloat32(dst, src)
+	tab := make([]float32, len(src))
+	float16Table(tab, src) // the path of CPUs without F16C, checked on all values too
 	for i, h := range src {
 		want := float16To32(h)
 		got := dst[i]
+		if math.IsNaN(float64(want)) != math.IsNaN(float64(tab[i])) || !math.IsNaN(float64(want)) && math.Float32bits(tab[i]) != math.Float32bits(want) {
+			t.Fatalf("%#04x: table gives %v, want %v", h, tab[i], want)
+		}
 		if math.IsNaN(float64(want)) {
 			if !math.IsNaN(float64(got)) {
 				t.Fatalf("%#04x: got %v, want NaN", h, got)
