@@ -48,6 +48,7 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 		Example: "  immtrain multimodal --demo --out runs/demo\n  immtrain multimodal --data shards --artefacts encoded --out runs/mm --size small --steps 5000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.SetSteps = cmd.Flags().Changed("steps")
 			return o.run(cmd.Context(), cmd)
 		},
 	}
@@ -68,7 +69,7 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.IntVar(&o.Train.MaxBadSteps, "max-bad-steps", 20, "stop after this many consecutive steps with a non-finite loss or gradient")
 	f.IntVar(&o.CkptEvery, "ckpt-every", d.CkptEvery, "checkpoint every N steps (0: only at the end and on interrupt)")
 	f.IntVar(&o.EvalEvery, "eval-every", d.EvalEvery, "sample sheet every N steps (0: only at the end)")
-	f.BoolVar(&o.Resume, "resume", false, "continue the run in --out from its newest good checkpoint")
+	f.BoolVar(&o.Resume, "resume", false, "continue the run in --out from its newest good checkpoint, with the settings of its config.json (only --steps may change)")
 	f.StringVar(&o.modalities, "modalities", "", "comma-separated subset of image,audio,text (default: all the shards have)")
 	f.IntVar(&o.Layout.ImagePatch, "image-patch", 0, "patch side of the image segment (default: 4 for tiny/small, 2 for S/2 and B/2)")
 	f.IntVar(&o.Layout.AudioGroup, "audio-group", 10, "mel frames per audio token")

@@ -56,7 +56,9 @@ type Options struct {
 	HoldProb    float64
 	SampleSteps []int // sampling-step counts of the sheets; default 1, 2, 4, 8
 	SampleN     int   // samples per sheet row; default 8
-	Resume      bool  // continue from Out/ckpt (the newest good checkpoint)
+	// Resume continues the run in Out from its newest good checkpoint with the settings
+	// of Out/config.json; with SetSteps, Train.Steps replaces the run's step count.
+	Resume, SetSteps bool
 
 	// OnStep, when set, is called after every completed step (tests use it to interrupt
 	// a run at a chosen step).
@@ -299,7 +301,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		if cfg, err = ReadConfig(o.Out); err != nil {
 			return nil, err
 		}
-		cfg.Train.Steps = o.Train.Steps // a resumed run may be extended
+		if o.SetSteps {
+			cfg.Train.Steps = o.Train.Steps // a resumed run may be extended
+		}
 		if layout, err = cfg.OpenLayout(); err != nil {
 			return nil, err
 		}

@@ -124,9 +124,20 @@ func TestMultimodalInterruptResume(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	// A fresh run into a directory with checkpoints is refused; --resume extends it.
+	// A fresh run into a directory with checkpoints is refused; --resume with SetSteps
+	// extends it, without SetSteps it keeps the run's step count.
 	if _, err := Train(context.Background(), testOptions(t, part, steps)); err == nil {
 		t.Fatal("training over an existing run without --resume accepted")
+	}
+	o = testOptions(t, part, steps+2)
+	o.Resume, o.SetSteps = true, true
+	if sum, err = Train(context.Background(), o); err != nil || sum.Steps != steps+2 {
+		t.Fatalf("extended run: %+v, %v", sum, err)
+	}
+	o = testOptions(t, part, 100)
+	o.Resume = true
+	if sum, err = Train(context.Background(), o); err != nil || sum.Steps != steps+2 {
+		t.Fatalf("resume without SetSteps: %+v, %v", sum, err)
 	}
 }
 
