@@ -5,15 +5,15 @@
 
 rel_init() { # NAME: sets $work, $bin_data, $bin_train; builds both binaries
   rel_name="$1"
+  rel_own_work=""
   if [ -n "${RELIABILITY_WORK:-}" ]; then
     work="$RELIABILITY_WORK"
     mkdir -p "$work"
   else
     work="$(mktemp -d)"
-    if [ "${RELIABILITY_KEEP:-}" != 1 ]; then
-      trap 'rel_cleanup' EXIT
-    fi
+    [ "${RELIABILITY_KEEP:-}" = 1 ] || rel_own_work=1
   fi
+  trap 'rel_cleanup' EXIT
   if [ -n "${RELIABILITY_BIN:-}" ]; then
     bin_data="$RELIABILITY_BIN/immdata"
     bin_train="$RELIABILITY_BIN/immtrain"
@@ -25,11 +25,11 @@ rel_init() { # NAME: sets $work, $bin_data, $bin_train; builds both binaries
   fi
 }
 
-rel_cleanup() {
+rel_cleanup() { # unmount what we mounted; remove the work directory if we made it
   if [ -n "${rel_mounts:-}" ]; then
     for m in $rel_mounts; do umount "$m" 2>/dev/null || true; done
   fi
-  rm -rf "$work"
+  [ -z "$rel_own_work" ] || rm -rf "$work"
 }
 
 rel_log() { echo "$rel_name: $*"; }
