@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,8 +130,10 @@ func (o *multimodalOpts) run(ctx context.Context, cmd *cobra.Command) error {
 	o.Device, o.DeviceInfo = dev, why
 	if !o.g.Quiet {
 		fmt.Fprintf(errOut, "device %s\n", why)
-		if f, ok := errOut.(*os.File); ok && isTerminal(f) {
+		if f, ok := errOut.(*os.File); ok && isTerminal(f) && o.g.LogFormat != "json" {
 			o.Progress = errOut
+		} else if log, err := o.g.Logger(); err == nil && o.g.LogFormat == "json" {
+			o.Log = slogLines{log}
 		} else {
 			o.Log = errOut
 		}
@@ -148,6 +151,16 @@ func (o *multimodalOpts) run(ctx context.Context, cmd *cobra.Command) error {
 		return runEval(ctx, &evalOpts{Run: o.Out, N: o.demoEvalN, Steps: o.SampleSteps, CFG: -1, Shapes: true, g: o.g, deviceName: o.deviceName}, w, errOut)
 	}
 	return nil
+}
+
+// slogLines turns each written line into one info record of the logger (--log-format json).
+type slogLines struct{ log *slog.Logger }
+
+func (s slogLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		s.log.Info(line)
+	}
+	return len(p), nil
 }
 
 // labels returns the class names of the run in --out.

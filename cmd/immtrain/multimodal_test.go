@@ -44,9 +44,25 @@ func TestMultimodalSampleEval(t *testing.T) {
 	}
 	run := filepath.Join(dir, "run")
 	out, errOut, code := cli.Run(newRootCmd, "multimodal", "--data", f.Shards, "--artefacts", f.Encoded, "--out", run,
-		"--batch", "8", "--steps", "4", "--ckpt-every", "2", "--eval-every", "0", "--sample-steps", "1,2", "--sample-n", "2", "--text-len", "8", "--device", "cpu", "--quiet")
+		"--batch", "8", "--steps", "4", "--ckpt-every", "2", "--eval-every", "0", "--sample-steps", "1,2", "--sample-n", "2", "--text-len", "8", "--device", "cpu", "--log-format", "json")
 	if code != 0 {
 		t.Fatalf("multimodal: exit %d: %s %s", code, out, errOut)
+	}
+	progress := 0
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var rec map[string]any
+		if !strings.HasPrefix(line, "{") {
+			continue // the device line
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("--log-format json gave a non-JSON line %q", line)
+		}
+		if msg, _ := rec["msg"].(string); strings.HasPrefix(msg, "multimodal step ") {
+			progress++
+		}
+	}
+	if progress != 4 {
+		t.Errorf("want 4 JSON progress records, got %d in %q", progress, errOut)
 	}
 	if !strings.Contains(out, "trained 4 steps") {
 		t.Errorf("multimodal output: %q", out)
