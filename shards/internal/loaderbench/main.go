@@ -41,6 +41,7 @@ func main() {
 	seqLen := flag.Int("seq-len", 64, "token padding length")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	stepMS := flag.Int("step-ms", 0, "sleep this long per batch, a slow consumer (to fill the prefetch queue)")
+	noVerify := flag.Bool("no-verify", false, "skip the loader's sha256 check of each shard on first open (LoaderOptions.NoVerify)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -63,7 +64,7 @@ func main() {
 	var err error
 	switch *mode {
 	case "loader":
-		bytes, samples, err = runLoader(flag.Arg(0), *batch, *prefetch, *block, *epochs, *seqLen, time.Duration(*stepMS)*time.Millisecond)
+		bytes, samples, err = runLoader(flag.Arg(0), *batch, *prefetch, *block, *epochs, *seqLen, time.Duration(*stepMS)*time.Millisecond, *noVerify)
 	case "naive":
 		bytes, samples, err = runNaive(flag.Arg(0), *epochs)
 	default:
@@ -84,9 +85,9 @@ func main() {
 	})
 }
 
-func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int, step time.Duration) (int64, int64, error) {
+func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int, step time.Duration, noVerify bool) (int64, int64, error) {
 	l, err := shards.NewLoader(dir, shards.LoaderOptions{GlobalBatch: batch, Prefetch: prefetch, ShuffleBlock: block, Epochs: epochs,
-		SeqLen: map[string]int{"text_tokens": seqLen}, Columns: []string{"image_latent", "text_tokens"}, ReuseBatches: true})
+		SeqLen: map[string]int{"text_tokens": seqLen}, Columns: []string{"image_latent", "text_tokens"}, ReuseBatches: true, NoVerify: noVerify})
 	if err != nil {
 		return 0, 0, err
 	}
