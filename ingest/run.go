@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 // sampleSink is the single writer goroutine's end of the run: dedup, then the part writer.
 type sampleSink struct {
 	pw     *PartWriter
-	seen   map[[32]byte]struct{}
+	seen   *hashSet // nil without dedup
 	onItem func(int64, bool)
 }
 
@@ -112,11 +112,11 @@ func (k *sampleSink) take(s *Sample, rej *Reject, bytesIn int64) error {
 		return nil
 	}
 	if k.seen != nil {
-		if _, dup := k.seen[s.SHA256]; dup {
+		if k.seen.Has(s.SHA256) {
 			k.pw.AddDuplicate(bytesIn)
 			return nil
 		}
-		k.seen[s.SHA256] = struct{}{}
+		k.seen.Add(s.SHA256)
 	}
 	return k.pw.AddSample(s)
 }
@@ -124,7 +124,7 @@ func (k *sampleSink) take(s *Sample, rej *Reject, bytesIn int64) error {
 // prepareOut creates the output layout, loads the worker's progress, removes files of this
 // worker that no commit lists (left by a killed run), and rebuilds the set of committed
 // units and the dedup set from the committed parts.
-func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, error) {
+func prepareOut(cfg Config) (*Progress, map[string]bool, *hashSet, error) {
 	for _, d := range []string{partsDir, rejectsDir, progressDir} {
 		if err := os.MkdirAll(filepath.Join(cfg.Out, d), 0o755); err != nil {
 			return nil, nil, nil, fmt.Errorf("ingest: create output: %w", err)
@@ -165,7 +165,7 @@ func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, 
 	}
 	prog.Done = false
 	committed := map[string]bool{}
-	seen := map[[32]byte]struct{}{}
+	seen := newHashSet()
 	for _, r := range prog.Parts {
 		if err := readUnits(cfg.Out, r.UnitsFile, committed); err != nil {
 			return nil, nil, nil, err
@@ -181,7 +181,7 @@ func prepareOut(cfg Config) (*Progress, map[string]bool, map[[32]byte]struct{}, 
 }
 
 // readHashes adds the sha256 column of a part to seen.
-func readHashes(path string, seen map[[32]byte]struct{}) error {
+func readHashes(path string, seen *hashSet) error {
 	return ScanParquet(path, []string{ColSHA256}, 8192, func(rec arrow.RecordBatch) error {
 		col, ok := rec.Column(0).(*array.Binary)
 		if !ok {
@@ -193,7 +193,7 @@ func readHashes(path string, seen map[[32]byte]struct{}) error {
 				return fmt.Errorf("ingest: %s: sha256 of row %d has %d bytes, want 32", path, i, len(col.Value(i)))
 			}
 			copy(h[:], col.Value(i))
-			seen[h] = struct{}{}
+			seen.Add(h)
 		}
 		return nil
 	})
