@@ -162,10 +162,13 @@ func (t *tarSource) candidates(ctx context.Context, emit func(*Candidate) error)
 				}
 				return flush()
 			}
-			if ferr := flush(); ferr != nil {
-				return ferr
+			// Any other read error (a sparse member whose map points past its data, a
+			// damaged gzip stream) also ends the archive inside this member; the group may
+			// have no member yet, so it must carry the reject (found by FuzzTarSource).
+			if g.reject == nil {
+				g.reject = &Reject{Source: src, Stage: StageSource, Reason: ReasonTarCorrupt, Detail: err.Error()}
 			}
-			return emit(&Candidate{Key: t.name, Source: t.name, Reject: &Reject{Source: t.name, Stage: StageSource, Reason: ReasonTarCorrupt, Detail: err.Error()}})
+			return flush()
 		}
 		g.members = append(g.members, Member{Kind: kind, Name: base, Source: src, Data: data})
 	}
