@@ -11,7 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 d="${1:-20m}"
 rate="${SOAK_TRAIN_RATE:-42}"
-secs=$(( $(date -d "1970-01-01 00:00:00 UTC + ${d/m/ minutes}" +%s 2>/dev/null || echo 0) ))
+case "$d" in
+  *h) secs=$(( ${d%h} * 3600 )) ;;
+  *m) secs=$(( ${d%m} * 60 )) ;;
+  *s) secs=${d%s} ;;
+  *) secs=0 ;;
+esac
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 IMMKIT_LOADER_SOAK="$d" go test ./shards -run '^TestLoaderSoak$' -count=1 -v -timeout 0 >"$log" 2>&1 || { cat "$log"; echo "soak: FAIL"; exit 1; }
