@@ -14,6 +14,10 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
+// ErrParquetPanic is wrapped by the error ScanParquet returns when the Parquet reader
+// panicked on a damaged file.
+var ErrParquetPanic = errors.New("parquet reader panicked")
+
 // PartFiles lists the committed part files of an ingest output directory (every worker),
 // sorted by name. Temporary files of a running or killed worker are not listed.
 func PartFiles(out string) ([]string, error) {
@@ -31,8 +35,19 @@ func RejectFiles(out string) ([]string, error) {
 
 // ScanParquet calls fn for every record batch of a Parquet file, reading only the named
 // columns (all when cols is empty) in batches of batchRows rows. The batch is released
-// after fn returns.
-func ScanParquet(path string, cols []string, batchRows int64, fn func(rec arrow.RecordBatch) error) error {
+// after fn returns. A panic inside the Parquet reader (arrow-go panics on some damaged
+// files, e.g. a negative column chunk length: found by FuzzParquetSource) is returned as an
+// error wrapping ErrParquetPanic; a panic inside fn is not recovered.
+func ScanParquet(path string, cols []string, batchRows int64, fn func(rec arrow.RecordBatch) error) (err error) {
+	inFn := false
+	defer func() {
+		if r := recover(); r != nil {
+			if inFn {
+				panic(r)
+			}
+			err = fmt.Errorf("ingest: read %s: %w: %v", path, ErrParquetPanic, r)
+		}
+	}()
 	rdr, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return fmt.Errorf("ingest: open %s: %w", path, err)
@@ -62,7 +77,10 @@ func ScanParquet(path string, cols []string, batchRows int64, fn func(rec arrow.
 	}
 	defer rr.Release()
 	for rr.Next() {
-		if err := fn(rr.RecordBatch()); err != nil {
+		inFn = true
+		err := fn(rr.RecordBatch())
+		inFn = false
+		if err != nil {
 			return err
 		}
 	}
