@@ -18,6 +18,10 @@ const (
 	encRLE   = 3
 )
 
+// maxPageBytes bounds the uncompressed size of a page the reader accepts, so a hostile
+// header cannot make it allocate gigabytes (arrow-go's writer cuts pages at 1 MiB).
+const maxPageBytes = 256 << 20
+
 // littleEndian reports whether the host stores integers little-endian, as Parquet PLAIN
 // values are; the page reader copies value bytes unchanged, so it is used only then.
 var littleEndian = func() bool {
@@ -96,8 +100,12 @@ func (lp *latentPages) read(pf *parquetFile, rg, leaf int, c loadCol, rgRows int
 	maxDef, maxRep := descr.MaxDefinitionLevel(), descr.MaxRepetitionLevel()
 	off := cc.DataPageOffset()
 	end := off + cc.TotalCompressedSize()
-	if off < 4 || cc.TotalCompressedSize() < 0 {
-		return false, fmt.Errorf("column chunk at offset %d of %d bytes", off, cc.TotalCompressedSize())
+	st, err := pf.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if off < 4 || cc.TotalCompressedSize() < 0 || end > st.Size() {
+		return false, fmt.Errorf("column chunk at offset %d of %d bytes in a file of %d", off, cc.TotalCompressedSize(), st.Size())
 	}
 	var v0 int64 // value index of the current page's first value
 	ri := 0      // first requested row not yet complete
@@ -113,6 +121,9 @@ func (lp *latentPages) read(pf *parquetFile, rg, leaf int, c loadCol, rgRows int
 		next := body + int64(h.compressedSize)
 		if next > end {
 			return false, fmt.Errorf("page at offset %d overruns its column chunk", off)
+		}
+		if h.uncompressedSize > maxPageBytes {
+			return false, fmt.Errorf("page at offset %d claims %d uncompressed bytes", off, h.uncompressedSize)
 		}
 		switch h.typ {
 		case pageData, pageDataV2:

@@ -435,3 +435,47 @@ func TestBuildWritesLatentsUncompressed(t *testing.T) {
 		pf.Close()
 	}
 }
+
+// TestLatentPagesCorruptHeader overwrites the first page header of a latent chunk with
+// garbage and with a header claiming a huge page: the read must fail with an error, not
+// panic or allocate the claimed size.
+func TestLatentPagesCorruptHeader(t *testing.T) {
+	all := makeSamples(2, 40, 3, "c")
+	size := len(all[0].latent)
+	rec := encodedRecord(all, size)
+	defer rec.Release()
+	c := loadCol{name: "image_latent", kind: kindLatent, size: size, f16: true}
+	for _, tc := range []struct {
+		name string
+		hdr  []byte
+	}{
+		{"garbage", bytes.Repeat([]byte{0xFF}, 16)},
+		// type DATA_PAGE, uncompressed 2^30, compressed 2^30, then a stop byte.
+		{"huge page", []byte{0x15, 0x00, 0x15, 0x80, 0x80, 0x80, 0x80, 0x08, 0x15, 0x80, 0x80, 0x80, 0x80, 0x08, 0x00}},
+	} {
+		pf := latentFile(t, rec, 0, parquet.NewWriterProperties(parquet.WithDictionaryDefault(false)))
+		leaf, err := pf.leaves("image_latent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := pf.pr.MetaData().RowGroup(0).ColumnChunk(leaf[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.OpenFile(pf.f.Name(), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.WriteAt(tc.hdr, cc.DataPageOffset()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var lp latentPages
+		dst := make([]byte, 2*size*2)
+		if ok, err := lp.read(pf, 0, leaf[0], c, 40, []int64{0, 39}, dst); err == nil {
+			t.Errorf("%s: read = %v, nil; want an error", tc.name, ok)
+		}
+	}
+}
