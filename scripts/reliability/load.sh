@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load (issue #11): `immdata ingest` of N small items (default 1,000,000 tiny 8x8 PNGs with
 # a caption, all distinct, as webdataset tar shards of 10,000 written by
-# scripts/reliability/tinygen) under GNU time -v. Reports throughput and peak RSS, at N/10
+# scripts/reliability/tinygen) under GNU time -v. Reports throughput (and, as a peer, the
+# time of `cat *.tar | sha256sum` over the same bytes) and peak RSS, at N/10
 # and at N items, so growth with the item count shows; fails when the peak RSS at N
 # reaches LOAD_MAX_RSS_MB (default 500) or when not every item became a sample.
 # Usage: scripts/reliability/load.sh [N]   Env: LOAD_MAX_RSS_MB, RELIABILITY_WORK /
@@ -41,6 +42,11 @@ if (s.inputs !== n || s.samples !== n || !s.complete) { console.log(`load: FAIL:
 console.log(`load: ${n} items: ${s.samples} samples in ${s.seconds.toFixed(1)} s of ingest = ${(n / s.seconds).toFixed(0)} items/s, ${(s.bytes_out / 1048576).toFixed(1)} MiB out`);
 ' "$out/ingest-stats.json" "$c"
   rel_log "$c items: peak RSS $((rss_kb / 1024)) MiB, wall $wall, user ${user} s, sys ${sys} s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  # peer in the same run: read and hash the same tar bytes with sha256sum (one core)
+  local p0=$(date +%s%N)
+  cat "$corpus"/*.tar | sha256sum >/dev/null
+  local peer_ms=$(( ($(date +%s%N) - p0) / 1000000 ))
+  rel_log "$c items: peer: cat *.tar | sha256sum of the same $(du -sm "$corpus" | cut -f1) MiB took ${peer_ms} ms"
   eval "rss_$2=$rss_kb"
   [ "${RELIABILITY_KEEP:-}" = 1 ] || rm -rf "$out"
 }
