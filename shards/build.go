@@ -205,6 +205,9 @@ func Build(ctx context.Context, opts BuildOptions) (*Result, error) {
 	if m.Shards == nil {
 		m.Shards = []Shard{}
 	}
+	if _, err := copyArtefacts(paths, m.Artefacts, opts.Out, log); err != nil {
+		return nil, err
+	}
 	data, err := m.Marshal()
 	if err != nil {
 		return nil, err
