@@ -287,7 +287,6 @@ func TestErrors(t *testing.T) {
 		{"modality", func(o *mmdata.Options) { o.Modalities = []string{"video"} }, `unknown modality "video"`},
 		{"pad", func(o *mmdata.Options) { o.TextPad = "zero" }, "text padding"},
 		{"sigma", func(o *mmdata.Options) { o.SigmaD = -1 }, "sigma_d"},
-		{"artefacts", func(o *mmdata.Options) { o.ArtefactsDir = "" }, "set Options.ArtefactsDir"},
 	}
 	for _, c := range cases {
 		o := ok
@@ -296,6 +295,21 @@ func TestErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
+	}
+	// immdata shard copies the artefacts into the shard set, so none is needed there; a shard
+	// set without them (an older one, or artefacts deleted) needs ArtefactsDir
+	if _, err := mmdata.NewLayout(f.Shards, mmdata.Options{}); err != nil {
+		t.Errorf("shard set with its artefacts, no ArtefactsDir: %v", err)
+	}
+	bare := t.TempDir()
+	if err := os.CopyFS(bare, os.DirFS(f.Shards)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(bare, "artefacts")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mmdata.NewLayout(bare, mmdata.Options{}); err == nil || !strings.Contains(err.Error(), "set Options.ArtefactsDir") {
+		t.Errorf("shard set without artefacts: error %v, want one containing %q", err, "set Options.ArtefactsDir")
 	}
 	// a tampered artefact is refused by its hash
 	dir := t.TempDir()
