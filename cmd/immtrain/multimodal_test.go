@@ -18,7 +18,7 @@ func TestMultimodalUsageErrors(t *testing.T) {
 		{"multimodal", "--out", dir},                                  // no --data, no --demo
 		{"multimodal", "--data", dir},                                 // no --out
 		{"multimodal", "--data", dir, "--out", dir, "--size", "huge"}, // unknown size
-		{"multimodal", "--data", dir, "--out", dir, "--batch", "6"},   // not a multiple of M
+		{"multimodal", "--data", dir, "--out", dir, "--batch", "7"},   // not a multiple of M (2)
 		{"sample", "--out", dir},
 		{"eval"},
 		{"eval", "--run", dir, "--n", "0"},
