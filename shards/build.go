@@ -248,7 +248,8 @@ func (o *BuildOptions) defaults() error {
 
 // inspectParts reads every part's footer, checks that all share one schema and returns the
 // output schema (the parts' fields and metadata, with the union of their artefacts).
-func inspectParts(paths []string) ([]part, *arrow.Schema, []Artefact, error) {
+func inspectParts(paths []string) (_ []part, _ *arrow.Schema, _ []Artefact, err error) {
+	defer recoverReader(&err, "the input parts")
 	parts := make([]part, len(paths))
 	var first []Field
 	var firstMeta arrow.Metadata
@@ -355,7 +356,8 @@ func readEntries(ctx context.Context, parts []part, workers int) ([]entry, error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for pi := range parts {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			defer recoverReader(&err, parts[pi].path)
 			pf, err := openParquet(parts[pi].path, 64<<10)
 			if err != nil {
 				return err
@@ -381,6 +383,9 @@ func readEntries(ctx context.Context, parts []part, workers int) ([]entry, error
 				}
 				return nil
 			})
+			if err == nil && int64(len(out)) != parts[pi].rows {
+				err = fmt.Errorf("shards: %s yields %d rows, its footer declares %d (a damaged file?)", parts[pi].path, len(out), parts[pi].rows)
+			}
 			per[pi] = out
 			return err
 		})
@@ -471,7 +476,10 @@ func dedup(ctx context.Context, parts []part, entries []entry, workers int) ([]e
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for pi := range needParts {
-		g.Go(func() error { return fingerprintRows(gctx, parts[pi].path, pi, want) })
+		g.Go(func() (err error) {
+			defer recoverReader(&err, parts[pi].path)
+			return fingerprintRows(gctx, parts[pi].path, pi, want)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -623,7 +631,8 @@ func scatter(ctx context.Context, parts []part, plan *scatterPlan, schema *arrow
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for pi := range parts {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			defer recoverReader(&err, parts[pi].path)
 			avg := max(1, parts[pi].rawBytes/max(1, parts[pi].rows))
 			pf, err := openParquet(parts[pi].path, max(1, min(8192, (32<<20)/avg)))
 			if err != nil {
@@ -633,6 +642,20 @@ func scatter(ctx context.Context, parts []part, plan *scatterPlan, schema *arrow
 			var row int64
 			return pf.readRecords(gctx, nil, func(rec arrow.RecordBatch) error {
 				n := int(rec.NumRows())
+				// A damaged part can decode to more rows than its footer declared, or to
+				// columns shorter than the batch; arrow's Take would then index out of
+				// range in a goroutine of its own, where no recover reaches.
+				if row+int64(n) > int64(len(plan.dest[pi])) {
+					return fmt.Errorf("shards: %s yields more rows than the %d its footer declares (a damaged file?)", parts[pi].path, len(plan.dest[pi]))
+				}
+				for ci, c := range rec.Columns() {
+					if c.Len() != n {
+						return fmt.Errorf("shards: %s: column %s has %d values in a batch of %d rows (a damaged file?)", parts[pi].path, rec.ColumnName(ci), c.Len(), n)
+					}
+					if err := validateArray(c); err != nil {
+						return fmt.Errorf("shards: %s: column %s: %w (a damaged file?)", parts[pi].path, rec.ColumnName(ci), err)
+					}
+				}
 				groups := map[int32][]int64{}
 				var order []int32
 				for i := 0; i < n; i++ {

@@ -376,7 +376,10 @@ func (l *Loader) start() {
 		defer close(l.batches)
 		r := &reader{l: l, files: map[int]*parquetFile{}, free: free, stage: map[string][]int32{}}
 		defer r.close()
-		err := r.run(ctx, l.pos.Epoch, l.pos.Step)
+		err := func() (err error) {
+			defer recoverReader(&err, l.dir)
+			return r.run(ctx, l.pos.Epoch, l.pos.Step)
+		}()
 		if err != nil && ctx.Err() == nil {
 			select {
 			case l.batches <- queued{err: err}:

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -233,4 +234,61 @@ func withoutKey(md arrow.Metadata, key string) arrow.Metadata {
 		}
 	}
 	return arrow.NewMetadata(ks, vs)
+}
+
+// ErrReaderPanic is wrapped by the error returned when the Parquet reader panicked on a
+// damaged file (arrow-go panics on some, e.g. a negative column chunk length; see
+// ingest.ErrParquetPanic): the command fails with the file named instead of crashing.
+var ErrReaderPanic = errors.New("parquet reader panicked")
+
+// recoverReader turns a panic of the goroutine it is deferred in into *err, naming what
+// was being read. Deferred only around Parquet reading, where the panics come from
+// arrow-go on hostile bytes, not from our own logic.
+func recoverReader(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("shards: reading %s: %w (a damaged Parquet file?): %v", what, ErrReaderPanic, r)
+	}
+}
+
+// validateArray checks the offsets and child lengths of a decoded column against each
+// other, so that a damaged part (whose pages decode to inconsistent buffers) is an error
+// here rather than an out-of-range index inside arrow's compute kernels, which run in
+// goroutines of their own where no recover reaches.
+func validateArray(a arrow.Array) error {
+	switch c := a.(type) {
+	case *array.Binary:
+		return c.ValidateFull()
+	case *array.String:
+		if n := c.Len(); n > 0 {
+			lo, hi := c.ValueOffset(0), c.ValueOffset(n-1)+c.ValueLen(n-1)
+			if lo < 0 || hi < lo || hi > len(c.ValueBytes())+lo {
+				return fmt.Errorf("string offsets [%d, %d) outside %d bytes", lo, hi, len(c.ValueBytes()))
+			}
+		}
+	case *array.FixedSizeList:
+		size := int64(c.DataType().(*arrow.FixedSizeListType).Len())
+		if need := int64(c.Offset()+c.Len()) * size; int64(c.ListValues().Len()) < need {
+			return fmt.Errorf("fixed-size list of %d needs %d child values, has %d", c.Len(), need, c.ListValues().Len())
+		}
+		return validateArray(c.ListValues())
+	case array.ListLike:
+		child := int64(c.ListValues().Len())
+		for i := 0; i < c.Len(); i++ {
+			lo, hi := c.ValueOffsets(i)
+			if lo < 0 || hi < lo || hi > child {
+				return fmt.Errorf("list offsets [%d, %d) of row %d outside %d child values", lo, hi, i, child)
+			}
+		}
+		return validateArray(c.ListValues())
+	case *array.Struct:
+		for f := 0; f < c.NumField(); f++ {
+			if c.Field(f).Len() < c.Offset()+c.Len() {
+				return fmt.Errorf("struct field %d has %d values for %d rows", f, c.Field(f).Len(), c.Len())
+			}
+			if err := validateArray(c.Field(f)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
