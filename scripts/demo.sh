@@ -19,7 +19,9 @@ echo "== 1. data, training and evaluation (immtrain multimodal --demo)"
 bin/immtrain multimodal --demo --out "$out/run"
 echo "== 2. the demo's shards"
 bin/immdata verify "$out/run/data/shards"
-bin/immdata inspect "$out/run/data/ingested" --grid "$out/contact-sheet.png" | head -20
+# to a file, then head: piping inspect into head would kill it with SIGPIPE under pipefail
+bin/immdata inspect "$out/run/data/ingested" --grid "$out/contact-sheet.png" >"$out/inspect.txt"
+head -20 "$out/inspect.txt"
 echo "== 3. generation given held-out images"
 bin/immtrain sample --run "$out/run" --given image --steps 1,2 --n 8 --out "$out/run/given-image"
 echo "demo outputs in $out: run/samples/step-*/grid.png (sample sheets), run/eval.json,"
