@@ -7,18 +7,35 @@
 #   bash scripts/gpu-check.sh --run    on the GPU machine (no Go, no network): parity tests,
 #                                      benchmarks and the PyTorch mlp64 line, then one table.
 #                                      Under 7 minutes; results also go to $OUT if it is set.
+#   GPU_CHECK_MNIST=out/mnist bash scripts/gpu-check.sh
+#                                      also packs the MNIST ingest output and classifier of
+#                                      `scripts/mnist.sh out/mnist --data-only` and immtrain; the
+#                                      run then trains the class-conditional model on the GPU for
+#                                      MNIST_SECONDS (default 150), interrupts it (SIGINT writes a
+#                                      checkpoint) and scores 1/2/4/8-step samples (docs/eval.md).
+#                                      Also an `immtrain toy` run on the GPU (energy distances).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/gpu-bin"
 
 if [[ "${1:-}" != "--run" ]]; then
 	set -e
-	mkdir -p "$bin"
+	rm -rf "$bin" && mkdir -p "$bin"
 	cd "$root"
 	CGO_ENABLED=1 go test -c -o "$bin/cuda.test" ./kernels/cuda
 	CGO_ENABLED=1 go test -c -o "$bin/cudadrv.test" ./internal/cudadrv
 	CGO_ENABLED=1 go test -c -o "$bin/device.test" ./kernels/device
 	CGO_ENABLED=1 go test -c -o "$bin/imm.test" ./imm
+	# immdata and immtrain for the toy and MNIST runs. Binaries are xz-compressed: a Go 1.26
+	# binary holds 32 MiB of zero bytes (crypto/internal/fips140/drbg.memory), and the
+	# carried tree is limited to 64 MiB.
+	CGO_ENABLED=1 go build -ldflags="-s -w" -o "$bin/" ./cmd/immtrain ./cmd/immdata
+	rm -f "$bin"/*.xz "$bin/mnist.tar"
+	xz -f -T2 -6 "$bin"/*.test "$bin/immtrain" "$bin/immdata"
+	if [[ -n "${GPU_CHECK_MNIST:-}" ]]; then # the ingested PNGs (encode and shard run there)
+		tar -C "$GPU_CHECK_MNIST" -cf "$bin/mnist.tar" ingested classifier.safetensors
+	fi
+	du -sh "$bin"
 	ref=""
 	for c in "$root/shared/bench/imm_torch_ref.py" "$root/../shared/bench/imm_torch_ref.py"; do
 		[[ -f "$c" ]] && ref="$c" && break
@@ -41,9 +58,20 @@ MSG
 fi
 
 # --- on the GPU machine ---
-out="${OUT:-$bin/results}"
-mkdir -p "$out"
-cd "$bin" || { echo "gpu-check: $bin missing; build it first"; exit 1; }
+# Results go to gpu-bin/results; with $OUT set (the device tool), they are also packed into
+# $OUT/results.tgz beside $OUT/table.txt (the tool brings back at most 8 files).
+out="$bin/results"
+rm -rf "$out" && mkdir -p "$out"
+pack() {
+	if [[ -n "${OUT:-}" && -d "$OUT" ]]; then
+		tar -C "$out" -czf "$OUT/results.tgz" . && cp "$out/table.txt" "$OUT/" 2>/dev/null
+	fi
+}
+trap pack EXIT
+[[ -d "$bin" ]] || { echo "gpu-check: $bin missing; build it first"; exit 1; }
+work=/tmp/immkit-gpu-check # binaries unpacked here, not in the carried gpu-bin/
+rm -rf "$work" && mkdir -p "$work" && cp "$bin"/* "$work/" 2>/dev/null
+cd "$work" || exit 1
 if [[ -z "${GPU_CHECK_TABLE_ONLY:-}" ]]; then # set it to re-print the table of $OUT
 echo "== commit $(cat commit 2>/dev/null)"
 echo "== card"
@@ -60,30 +88,54 @@ if [[ -z "${IMMKIT_CUDA_LIB_DIR:-}" ]] && ! ldconfig -p 2>/dev/null | grep -qE '
 	done
 fi
 echo "== IMMKIT_CUDA_LIB_DIR=${IMMKIT_CUDA_LIB_DIR:-(unset)}"
+unxz_() { if command -v xz >/dev/null; then xz -dc "$1"; else
+	python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.decompress(open(sys.argv[1], "rb").read()))' "$1"; fi; }
+for z in *.xz; do unxz_ "$z" >"${z%.xz}" && chmod +x "${z%.xz}" && rm -f "$z"; done
+if [[ -x immtrain ]]; then
+	echo "== immtrain toy 8gaussians on the GPU (in the background while the parity tests run)"
+	(timeout 150 ./immtrain toy --dataset 8gaussians --device cuda --out /tmp/toy-gpu >"$out/toy.log" 2>&1
+		echo "toy exit status: $?" >>"$out/toy.log"
+		cp /tmp/toy-gpu/summary.json "$out/toy-summary.json" 2>/dev/null) &
+	toypid=$!
+fi
+m=/tmp/mnist-gpu
+if [[ -f mnist.tar && -x immdata ]]; then
+	echo "== MNIST encode + shard (in the background)"
+	(rm -rf "$m" && mkdir -p "$m" && tar -C "$m" -xf mnist.tar &&
+		./immdata encode "$m/ingested" -o "$m/encoded" --image-encoder pixels --image-size 32 \
+			--audio-encoder none --text-encoder none --label-encoder labels --quiet &&
+		./immdata shard "$m/encoded" -o "$m/shards" --val-fraction 0.02 --seed 1 --quiet) >"$out/mnist-data.log" 2>&1 &
+	mnistpid=$!
+fi
 echo "== driver shim and device choice"
 timeout 60 ./cudadrv.test -test.v 2>&1 | tee "$out/cudadrv.log" | grep -E "^(---|ok|FAIL|PASS)|CUDA device|no GPU"
 timeout 60 ./device.test -test.v 2>&1 | tee "$out/device.log" | grep -E "^(---|ok|FAIL|PASS)|auto:|cuda:"
 
 echo "== parity tests"
-timeout 150 ./cuda.test -test.v -test.run . 2>&1 >"$out/parity.log"
+timeout 120 ./cuda.test -test.v -test.run . 2>&1 >"$out/parity.log"
 prc=$?
 grep -E "^(--- |ok|FAIL|PASS|panic)|not run" "$out/parity.log" | grep -v "^--- PASS: TestElementwise/" | head -80
 echo "parity exit status: $prc"
 
+if [[ -n "${toypid:-}" ]]; then
+	wait "$toypid"
+	tail -4 "$out/toy.log"
+fi
+
 echo "== benchmarks"
-timeout 150 ./cuda.test -test.run '^$' -test.bench . -test.benchtime 300ms 2>&1 >"$out/bench.log"
+timeout 100 ./cuda.test -test.run '^$' -test.bench . -test.benchtime 200ms 2>&1 >"$out/bench.log"
 echo "bench exit status: $?"
 
 echo "== IMM DiT-S/2 training step, 32x32x3, batch 256 (both forward passes, backward, AdamW)"
 for dev in cuda cuda-tf32; do
-	IMMKIT_BENCH_DEVICE=$dev timeout 120 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 20x 2>&1 |
+	IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 20x 2>&1 |
 		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$dev/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
 done
 cat "$out/dit.log" >>"$out/bench.log"
 
 echo "== PyTorch reference (mlp64 and dit-s2-32px lines of imm_torch_ref.py, eager and compiled)"
 if [[ -f imm_torch_ref.py ]] && python3 -c "import torch" 2>/dev/null; then
-	timeout 240 python3 -c '
+	timeout 180 python3 -c '
 import sys; sys.argv = ["imm_torch_ref.py"]
 import imm_torch_ref as r, torch
 print(torch.__version__, torch.cuda.get_device_name(), flush=True)
@@ -94,6 +146,22 @@ r.bench("dit-s2-32px compiled", r.DiT(), img, 256, compile_=True)
 ' 2>&1 | tee "$out/torch.log"
 else
 	echo "not run: no imm_torch_ref.py or no python3 torch" | tee "$out/torch.log"
+fi
+
+if [[ -n "${mnistpid:-}" ]] && wait "$mnistpid"; then
+	secs="${MNIST_SECONDS:-150}"
+	echo "== MNIST: class-conditional ${MNIST_SIZE:-small} DiT on the GPU for ${secs}s (cuda-tf32), then eval"
+	timeout -s INT "$secs" ./immtrain --quiet multimodal --data "$m/shards" --out "$m/run" --modalities image \
+		--size "${MNIST_SIZE:-small}" --steps 1000000 --device "${MNIST_DEVICE:-cuda-tf32}" --eval-every 0 --ckpt-every 2000 ${MNIST_FLAGS:---batch 256} >"$out/mnist-train.log" 2>&1
+	echo "train exit status: $? (124/130: stopped by the time limit, as planned)"
+	tail -3 "$out/mnist-train.log"
+	timeout 90 ./immtrain --quiet eval --run "$m/run" --mnist-classifier "$m/classifier.safetensors" --n 256 --device "${MNIST_DEVICE:-cuda-tf32}" 2>&1 | tee "$out/mnist-eval.log" | tail -12
+	cp "$m/run/eval.json" "$out/mnist-eval.json" 2>/dev/null
+	cp "$m/run/summary.json" "$out/mnist-summary.json" 2>/dev/null
+	cp "$m/run/metrics.jsonl" "$out/mnist-metrics.jsonl" 2>/dev/null
+	ls -R "$m/run" >"$out/mnist-run-files.txt" 2>&1
+	timeout 60 ./immtrain --quiet sample --run "$m/run" --steps 1,2,4,8 --n 10 --out "$m/sheet" --device "${MNIST_DEVICE:-cuda-tf32}" >"$out/mnist-sample.log" 2>&1
+	find "$m/sheet" -name '*.png' -size -4M -exec cp {} "$out/" \; 2>/dev/null
 fi
 
 fi
