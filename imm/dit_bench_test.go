@@ -1,6 +1,7 @@
 package imm
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -72,9 +73,19 @@ func BenchmarkDiTStep(b *testing.B) {
 				opt.Update()
 			}
 			step() // warm-up: first-use allocations and, on a GPU, module loading (each step reads the loss back, so steps are synchronous)
+			r, profiling := d.(device.Reporter)
+			if profiling {
+				r.Reset()
+			}
 			b.ResetTimer()
 			for range b.N {
 				step()
+			}
+			if profiling {
+				b.StopTimer()
+				fmt.Fprintf(os.Stderr, "prof: BenchmarkDiTStep/%s, %d steps\n", c.name, b.N)
+				r.Report(os.Stderr, 40)
+				b.StartTimer()
 			}
 			b.ReportMetric(float64(c.batch*b.N)/b.Elapsed().Seconds(), "samples/s")
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")

@@ -128,6 +128,9 @@ func (o *multimodalOpts) run(ctx context.Context, cmd *cobra.Command) error {
 		return err
 	}
 	o.Device, o.DeviceInfo = dev, why
+	if r, ok := dev.(device.Reporter); ok { // IMMKIT_PROFILE is set
+		defer r.Report(errOut, 40)
+	}
 	if !o.g.Quiet {
 		fmt.Fprintf(errOut, "device %s\n", why)
 		if f, ok := errOut.(*os.File); ok && isTerminal(f) && o.g.LogFormat != "json" {

@@ -14,7 +14,7 @@ import (
 //
 // as in PyTorch's DiT (qkv viewed as [3, Heads, Dim/Heads] per token). x and out are
 // [batch*L, Dim] row-major: token l of sequence b is row b*L+l. The attention matrices
-// are computed with GemmBatched over the heads of one sequence.
+// are computed with one GemmBatched per head over the sequences of the batch.
 type Attention[T kernels.Float] struct {
 	Dim, Heads int
 	QKV, Proj  *Linear[T]
@@ -51,16 +51,17 @@ func (a *Attention[T]) Forward(x kernels.Buffer, batch, l int) kernels.Buffer {
 	s := a.s.get(a.d, batch*H*l*l)
 	p := a.p.get(a.d, batch*H*l*l)
 	o := a.o.get(a.d, batch*l*D)
-	for b := 0; b < batch; b++ {
-		q := tail(a.d, a.qkv, b*l*3*D)
-		k := tail(a.d, a.qkv, b*l*3*D+D)
-		sb := tail(a.d, s, b*H*l*l)
-		a.d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, hd, k, 3*D, hd, 0, sb, l, l*l, H)
+	// One strided-batched product per head over the sequences (head h of sequence b is at
+	// a fixed stride from head h of sequence b-1): Heads launches instead of batch.
+	for h := 0; h < H; h++ {
+		q := tail(a.d, a.qkv, h*hd)
+		k := tail(a.d, a.qkv, D+h*hd)
+		a.d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, tail(a.d, s, h*l*l), l, H*l*l, batch)
 	}
 	a.d.Softmax(p, s, batch*H*l, l)
-	for b := 0; b < batch; b++ {
-		v := tail(a.d, a.qkv, b*l*3*D+2*D)
-		a.d.GemmBatched(false, false, l, hd, l, 1, tail(a.d, p, b*H*l*l), l, l*l, v, 3*D, hd, 0, tail(a.d, o, b*l*D), D, hd, H)
+	for h := 0; h < H; h++ {
+		v := tail(a.d, a.qkv, 2*D+h*hd)
+		a.d.GemmBatched(false, false, l, hd, l, 1, tail(a.d, p, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, tail(a.d, o, h*hd), D, l*D, batch)
 	}
 	return a.Proj.Forward(o, batch*l)
 }
@@ -75,22 +76,22 @@ func (a *Attention[T]) Backward(dy kernels.Buffer) kernels.Buffer {
 	dp := a.dp.get(a.d, batch*H*l*l)
 	ds := a.ds.get(a.d, batch*H*l*l)
 	dqkv := a.dqkv.get(a.d, batch*l*3*D)
-	for b := 0; b < batch; b++ {
-		dob := tail(a.d, do, b*l*D)
-		v := tail(a.d, a.qkv, b*l*3*D+2*D)
-		pb := tail(a.d, p, b*H*l*l)
+	for h := 0; h < H; h++ {
+		dob := tail(a.d, do, h*hd)
+		v := tail(a.d, a.qkv, 2*D+h*hd)
+		ph := tail(a.d, p, h*l*l)
 		// dP = dO V^T, dV = P^T dO
-		a.d.GemmBatched(false, true, l, l, hd, 1, dob, D, hd, v, 3*D, hd, 0, tail(a.d, dp, b*H*l*l), l, l*l, H)
-		a.d.GemmBatched(true, false, l, hd, l, 1, pb, l, l*l, dob, D, hd, 0, tail(a.d, dqkv, b*l*3*D+2*D), 3*D, hd, H)
+		a.d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, tail(a.d, dp, h*l*l), l, H*l*l, batch)
+		a.d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, tail(a.d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
 	}
 	a.d.SoftmaxGrad(ds, dp, p, batch*H*l, l, 0)
-	for b := 0; b < batch; b++ {
-		q := tail(a.d, a.qkv, b*l*3*D)
-		k := tail(a.d, a.qkv, b*l*3*D+D)
-		dsb := tail(a.d, ds, b*H*l*l)
+	for h := 0; h < H; h++ {
+		q := tail(a.d, a.qkv, h*hd)
+		k := tail(a.d, a.qkv, D+h*hd)
+		dsh := tail(a.d, ds, h*l*l)
 		// dQ = scale dS K, dK = scale dS^T Q
-		a.d.GemmBatched(false, false, l, hd, l, scale, dsb, l, l*l, k, 3*D, hd, 0, tail(a.d, dqkv, b*l*3*D), 3*D, hd, H)
-		a.d.GemmBatched(true, false, l, hd, l, scale, dsb, l, l*l, q, 3*D, hd, 0, tail(a.d, dqkv, b*l*3*D+D), 3*D, hd, H)
+		a.d.GemmBatched(false, false, l, hd, l, scale, dsh, l, H*l*l, k, 3*D, l*3*D, 0, tail(a.d, dqkv, h*hd), 3*D, l*3*D, batch)
+		a.d.GemmBatched(true, false, l, hd, l, scale, dsh, l, H*l*l, q, 3*D, l*3*D, 0, tail(a.d, dqkv, D+h*hd), 3*D, l*3*D, batch)
 	}
 	return a.QKV.Backward(dqkv, true)
 }

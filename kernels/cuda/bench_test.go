@@ -70,7 +70,7 @@ func BenchmarkElementwise(b *testing.B) {
 
 func BenchmarkRows(b *testing.B) {
 	d := benchGPU(b)
-	for _, s := range []struct{ rows, cols int }{{65536, 1024}, {16384, 4096}} {
+	for _, s := range []struct{ rows, cols int }{{65536, 1024}, {16384, 4096}, {65536, 384}, {262144, 256}} {
 		n := s.rows * s.cols
 		x, y, dy, dx := d.Alloc(n), d.Alloc(n), d.Alloc(n), d.Alloc(n)
 		mean, rstd := d.Alloc(s.rows), d.Alloc(s.rows)

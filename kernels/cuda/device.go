@@ -40,6 +40,8 @@ type Device struct {
 	mmdN  int         // doubles at mmd
 	ids   cudadrv.Ptr // Embed ids
 	idsN  int         // int32 at ids
+	srp   cudadrv.Ptr // sum_rows_part partials
+	srpN  int         // float32 at srp
 	hpart []float64
 	math  int // cuBLAS math mode of this Device's GEMMs
 }
@@ -142,6 +144,23 @@ func (d *Device) rowwise(name string, rows int, args ...uint64) {
 		return
 	}
 	d.launch(name, [3]uint32{uint32(rows), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
+}
+
+// warpRowMax is the widest row the warp-per-row kernels (name + "_w") take; wider rows
+// get one block per row.
+const warpRowMax = 32 * 32
+
+// rowOp launches a row op: the warp-per-row kernel (8 rows per block of 256) for rows of
+// at most warpRowMax columns, else the block-per-row one.
+func (d *Device) rowOp(name string, rows, cols int, args ...uint64) {
+	if rows == 0 {
+		return
+	}
+	if cols <= warpRowMax {
+		d.launch(name+"_w", [3]uint32{uint32((rows + 7) / 8), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
+		return
+	}
+	d.rowwise(name, rows, args...)
 }
 
 func p(b kernels.Buffer) uint64 { return uint64(ptrOf(b)) }
@@ -249,12 +268,37 @@ func (d *Device) AddRowVector(x, v kernels.Buffer, rows, cols int) {
 	d.elementwise("add_row_vector", rows*cols, p(x), p(v), i32(rows), i32(cols))
 }
 
-// SumRows reduces over rows.
+// sumRowsChunk is the fewest rows one block of the tall SumRows path sums.
+const sumRowsChunk = 256
+
+// SumRows reduces over rows. A matrix with few columns and many rows (a bias gradient:
+// tokens x width) is split into row chunks so that the GPU gets hundreds of blocks, then
+// the chunk sums are added in order (deterministic, like one pass).
 func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
 	if cols == 0 {
 		return
 	}
-	d.launch("sum_rows", [3]uint32{uint32((cols + 31) / 32), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), p(x), i32(rows), i32(cols), f32(beta))
+	gx := (cols + 31) / 32
+	chunks := 1
+	if rows >= 2*sumRowsChunk && gx < 264 {
+		chunks = min((rows+sumRowsChunk-1)/sumRowsChunk, max(1, 528/gx), 65535)
+	}
+	if chunks == 1 {
+		d.launch("sum_rows", [3]uint32{uint32(gx), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), p(x), i32(rows), i32(cols), f32(beta))
+		return
+	}
+	rpc := (rows + chunks - 1) / chunks
+	chunks = (rows + rpc - 1) / rpc
+	if need := chunks * cols; need > d.srpN {
+		if d.srp != 0 {
+			check(d.ctx.Free(d.srp))
+		}
+		ptr, err := d.ctx.Alloc(4 * need)
+		check(err)
+		d.srp, d.srpN = ptr, need
+	}
+	d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(d.srp), p(x), i32(rows), i32(cols), i32(rpc))
+	d.elementwise("sum_rows_finish", cols, p(dst), uint64(d.srp), i32(chunks), i32(cols), f32(beta))
 }
 
 // RowComb sets dst = a[i]*x + b[i]*y row by row.
@@ -295,24 +339,24 @@ func (d *Device) ActivateGrad(a kernels.Act, dx, dy, x kernels.Buffer, beta floa
 	d.elementwise("activate_grad", n, i32(int(a)), p(dx), p(dy), p(x), f32(beta), i64(n))
 }
 
-// LayerNorm normalises rows, saving mean and rstd; one block per row.
+// LayerNorm normalises rows, saving mean and rstd.
 func (d *Device) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, eps float32) {
-	d.rowwise("layer_norm", rows, p(y), p(mean), p(rstd), p(x), i32(rows), i32(cols), f32(eps))
+	d.rowOp("layer_norm", rows, cols, p(y), p(mean), p(rstd), p(x), i32(rows), i32(cols), f32(eps))
 }
 
 // LayerNormGrad back-propagates through LayerNorm.
 func (d *Device) LayerNormGrad(dx, dy, x, mean, rstd kernels.Buffer, rows, cols int, beta float32) {
-	d.rowwise("layer_norm_grad", rows, p(dx), p(dy), p(x), p(mean), p(rstd), i32(rows), i32(cols), f32(beta))
+	d.rowOp("layer_norm_grad", rows, cols, p(dx), p(dy), p(x), p(mean), p(rstd), i32(rows), i32(cols), f32(beta))
 }
 
 // Softmax applies a row-wise softmax.
 func (d *Device) Softmax(y, x kernels.Buffer, rows, cols int) {
-	d.rowwise("softmax", rows, p(y), p(x), i32(rows), i32(cols))
+	d.rowOp("softmax", rows, cols, p(y), p(x), i32(rows), i32(cols))
 }
 
 // SoftmaxGrad back-propagates through Softmax given its output y.
 func (d *Device) SoftmaxGrad(dx, dy, y kernels.Buffer, rows, cols int, beta float32) {
-	d.rowwise("softmax_grad", rows, p(dx), p(dy), p(y), i32(rows), i32(cols), f32(beta))
+	d.rowOp("softmax_grad", rows, cols, p(dx), p(dy), p(y), i32(rows), i32(cols), f32(beta))
 }
 
 // uploadIDs checks ids against the rows of a table (an id out of range would be an

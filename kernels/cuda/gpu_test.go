@@ -375,3 +375,76 @@ func TestRand(t *testing.T) {
 		r.check("RandNormal", fmt.Sprint(n), z, fp32Tol)
 	}
 }
+
+// TestRowOps checks the row ops on the shapes that pick each of their GPU paths: the
+// warp-per-row kernels (cols <= 1024, including exactly 1024 and a single column), the
+// block-per-row kernels (cols > 1024), and the chunked two-pass SumRows of tall
+// matrices (bias gradients over many tokens).
+func TestRowOps(t *testing.T) {
+	r := newRig(t)
+	for _, s := range []struct{ rows, cols int }{{1000, 1024}, {33, 1500}, {5000, 70}, {70001, 33}, {50, 1}, {9, 384}} {
+		rows, cols := s.rows, s.cols
+		n := rows * cols
+		shape := fmt.Sprintf("%dx%d", rows, cols)
+		run := func(op string, outs []pair, ins []pair, f func(d kernels.Device[float32], b []kernels.Buffer)) {
+			t.Run(op+"/"+shape, func(t *testing.T) {
+				bg, bc := []kernels.Buffer{}, []kernels.Buffer{}
+				for _, p := range append(append([]pair{}, outs...), ins...) {
+					bg, bc = append(bg, p.g), append(bc, p.c)
+				}
+				f(r.g, bg)
+				f(r.c, bc)
+				sub := *r
+				sub.t = t
+				for i, o := range outs {
+					sub.check(op, fmt.Sprintf("%s out%d", shape, i), o, fp32Tol)
+				}
+				for _, in := range ins {
+					sub.same(op, in)
+				}
+			})
+		}
+		for _, beta := range []float32{0, 0.7} {
+			dst := r.out(cols)
+			if beta != 0 {
+				dst = r.in(cols, 1, 0)
+			}
+			run(fmt.Sprintf("SumRows/beta=%g", beta), []pair{dst}, []pair{r.in(n, 1, 0.3)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+				d.SumRows(b[0], b[1], rows, cols, beta)
+			})
+		}
+		if rows > 10000 {
+			continue // SumRows only: the row ops are covered by the other shapes
+		}
+		run("LayerNorm", []pair{r.out(n), r.out(rows), r.out(rows)}, []pair{r.in(n, 2, 1)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.LayerNorm(b[0], b[1], b[2], b[3], rows, cols, 1e-5)
+		})
+		mean, rstd := r.in(rows, 0.2, 1), r.in(rows, 0.1, 0.8)
+		for _, beta := range []float32{0, 1} {
+			dx := r.out(n)
+			if beta != 0 {
+				dx = r.in(n, 1, 0)
+			}
+			run(fmt.Sprintf("LayerNormGrad/beta=%g", beta), []pair{dx}, []pair{r.in(n, 1, 0), r.in(n, 2, 1), mean, rstd}, func(d kernels.Device[float32], b []kernels.Buffer) {
+				d.LayerNormGrad(b[0], b[1], b[2], b[3], b[4], rows, cols, beta)
+			})
+		}
+		run("Softmax", []pair{r.out(n)}, []pair{r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.Softmax(b[0], b[1], rows, cols)
+		})
+		y := r.out(n)
+		r.g.Softmax(y.g, r.in(n, 2, 0).g, rows, cols)
+		yh := make([]float32, n)
+		r.g.Read(yh, y.g)
+		ys := r.put(yh)
+		for _, beta := range []float32{0, -0.5} {
+			dx := r.out(n)
+			if beta != 0 {
+				dx = r.in(n, 1, 0)
+			}
+			run(fmt.Sprintf("SoftmaxGrad/beta=%g", beta), []pair{dx}, []pair{r.in(n, 1, 0), ys}, func(d kernels.Device[float32], b []kernels.Buffer) {
+				d.SoftmaxGrad(b[0], b[1], b[2], rows, cols, beta)
+			})
+		}
+	}
+}

@@ -74,6 +74,34 @@ __global__ void sum_rows(float *dst, const float *x, int rows, int cols, float b
 	}
 }
 
+// Tall SumRows in two deterministic passes: block (32, 32) of grid (ceil(cols/32),
+// chunks) sums rows [c*rpc, (c+1)*rpc) of 32 columns into part[c*cols+j]; then
+// sum_rows_finish adds the chunks in order. Many blocks instead of ceil(cols/32).
+__global__ void sum_rows_part(float *part, const float *x, int rows, int cols, int rpc) {
+	__shared__ float sh[32][33];
+	int j = blockIdx.x * 32 + threadIdx.x;
+	int c = blockIdx.y;
+	int i0 = c * rpc, i1 = min(rows, i0 + rpc);
+	float s = 0;
+	if (j < cols)
+		for (int i = i0 + threadIdx.y; i < i1; i += 32) s += x[(long long)i * cols + j];
+	sh[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && j < cols) {
+		float t = 0;
+		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
+		part[(long long)c * cols + j] = t;
+	}
+}
+
+__global__ void sum_rows_finish(float *dst, const float *part, int chunks, int cols, float beta) {
+	GRID_STRIDE(j, cols) {
+		float t = 0;
+		for (int c = 0; c < chunks; c++) t += part[(long long)c * cols + j];
+		dst[j] = beta == 0.0f ? t : beta * dst[j] + t;
+	}
+}
+
 // dst[i*cols+j] = a[i]*x[i*cols+j] + b[i]*y[i*cols+j] (b, y may be null)
 __global__ void row_comb(float *dst, const float *a, const float *x, const float *b, const float *y, int rows, int cols) {
 	GRID_STRIDE(i, (long long)rows * cols) {
@@ -185,6 +213,132 @@ __global__ void softmax_grad(float *dx, const float *dy, const float *y, int row
 	for (int j = threadIdx.x; j < cols; j += blockDim.x) {
 		float v = yr[j] * (gr[j] - dot);
 		out[j] = beta == 0.0f ? v : beta * out[j] + v;
+	}
+}
+
+// Warp-per-row versions of the four row ops for cols <= 32*WK (the rows of a
+// transformer: widths and attention lengths up to 1024). Each warp keeps its row in
+// registers (WK values per lane), reads it once and reduces with shuffles only; a block
+// of 256 threads handles 8 rows. Sums are accumulated in double as in the block versions.
+#define WK 32
+#define WARP_ROW                                                   \
+	int lane = threadIdx.x & 31;                                   \
+	long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); \
+	if (r >= rows) return;
+
+__device__ double warp_sum(double v) {
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+	return v;
+}
+
+__global__ void layer_norm_w(float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps) {
+	WARP_ROW
+	const float *xr = x + r * cols;
+	float v[WK];
+	double s = 0;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		v[k] = j < cols ? xr[j] : 0.0f;
+		s += v[k];
+	}
+	double mu = warp_sum(s) / cols;
+	s = 0;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		double d = v[k] - mu;
+		if (j < cols) s += d * d;
+	}
+	double rs = 1.0 / sqrt(warp_sum(s) / cols + (double)eps);
+	if (lane == 0) {
+		mean[r] = (float)mu;
+		rstd[r] = (float)rs;
+	}
+	float *yr = y + r * cols;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		if (j < cols) yr[j] = (float)((v[k] - mu) * rs);
+	}
+}
+
+__global__ void layer_norm_grad_w(float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta) {
+	WARP_ROW
+	const float *xr = x + r * cols, *gr = dy + r * cols;
+	float mu = mean[r], rs = rstd[r];
+	float yh[WK], g[WK];
+	double a = 0, b = 0;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		yh[k] = j < cols ? (xr[j] - mu) * rs : 0.0f;
+		g[k] = j < cols ? gr[j] : 0.0f;
+		a += g[k];
+		b += (double)g[k] * yh[k];
+	}
+	float mg = (float)(warp_sum(a) / cols);
+	float mgy = (float)(warp_sum(b) / cols);
+	float *out = dx + r * cols;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		if (j < cols) {
+			float v = rs * (g[k] - mg - yh[k] * mgy);
+			out[j] = beta == 0.0f ? v : beta * out[j] + v;
+		}
+	}
+}
+
+__global__ void softmax_w(float *y, const float *x, int rows, int cols) {
+	WARP_ROW
+	const float *xr = x + r * cols;
+	float v[WK];
+	float mx = -INFINITY;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		v[k] = j < cols ? xr[j] : -INFINITY;
+		mx = fmaxf(mx, v[k]);
+	}
+	for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+	double s = 0;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		v[k] = j < cols ? expf(v[k] - mx) : 0.0f;
+		s += v[k];
+	}
+	float inv = (float)(1.0 / warp_sum(s));
+	float *yr = y + r * cols;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		if (j < cols) yr[j] = v[k] * inv;
+	}
+}
+
+__global__ void softmax_grad_w(float *dx, const float *dy, const float *y, int rows, int cols, float beta) {
+	WARP_ROW
+	const float *gr = dy + r * cols, *yr = y + r * cols;
+	float g[WK], yv[WK];
+	double s = 0;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		g[k] = j < cols ? gr[j] : 0.0f;
+		yv[k] = j < cols ? yr[j] : 0.0f;
+		s += (double)g[k] * yv[k];
+	}
+	float dot = (float)warp_sum(s);
+	float *out = dx + r * cols;
+#pragma unroll
+	for (int k = 0; k < WK; k++) {
+		int j = lane + 32 * k;
+		if (j < cols) {
+			float v = yv[k] * (g[k] - dot);
+			out[j] = beta == 0.0f ? v : beta * out[j] + v;
+		}
 	}
 }
 

@@ -12,12 +12,30 @@ package device
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"runtime"
 
 	"github.com/immkit/immkit/kernels"
 	"github.com/immkit/immkit/kernels/cpu"
 	"github.com/immkit/immkit/kernels/cuda"
+	"github.com/immkit/immkit/kernels/prof"
 )
+
+// Reporter is what Open returns when the environment variable IMMKIT_PROFILE is set
+// (to anything but "" or "0"): the device wrapped by kernels/prof, which times every op
+// and the host time between ops. Commands print the report at the end.
+type Reporter interface {
+	Report(w io.Writer, top int)
+	Reset()
+}
+
+func profiled(d kernels.Device[float32], sync func() error) kernels.Device[float32] {
+	if v := os.Getenv("IMMKIT_PROFILE"); v == "" || v == "0" {
+		return d
+	}
+	return prof.Wrap(d, sync)
+}
 
 // Names are the values Open accepts.
 var Names = []string{"auto", "cpu", "cuda", "cuda-tf32"}
@@ -33,19 +51,19 @@ func Open(name string, cpuWorkers int) (kernels.Device[float32], string, error) 
 	}
 	switch name {
 	case "cpu":
-		return cpu.New[float32](cpuWorkers), fmt.Sprintf("cpu: %d workers (requested --device cpu)", cpuWorkers), nil
+		return profiled(cpu.New[float32](cpuWorkers), nil), fmt.Sprintf("cpu: %d workers (requested --device cpu)", cpuWorkers), nil
 	case "cuda", "cuda-tf32":
 		d, err := cuda.New(cuda.Options{TF32: name == "cuda-tf32"})
 		if err != nil {
 			return nil, "", fmt.Errorf("device: --device %s: %w", name, err)
 		}
-		return d, "cuda: " + d.Describe() + " (requested --device " + name + ")", nil
+		return profiled(d, d.Sync), "cuda: " + d.Describe() + " (requested --device " + name + ")", nil
 	case "auto", "":
 		d, err := cuda.New(cuda.Options{})
 		if err == nil {
-			return d, "cuda: " + d.Describe() + " (--device auto found a GPU)", nil
+			return profiled(d, d.Sync), "cuda: " + d.Describe() + " (--device auto found a GPU)", nil
 		}
-		return cpu.New[float32](cpuWorkers), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", cpuWorkers, err), nil
+		return profiled(cpu.New[float32](cpuWorkers), nil), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", cpuWorkers, err), nil
 	}
 	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu, cuda or cuda-tf32)", name)
 }
