@@ -72,6 +72,9 @@ trap pack EXIT
 work=/tmp/immkit-gpu-check # binaries unpacked here, not in the carried gpu-bin/
 rm -rf "$work" && mkdir -p "$work" && cp "$bin"/* "$work/" 2>/dev/null
 cd "$work" || exit 1
+# The MNIST training gets what is left of GPU_CHECK_BUDGET seconds (default 420) after
+# the other parts, at most MNIST_SECONDS, keeping 45 s for its evaluation.
+deadline=$(($(date +%s) + ${GPU_CHECK_BUDGET:-420}))
 if [[ -z "${GPU_CHECK_TABLE_ONLY:-}" ]]; then # set it to re-print the table of $OUT
 echo "== commit $(cat commit 2>/dev/null)"
 echo "== card"
@@ -131,6 +134,9 @@ for dev in cuda cuda-tf32; do
 	IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 20x 2>&1 |
 		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$dev/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
 done
+echo "== the same, cuda-tf32, with IMMKIT_PROFILE=1 (each op synchronised and timed: shares, not speed)"
+IMMKIT_PROFILE=1 IMMKIT_BENCH_DEVICE=cuda-tf32 timeout 60 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 3x >"$out/dit-prof.log" 2>&1
+grep -E "^prof: +[0-9]" "$out/dit-prof.log" | head -25
 cat "$out/dit.log" >>"$out/bench.log"
 
 echo "== PyTorch reference (mlp64 and dit-s2-32px lines of imm_torch_ref.py, eager and compiled)"
@@ -150,6 +156,9 @@ fi
 
 if [[ -n "${mnistpid:-}" ]] && wait "$mnistpid"; then
 	secs="${MNIST_SECONDS:-150}"
+	left=$((deadline - $(date +%s) - 45))
+	((left < secs)) && secs=$left
+	((secs < 20)) && secs=20
 	echo "== MNIST: class-conditional ${MNIST_SIZE:-small} DiT on the GPU for ${secs}s (cuda-tf32), then eval"
 	timeout -s INT "$secs" ./immtrain --quiet multimodal --data "$m/shards" --out "$m/run" --modalities image \
 		--size "${MNIST_SIZE:-small}" --steps 1000000 --device "${MNIST_DEVICE:-cuda-tf32}" --eval-every 0 --ckpt-every 2000 ${MNIST_FLAGS:---batch 256} >"$out/mnist-train.log" 2>&1
