@@ -91,3 +91,23 @@ func TestMetricsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLossPNGShortRuns plots runs of one step and of no usable step: gonum pads a
+// single-value range below zero, where its log axis panicked (immtrain multimodal
+// --steps 1 crashed at the end of training).
+func TestLossPNGShortRuns(t *testing.T) {
+	for name, rs := range map[string][]Record{
+		"one step":     {{Step: 1, Loss: 0.05}},
+		"equal losses": {{Step: 1, Loss: 0.05}, {Step: 2, Loss: 0.05}},
+		"none usable":  {{Step: 1, Loss: 0, Skipped: true}},
+		"empty":        nil,
+	} {
+		p := filepath.Join(t.TempDir(), "loss.png")
+		if err := LossPNG(p, rs, func(string) string { return "IMM" }); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: no plot written (%v)", name, err)
+		}
+	}
+}

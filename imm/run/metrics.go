@@ -151,6 +151,7 @@ func LossPNG(path string, rs []Record, label func(objective string) string) erro
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	byObj := map[string][]Record{}
 	var order []string
+	lines := 0
 	for _, m := range rs {
 		if m.Skipped {
 			continue
@@ -184,8 +185,15 @@ func LossPNG(path string, rs []Record, label func(objective string) string) erro
 		l.Color = palette[k%len(palette)]
 		p.Add(l)
 		p.Legend.Add(label(obj), l)
+		lines++
 	}
 	p.Legend.Top = true
+	switch {
+	case lines == 0: // no positive loss to show: an empty linear axis
+		p.Y.Scale, p.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+	case p.Y.Min >= p.Y.Max: // one value (a one-step run): gonum would pad the range below 0
+		p.Y.Min, p.Y.Max = p.Y.Min/2, p.Y.Max*2
+	}
 	if err := p.Save(6*vg.Inch, 4*vg.Inch, path); err != nil {
 		return fmt.Errorf("run: save %s: %w", path, err)
 	}
