@@ -43,11 +43,15 @@ type Registry[T kernels.Float] struct {
 	Dev    kernels.Device[T]
 	Params []*Param
 	byName map[string]*Param
+	dry    *dryRun[T] // set when Dev is the device of a Shapes dry run
 }
 
-// NewRegistry returns an empty registry on d.
+// NewRegistry returns an empty registry on d. On the device that Shapes hands to a model
+// constructor the registry only records names and shapes (see Shapes).
 func NewRegistry[T kernels.Float](d kernels.Device[T]) *Registry[T] {
-	return &Registry[T]{Dev: d, byName: map[string]*Param{}}
+	r := &Registry[T]{Dev: d, byName: map[string]*Param{}}
+	r.dry, _ = d.(*dryRun[T])
+	return r
 }
 
 // Add creates a parameter initialised uniformly in [-scale, scale] from rng (zeros when
@@ -57,6 +61,13 @@ func (r *Registry[T]) Add(name string, shape []int, scale float64, rng *rand.Ran
 		panic("nn: duplicate parameter " + name)
 	}
 	p := &Param{Name: name, Shape: shape}
+	if r.dry != nil {
+		r.dry.add(p)
+		p.W, p.G = noStorage{}, noStorage{}
+		r.Params = append(r.Params, p)
+		r.byName[name] = p
+		return p
+	}
 	n := p.Size()
 	p.W, p.G = r.Dev.Alloc(n), r.Dev.Alloc(n)
 	if scale != 0 {
@@ -69,6 +80,107 @@ func (r *Registry[T]) Add(name string, shape []int, scale float64, rng *rand.Ran
 	r.Params = append(r.Params, p)
 	r.byName[name] = p
 	return p
+}
+
+// ParamShape is the name and shape of one parameter (Shape as in Param).
+type ParamShape struct {
+	Name  string
+	Shape []int
+}
+
+// Size is the number of elements, prod(Shape).
+func (p ParamShape) Size() int { return (&Param{Shape: p.Shape}).Size() }
+
+// Shapes runs build, which constructs a model on the device it is given (for example
+// func(d) error { _, err := NewMLP(d, cfg, rng); return err }), as a dry run: the
+// Registry the constructor makes on that device records each parameter's name and shape
+// but allocates no storage and draws no initial values (Param.W and Param.G are empty
+// buffers, and the constructor's Fill of them does nothing). Each parameter is passed to
+// check as it is registered, after its shape has been checked (every dimension positive,
+// the size representable); the first error, from that check or from check, stops the
+// constructor at that point and is returned with the parameters registered before it.
+// Otherwise Shapes returns build's error (nil on success) and every parameter in
+// registration order, the order of Registry.Params in a real build.
+//
+// The work and memory of a dry run are bounded by the number of parameters check accepts,
+// not by the sizes the config declares, so a caller can compare a config with what a file
+// holds before allocating the model. The network build constructs must not be used: the
+// dry-run device implements only what constructors call (Alloc of nothing, Fill, Write
+// and Slice of the empty buffers, Name); any other op on it panics.
+func Shapes[T kernels.Float](build func(d kernels.Device[T]) error, check func(ParamShape) error) (params []ParamShape, err error) {
+	dr := &dryRun[T]{check: check}
+	defer func() {
+		if v := recover(); v != nil {
+			stop, ok := v.(dryRunStop)
+			if !ok {
+				panic(v)
+			}
+			params, err = dr.params, stop.err
+		}
+	}()
+	err = build(dr)
+	return dr.params, err
+}
+
+// dryRun is the device of a Shapes dry run. The embedded Device is nil: an op that a
+// constructor should not call panics.
+type dryRun[T kernels.Float] struct {
+	kernels.Device[T]
+	check  func(ParamShape) error
+	params []ParamShape
+}
+
+// dryRunStop carries the error that ends a dry run from Registry.Add to Shapes.
+type dryRunStop struct{ err error }
+
+// noStorage is the empty buffer of every parameter of a dry run.
+type noStorage struct{}
+
+func (noStorage) Len() int { return 0 }
+
+func (d *dryRun[T]) add(p *Param) {
+	ps := ParamShape{Name: p.Name, Shape: append([]int(nil), p.Shape...)}
+	n := 1
+	for _, s := range ps.Shape {
+		if s < 1 || n > math.MaxInt/s {
+			panic(dryRunStop{fmt.Errorf("nn: parameter %s has shape %v: its dimensions must be positive and their product must fit an int", p.Name, p.Shape)})
+		}
+		n *= s
+	}
+	if d.check != nil {
+		if err := d.check(ps); err != nil {
+			panic(dryRunStop{err})
+		}
+	}
+	d.params = append(d.params, ps)
+}
+
+func (d *dryRun[T]) Name() string { return "dry-run" }
+
+func (d *dryRun[T]) Alloc(n int) kernels.Buffer {
+	if n != 0 {
+		panic(fmt.Sprintf("nn: a dry run allocated %d elements", n))
+	}
+	return noStorage{}
+}
+
+func (d *dryRun[T]) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
+	if _, ok := b.(noStorage); !ok || off != 0 || n != 0 {
+		panic("nn: a dry run sliced a buffer it does not own")
+	}
+	return noStorage{}
+}
+
+func (d *dryRun[T]) Write(dst kernels.Buffer, src []T) {
+	if _, ok := dst.(noStorage); !ok || len(src) != 0 {
+		panic("nn: a dry run wrote data")
+	}
+}
+
+func (d *dryRun[T]) Fill(dst kernels.Buffer, v T) {
+	if _, ok := dst.(noStorage); !ok {
+		panic("nn: a dry run filled a buffer it does not own")
+	}
 }
 
 // Get returns the parameter with the given name, or nil.
