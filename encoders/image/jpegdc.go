@@ -124,6 +124,14 @@ type huffTable struct {
 	// fastAC[peek] (AC tables) decodes one non-zero AC coefficient whose code and magnitude
 	// bits both lie in the peeked bits: value<<16 | run<<8 | bits; 0 otherwise.
 	fastAC  [1 << huffLookBits]int32
+	// multi[peek] (AC tables), peek being the next multiBits bits, steps over as many
+	// whole AC symbols (code and magnitude bits) as lie in the peeked bits, up to and
+	// including an end of block, or over one symbol whose code lies in them but whose
+	// magnitude bits run past them: limit<<16 | eob<<15 | coefficientsAdvanced<<8 | bits.
+	// The step is valid when the block's coefficient index k < limit (64 minus what the
+	// symbols before the last advance, so the block does not end inside the step);
+	// coefficientsAdvanced excludes the end of block; 0 means a code longer than multiBits.
+	multi   [1 << multiBits]uint32
 	maxCode [18]int32 // maxCode[l]: largest code of length l, -1 if none; maxCode[17] sentinel
 	valPtr  [17]int32 // index in vals of the first code of length l, minus that code
 	vals    [256]uint8
@@ -171,6 +179,7 @@ func (h *huffTable) build(counts [16]uint8, vals []uint8, ac bool) error {
 	}
 	h.maxCode[17] = 1 << 30
 	if ac {
+		h.buildMulti()
 		for i, e := range h.fast {
 			l, sym := uint(e>>8), e&0xFF
 			run, size := uint(sym>>4), uint(sym&15)
@@ -208,6 +217,64 @@ func (h *huffTable) build(counts [16]uint8, vals []uint8, ac bool) error {
 		}
 	}
 	return nil
+}
+
+// multiBits is the width of the peek that indexes huffTable.multi.
+const multiBits = 12
+
+// buildMulti fills h.multi from the canonical code (maxCode, valPtr, vals).
+func (h *huffTable) buildMulti() {
+	for i := range h.multi {
+		var (
+			used    uint32 // bits of the peek consumed by whole symbols
+			adv     uint32 // coefficients advanced, end of block excluded
+			prefix  uint32 // adv before the last symbol taken
+			nsym    int
+			eob     uint32
+			entry   uint32
+			bitsAll = uint32(i) << (32 - multiBits) // peek, left-aligned in 32 bits
+		)
+		for used < multiBits && eob == 0 {
+			rest := multiBits - used
+			w := bitsAll << used
+			l, sym, ok := h.canonical(w, rest)
+			if !ok {
+				break
+			}
+			run, size := uint32(sym>>4), uint32(sym&15)
+			a := run + 1
+			switch {
+			case size == 0 && run == 15:
+				a = 16
+			case size == 0:
+				a, eob = 0, 1
+			}
+			if l+size > rest || adv+a > 63 {
+				if nsym == 0 { // the code fits, the magnitude bits do not: one symbol
+					entry = 64<<16 | eob<<15 | a<<8 | (l + size)
+				}
+				eob = 0
+				break
+			}
+			prefix = adv
+			adv += a
+			used += l + size
+			nsym++
+			entry = (64-prefix)<<16 | eob<<15 | adv<<8 | used
+		}
+		h.multi[i] = entry
+	}
+}
+
+// canonical decodes the Huffman symbol at the top of w using at most avail bits: its code
+// length, the symbol, and whether a code was found.
+func (h *huffTable) canonical(w uint32, avail uint32) (uint32, uint8, bool) {
+	for l := uint32(1); l <= 16 && l <= avail; l++ {
+		if c := int32(w >> (32 - l)); c <= h.maxCode[l] {
+			return l, h.vals[(c+h.valPtr[l])&255], true
+		}
+	}
+	return 0, 0, false
 }
 
 // bitReader reads bits from entropy-coded data with the stuffing removed; buf is padded so
@@ -269,44 +336,47 @@ func (r *bitReader) receive(size uint8) int32 {
 	return v
 }
 
-// skipAC steps over the AC coefficients of one block: one table lookup per coefficient for
-// up to two coefficients per table lookup and refill (together at most huffLookBits + 15
-// bits of the 56 a refill guarantees). The reader's state is kept in locals in the loop.
+// skipAC steps over the AC coefficients of one block. A table lookup (huffTable.multi)
+// steps over several symbols at once; two lookups share one refill (each step takes at most
+// multiBits + 15 bits, two of them fit in the 56 bits a refill guarantees). The reader's
+// state is kept in locals in the loop.
 func (r *bitReader) skipAC(h *huffTable) error {
 	acc, n, p, buf := r.acc, r.n, r.p, r.buf
-	for k := 1; k < 64; {
+	k := uint32(1)
+	for {
 		acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
 		p += int(63-n) >> 3
 		n |= 56
-		i := acc >> (64 - huffLookBits)
-		if e := h.skip2[i]; e != 0 {
-			kinc, b := k+int(e>>8&127), uint(e)&63
-			if e&0x8000 != 0 && kinc < 64 { // ... then the end of block
-				acc <<= b
-				n -= b
-				break
-			}
-			if e&0x8000 == 0 && kinc <= 64 {
-				acc <<= b
-				n -= b
-				k = kinc
-				continue
-			}
-			// The pair would run past coefficient 63: take the first symbol alone.
-			e = h.skip[i]
-			b = uint(e) & 63
-			acc <<= b
-			n -= b
-			k += int(e >> 8)
-			continue
+		e := h.multi[acc>>(64-multiBits)]
+		if k >= e>>16 {
+			goto single
 		}
-		// A code longer than huffLookBits bits.
+		acc <<= e & 63
+		n -= uint(e & 63)
+		k += e >> 8 & 127
+		if e&0x8000 != 0 || k >= 64 {
+			break
+		}
+		e = h.multi[acc>>(64-multiBits)]
+		if k >= e>>16 {
+			goto single
+		}
+		acc <<= e & 63
+		n -= uint(e & 63)
+		k += e >> 8 & 127
+		if e&0x8000 != 0 || k >= 64 {
+			break
+		}
+		continue
+	single:
+		// A code longer than multiBits bits, or a step that would run past coefficient 63:
+		// one symbol.
 		r.acc, r.n, r.p = acc, n, p
 		sym, err := r.decode(h)
 		if err != nil {
 			return err
 		}
-		run, size := int(sym>>4), sym&15
+		run, size := uint32(sym>>4), sym&15
 		switch {
 		case size != 0:
 			r.fill()
@@ -319,6 +389,9 @@ func (r *bitReader) skipAC(h *huffTable) error {
 			return nil
 		}
 		acc, n, p = r.acc, r.n, r.p
+		if k >= 64 {
+			break
+		}
 	}
 	r.acc, r.n, r.p = acc, n, p
 	return nil
