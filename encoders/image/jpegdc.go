@@ -123,7 +123,7 @@ type huffTable struct {
 	skip2 [1 << huffLookBits]uint16
 	// fastAC[peek] (AC tables) decodes one non-zero AC coefficient whose code and magnitude
 	// bits both lie in the peeked bits: value<<16 | run<<8 | bits; 0 otherwise.
-	fastAC  [1 << huffLookBits]int32
+	fastAC [1 << huffLookBits]int32
 	// multi[peek] (AC tables), peek being the next multiBits bits, steps over as many
 	// whole AC symbols (code and magnitude bits) as lie in the peeked bits, up to and
 	// including an end of block, or over one symbol whose code lies in them but whose
