@@ -193,28 +193,34 @@ func TestGemmBatched(t *testing.T) {
 }
 
 // elementwise tests run one op on both devices; f gets the device and the buffers.
+// runOp runs f on both devices as subtest name and checks every output (fp32 tolerance)
+// and that no input changed.
+func (r *rig) runOp(name, op, shape string, outs []pair, ins []pair, f func(d kernels.Device[float32], b []kernels.Buffer)) {
+	r.t.Run(name, func(t *testing.T) {
+		bg, bc := []kernels.Buffer{}, []kernels.Buffer{}
+		for _, p := range append(append([]pair{}, outs...), ins...) {
+			bg, bc = append(bg, p.g), append(bc, p.c)
+		}
+		f(r.g, bg)
+		f(r.c, bc)
+		sub := *r
+		sub.t = t
+		for i, o := range outs {
+			sub.check(op, fmt.Sprintf("%s out%d", shape, i), o, fp32Tol)
+		}
+		for _, in := range ins {
+			sub.same(op, in)
+		}
+	})
+}
+
 func TestElementwise(t *testing.T) {
 	r := newRig(t)
 	rows, cols := 97, 301
 	n := rows * cols
 	shape := fmt.Sprintf("%dx%d", rows, cols)
 	run := func(op string, outs []pair, ins []pair, f func(d kernels.Device[float32], b []kernels.Buffer)) {
-		t.Run(op, func(t *testing.T) {
-			bg, bc := []kernels.Buffer{}, []kernels.Buffer{}
-			for _, p := range append(append([]pair{}, outs...), ins...) {
-				bg, bc = append(bg, p.g), append(bc, p.c)
-			}
-			f(r.g, bg)
-			f(r.c, bc)
-			sub := *r
-			sub.t = t
-			for i, o := range outs {
-				sub.check(op, fmt.Sprintf("%s out%d", shape, i), o, fp32Tol)
-			}
-			for _, in := range ins {
-				sub.same(op, in)
-			}
-		})
+		r.runOp(op, op, shape, outs, ins, f)
 	}
 	run("AddRowVector", []pair{r.in(n, 1, 0)}, []pair{r.in(cols, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 		d.AddRowVector(b[0], b[1], rows, cols)
@@ -387,22 +393,7 @@ func TestRowOps(t *testing.T) {
 		n := rows * cols
 		shape := fmt.Sprintf("%dx%d", rows, cols)
 		run := func(op string, outs []pair, ins []pair, f func(d kernels.Device[float32], b []kernels.Buffer)) {
-			t.Run(op+"/"+shape, func(t *testing.T) {
-				bg, bc := []kernels.Buffer{}, []kernels.Buffer{}
-				for _, p := range append(append([]pair{}, outs...), ins...) {
-					bg, bc = append(bg, p.g), append(bc, p.c)
-				}
-				f(r.g, bg)
-				f(r.c, bc)
-				sub := *r
-				sub.t = t
-				for i, o := range outs {
-					sub.check(op, fmt.Sprintf("%s out%d", shape, i), o, fp32Tol)
-				}
-				for _, in := range ins {
-					sub.same(op, in)
-				}
-			})
+			r.runOp(op+"/"+shape, op, shape, outs, ins, f)
 		}
 		for _, beta := range []float32{0, 0.7} {
 			dst := r.out(cols)
