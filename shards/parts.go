@@ -11,11 +11,10 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/immkit/immkit/internal/pqsafe"
 )
 
 // ErrNoParts is returned when the inputs hold no Parquet part files.
@@ -73,67 +72,35 @@ func findParts(inputs []string) ([]string, error) {
 	return out, nil
 }
 
-// parquetFile is an open Parquet file read through pqarrow.
+// parquetFile is an open Parquet file read through pqarrow (internal/pqsafe: footer
+// parsing and reading recovered, batches validated). pr and fr start as File's Reader and
+// Arrow; the loader swaps fr for one with its own allocator.
 type parquetFile struct {
+	*pqsafe.File
 	f  *os.File
 	pr *file.Reader
 	fr *pqarrow.FileReader
 }
 
 func openParquet(path string, batchRows int64) (*parquetFile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("shards: open %s: %w", path, err)
-	}
 	// Stream column chunks through a 1 MiB buffer rather than reading each whole chunk
 	// into a fresh allocation (which, for 16 MiB latent chunks, costs a large clear and
 	// copy per row group).
-	props := parquet.NewReaderProperties(memory.DefaultAllocator)
-	props.BufferedStreamEnabled = true
-	props.BufferSize = 1 << 20
-	pr, err := file.NewParquetReader(f, file.WithReadProps(props))
+	f, err := pqsafe.Open(path, pqsafe.Options{BatchRows: batchRows, BufferSize: 1 << 20})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("shards: read footer of %s: %w", path, err), f.Close())
+		return nil, fmt.Errorf("shards: %w", err)
 	}
-	if batchRows <= 0 {
-		batchRows = 1024
-	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, memory.DefaultAllocator)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("shards: read schema of %s: %w", path, err), pr.Close())
-	}
-	return &parquetFile{f: f, pr: pr, fr: fr}, nil
+	return &parquetFile{File: f, f: f.OS, pr: f.Reader, fr: f.Arrow}, nil
 }
-
-func (p *parquetFile) Close() error { return p.pr.Close() }
 
 // leaves returns the Parquet leaf column indices of the named top-level fields, which is
 // what pqarrow's readers take.
 func (p *parquetFile) leaves(names ...string) ([]int, error) {
-	var out []int
-	var walk func(sf pqarrow.SchemaField)
-	walk = func(sf pqarrow.SchemaField) {
-		if sf.IsLeaf() {
-			out = append(out, sf.ColIndex)
-		}
-		for _, c := range sf.Children {
-			walk(c)
-		}
+	l, err := p.Leaves(names...)
+	if err != nil {
+		return nil, fmt.Errorf("shards: %w", err)
 	}
-	for _, name := range names {
-		found := false
-		for _, sf := range p.fr.Manifest.Fields {
-			if sf.Field.Name == name {
-				walk(sf)
-				found = true
-				break
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("shards: %s has no column %q", p.f.Name(), name)
-		}
-	}
-	return out, nil
+	return l, nil
 }
 
 // rawBytes sums the uncompressed size of all column chunks.
@@ -147,22 +114,18 @@ func (p *parquetFile) rawBytes() int64 {
 }
 
 // readRecords calls fn for each record batch of the named columns (all when nil), in file
-// order. The batch is released after fn returns.
+// order (pqsafe.File.Scan: validated batches, row count checked against the footer). The
+// batch is released after fn returns.
 func (p *parquetFile) readRecords(ctx context.Context, cols []int, fn func(arrow.RecordBatch) error) error {
-	rr, err := p.fr.GetRecordReader(ctx, cols, nil)
-	if err != nil {
-		return fmt.Errorf("shards: read %s: %w", p.f.Name(), err)
+	var fnErr error
+	err := p.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
+		fnErr = fn(rec)
+		return fnErr
+	})
+	if err != nil && err != fnErr {
+		return fmt.Errorf("shards: %w", err)
 	}
-	defer rr.Release()
-	for rr.Next() {
-		if err := fn(rr.RecordBatch()); err != nil {
-			return err
-		}
-	}
-	if err := rr.Err(); err != nil {
-		return fmt.Errorf("shards: read %s: %w", p.f.Name(), err)
-	}
-	return ctx.Err()
+	return err
 }
 
 // schemaFields renders an Arrow schema's fields in manifest form.
@@ -237,55 +200,14 @@ func withoutKey(md arrow.Metadata, key string) arrow.Metadata {
 }
 
 // ErrReaderPanic is wrapped by the error returned when the Parquet reader panicked on a
-// damaged file (arrow-go panics on some, e.g. a negative column chunk length; see
-// ingest.ErrParquetPanic): the command fails with the file named instead of crashing.
-var ErrReaderPanic = errors.New("parquet reader panicked")
+// damaged file (arrow-go panics on some, e.g. a negative column chunk length): the command
+// fails with the file named instead of crashing. It is pqsafe.ErrPanic.
+var ErrReaderPanic = pqsafe.ErrPanic
 
 // recoverReader turns a panic of the goroutine it is deferred in into *err, naming what
-// was being read. Deferred only around Parquet reading, where the panics come from
-// arrow-go on hostile bytes, not from our own logic.
-func recoverReader(err *error, what string) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("shards: reading %s: %w (a damaged Parquet file?): %v", what, ErrReaderPanic, r)
-	}
-}
+// was being read (pqsafe.Recover: deferred directly, it is the function that recovers).
+var recoverReader = pqsafe.Recover
 
-// validateArray checks the offsets and child lengths of a decoded column against each
-// other, so that a damaged part (whose pages decode to inconsistent buffers) is an error
-// here rather than an out-of-range index inside arrow's compute kernels, which run in
-// goroutines of their own where no recover reaches.
-func validateArray(a arrow.Array) error {
-	switch c := a.(type) {
-	case *array.Binary:
-		return c.ValidateFull()
-	case *array.String: // the same offsets-and-bytes layout: check it as binary
-		b := array.NewBinaryData(c.Data())
-		defer b.Release()
-		return b.ValidateFull()
-	case *array.FixedSizeList:
-		size := int64(c.DataType().(*arrow.FixedSizeListType).Len())
-		if need := int64(c.Offset()+c.Len()) * size; int64(c.ListValues().Len()) < need {
-			return fmt.Errorf("fixed-size list of %d needs %d child values, has %d", c.Len(), need, c.ListValues().Len())
-		}
-		return validateArray(c.ListValues())
-	case array.ListLike:
-		child := int64(c.ListValues().Len())
-		for i := 0; i < c.Len(); i++ {
-			lo, hi := c.ValueOffsets(i)
-			if lo < 0 || hi < lo || hi > child {
-				return fmt.Errorf("list offsets [%d, %d) of row %d outside %d child values", lo, hi, i, child)
-			}
-		}
-		return validateArray(c.ListValues())
-	case *array.Struct:
-		for f := 0; f < c.NumField(); f++ {
-			if c.Field(f).Len() < c.Offset()+c.Len() {
-				return fmt.Errorf("struct field %d has %d values for %d rows", f, c.Field(f).Len(), c.Len())
-			}
-			if err := validateArray(c.Field(f)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// validateArray checks a decoded column before arrow's Take, whose goroutines no recover
+// reaches (pqsafe.ValidateArray).
+var validateArray = pqsafe.ValidateArray
