@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -190,7 +193,99 @@ func decodeCheckpoint(path string, raw []byte) (*safetensors.File, error) {
 	return st, nil
 }
 
+// MaxLoadBatchElems bounds Batch x Dim (train_config's batch times the particle dimension)
+// of a checkpoint that Load accepts: the trainer's two batch buffers, of that many
+// elements each, are the only memory Load allocates that the file's tensors do not
+// account for. 2^28 elements is 1 GiB per buffer in float32, above any configuration in
+// this repository (the largest, a DiT over 32x32x3 pixels at batch 4096, is 2^23.6).
+const MaxLoadBatchElems = 1 << 28
+
+// checkpointGroups are the tensor name prefixes of a checkpoint, one tensor per parameter each.
+var checkpointGroups = []string{"model.", "ema.", "adam_m.", "adam_v."}
+
+// checkTensors compares the tensors of st (decoded from a file of fileBytes bytes) with the
+// parameters that mc implies for a trainer of element type T, without allocating the
+// model: a dry run of its constructor (nn.Shapes) lists the parameters, and each one must
+// be present in every group with T's dtype and exactly its shape, and no other tensor may
+// be. A file of B bytes holds at most B / (4 x element size) parameters (each is stored
+// four times, and safetensors.Decode has checked that every tensor's bytes lie inside the
+// file and do not overlap), so the dry run stops at the first parameter beyond that bound
+// or not in the file: its work and memory follow the file, not the config.
+func checkTensors[T kernels.Float](path string, st *safetensors.File, fileBytes int, mc ModelConfig) error {
+	dt := dtypeOf[T]()
+	limit := fileBytes / (len(checkpointGroups) * dt.Size())
+	total := 0
+	params, err := nn.Shapes(func(d kernels.Device[T]) error {
+		_, err := NewModel(d, mc, rand.New(rand.NewPCG(0, 0)))
+		return err
+	}, func(p nn.ParamShape) error {
+		if n := p.Size(); n > limit-total {
+			return fmt.Errorf("model_config implies more parameters than the file's %d bytes can hold (at most %d in %s): %d up to and including %s %v",
+				fileBytes, limit, dt, uint64(total)+uint64(n), p.Name, p.Shape)
+		}
+		total += p.Size()
+		for _, g := range checkpointGroups {
+			name := g + p.Name
+			v, ok := st.Tensors[name]
+			if !ok {
+				return fmt.Errorf("missing tensor %s (%s %v, implied by model_config)", name, dt, p.Shape)
+			}
+			if v.DType != dt || !slices.Equal(v.Shape, p.Shape) {
+				return fmt.Errorf("tensor %s is %s %v, want %s %v (model_config and a %s trainer)", name, v.DType, v.Shape, dt, p.Shape, dt)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrCheckpoint, path, err)
+	}
+	if len(st.Tensors) != len(checkpointGroups)*len(params) {
+		want := map[string]bool{}
+		for _, p := range params {
+			for _, g := range checkpointGroups {
+				want[g+p.Name] = true
+			}
+		}
+		names := slices.Sorted(maps.Keys(st.Tensors))
+		for _, name := range names {
+			if !want[name] {
+				return fmt.Errorf("%w %s: unexpected tensor %s: model_config implies %d parameters (%d elements, %d tensors), the file holds %d tensors",
+					ErrCheckpoint, path, name, len(params), total, len(want), len(names))
+			}
+		}
+	}
+	return nil
+}
+
+// particleElems is Batch x Dim of tc and mc in float64, which cannot overflow.
+func particleElems(tc TrainConfig, mc ModelConfig) float64 {
+	var dim float64
+	switch {
+	case mc.MLP != nil:
+		dim = float64(mc.MLP.Dim)
+	case mc.DiT != nil:
+		dim = float64(mc.DiT.Channels) * float64(mc.DiT.Height) * float64(mc.DiT.WidthPx)
+	case mc.Multimodal != nil:
+		for _, s := range mc.Multimodal.Segments {
+			dim += float64(s.Tokens) * float64(s.Features)
+		}
+	}
+	return float64(tc.Batch) * dim
+}
+
 // Load reads a checkpoint written by Save into a new Trainer on d.
+//
+// Load checks the file against its own configs before it allocates anything beyond the
+// file's bytes: every parameter that model_config implies (listed by a dry run of the
+// backbone's constructor, see checkTensors) must be stored as model.NAME, ema.NAME,
+// adam_m.NAME and adam_v.NAME with the trainer's dtype (F32 for float32, F64 for float64)
+// and exactly the parameter's shape, and the file may hold no other tensor; a config
+// cannot describe more parameters than the file's bytes hold. train_config's Batch x Dim
+// must be at most MaxLoadBatchElems. The model, EMA and Adam moments then take about 1.25
+// times the file's tensor bytes (weights and gradients, two moments and the EMA: five
+// copies of what the file stores four times). Every refusal wraps ErrCheckpoint and names
+// the file and, for a tensor mismatch, the first offending tensor in the constructor's
+// registration order.
 func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -211,6 +306,19 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 	mc, err := ParseModelConfig([]byte(meta["model_config"]))
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: model_config: %v", ErrCheckpoint, path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w %s: imm_config: %v", ErrCheckpoint, path, err)
+	}
+	if err := tc.Validate(cfg); err != nil {
+		return nil, fmt.Errorf("%w %s: train_config: %v", ErrCheckpoint, path, err)
+	}
+	if err := checkTensors[T](path, st, len(raw), mc); err != nil {
+		return nil, err
+	}
+	if n := particleElems(tc, mc); n > MaxLoadBatchElems {
+		return nil, fmt.Errorf("%w %s: train_config batch %d x particle dimension = %.0f elements per batch buffer, above the %d that Load accepts (MaxLoadBatchElems)",
+			ErrCheckpoint, path, tc.Batch, n, MaxLoadBatchElems)
 	}
 	tr, err := NewModelTrainer(d, cfg, tc, mc)
 	if err != nil {
@@ -256,7 +364,7 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 			if !ok {
 				return nil, fmt.Errorf("%w %s: missing tensor %s", ErrCheckpoint, path, name)
 			}
-			if v.DType != dtypeOf[T]() || v.Elems() != p.Size() {
+			if v.DType != dtypeOf[T]() || !slices.Equal(v.Shape, p.Shape) {
 				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", ErrCheckpoint, path, name, v.DType, v.Shape, dtypeOf[T](), p.Shape)
 			}
 			host := make([]T, p.Size())

@@ -2,25 +2,23 @@ package imm
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/immkit/immkit/imm/nn"
-	"github.com/immkit/immkit/internal/safetensors"
 	"github.com/immkit/immkit/kernels/cpu"
 )
 
 // FuzzLoadCheckpoint feeds arbitrary bytes to the checkpoint reader (Load and Verify): it
 // never panics, every refusal wraps ErrCheckpoint, and a checkpoint it accepts saves again to
 // a file that loads and saves to the same bytes. Seeds: checkpoints of a small mlp and
-// resmlp trainer after one step (testdata/fuzz/FuzzLoadCheckpoint holds more).
-//
-// Load builds the model that model_config declares before it compares the tensors with it,
-// so a tiny file declaring a huge model would allocate that model; inputs whose configs
-// hold a number above maxFuzzConfigNumber are skipped here (see docs/reliability.md).
+// resmlp trainer after one step, and a DiT and a multimodal trainer
+// (testdata/fuzz/FuzzLoadCheckpoint holds more). Nothing is skipped: Load compares the
+// tensors with the parameters model_config implies before it allocates the model, and
+// bounds the batch buffers by MaxLoadBatchElems, so a small file declaring a huge model
+// costs no more than its bytes.
 func FuzzLoadCheckpoint(f *testing.F) {
 	for _, mc := range []nn.MLPConfig{
 		{Arch: "mlp", Dim: 2, Width: 8, Depth: 1, Freq: 4},
@@ -45,10 +43,26 @@ func FuzzLoadCheckpoint(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if tooLargeConfig(data) {
-			t.Skip("config declares a model or batch above the fuzzing bound")
+	dc, err := nn.NewDiTConfig("tiny/1", 1, 2, 2, 2)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, mc := range []ModelConfig{
+		{DiT: &dc},
+		{Multimodal: &nn.MultimodalConfig{Segments: []nn.Segment{{Name: "image", Tokens: 2, Features: 2}, {Name: "text", Tokens: 1, Features: 3}},
+			Width: 4, Depth: 1, Heads: 1, MLPRatio: 1, Freq: 2}},
+	} {
+		tr, err := NewModelTrainer(cpu.New[float32](1), DefaultConfig(), TrainConfig{Objective: "imm", Batch: 4, LR: 1e-3, Seed: 1}, mc)
+		if err != nil {
+			f.Fatal(err)
 		}
+		p := filepath.Join(f.TempDir(), "seed.safetensors")
+		if err := tr.Save(p); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(mustReadF(f, p))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "c.safetensors")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -85,41 +99,11 @@ func FuzzLoadCheckpoint(f *testing.F) {
 	})
 }
 
-// maxFuzzConfigNumber bounds every number in the configs of a fuzzed checkpoint.
-const maxFuzzConfigNumber = 4096
-
-// tooLargeConfig reports whether the safetensors metadata of data holds a config with a
-// number above maxFuzzConfigNumber (a model or batch too large to build while fuzzing).
-func tooLargeConfig(data []byte) bool {
-	st, err := safetensors.Decode(data)
+func mustReadF(f *testing.F, p string) []byte {
+	f.Helper()
+	b, err := os.ReadFile(p)
 	if err != nil {
-		return false
+		f.Fatal(err)
 	}
-	var walk func(v any) bool
-	walk = func(v any) bool {
-		switch v := v.(type) {
-		case float64:
-			return v > maxFuzzConfigNumber || v < -maxFuzzConfigNumber
-		case []any:
-			for _, x := range v {
-				if walk(x) {
-					return true
-				}
-			}
-		case map[string]any:
-			for _, x := range v {
-				if walk(x) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	for _, k := range []string{"model_config", "train_config", "imm_config"} {
-		var v any
-		if json.Unmarshal([]byte(st.Metadata[k]), &v) == nil && walk(v) {
-			return true
-		}
-	}
-	return false
+	return b
 }
