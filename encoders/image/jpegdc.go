@@ -336,18 +336,73 @@ func (r *bitReader) receive(size uint8) int32 {
 	return v
 }
 
-// skipAC steps over the AC coefficients of one block. A table lookup (huffTable.multi)
-// steps over several symbols at once; two lookups share one refill (each step takes at most
-// multiBits + 15 bits, two of them fit in the 56 bits a refill guarantees). The reader's
-// state is kept in locals in the loop.
-func (r *bitReader) skipAC(h *huffTable) error {
-	acc, n, p, buf := r.acc, r.n, r.p, r.buf
+// The hot loop keeps the bit reader's state in three scalars passed and returned by value
+// (registers): acc holds the next n bits of buf left-aligned, p is the next byte of buf to
+// load; a refill is bitReader.fill on those scalars. Slow paths build a bitReader.
+
+// slowSymbol decodes a Huffman symbol through bitReader.decode (codes longer than the
+// lookup tables).
+func slowSymbol(h *huffTable, buf []byte, acc uint64, n uint, p int) (uint8, uint64, uint, int, error) {
+	r := bitReader{buf: buf, p: p, acc: acc, n: n}
+	sym, err := r.decode(h)
+	return sym, r.acc, r.n, r.p, err
+}
+
+// errDCMagnitude says a DC difference has more than 16 magnitude bits.
+var errDCMagnitude = fmt.Errorf("%w: jpeg-dc: DC magnitude over 16 bits", ErrFormat)
+
+// errDCRange says an AC coefficient's index is past 63.
+var errDCRange = fmt.Errorf("%w: jpeg-dc: coefficient index out of range", ErrFormat)
+
+// dcDiff decodes the DC difference of a block: its Huffman symbol and magnitude bits, at
+// most 32 bits, read after one refill.
+func dcDiff(h *huffTable, buf []byte, acc uint64, n uint, p int) (uint64, uint, int, int32, error) {
+	acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
+	p += int(63-n) >> 3
+	n |= 56
+	var s uint
+	if e := h.fast[acc>>(64-huffLookBits)]; e != 0 {
+		l := uint(e>>8) & 31
+		acc <<= l
+		n -= l
+		s = uint(e & 255)
+	} else {
+		sym, a, m, q, err := slowSymbol(h, buf, acc, n, p)
+		if err != nil {
+			return acc, n, p, 0, err
+		}
+		acc, n, p, s = a, m, q, uint(sym)
+	}
+	if s == 0 {
+		return acc, n, p, 0, nil
+	}
+	if s > 16 {
+		return acc, n, p, 0, errDCMagnitude
+	}
+	v := int32(acc >> (64 - s))
+	acc <<= s
+	n -= s
+	if v < 1<<(s-1) {
+		v += -1<<s + 1
+	}
+	return acc, n, p, v, nil
+}
+
+// skipBlock decodes the DC difference of a block and steps over its AC coefficients. A
+// table lookup (huffTable.multi) steps over several AC symbols at once; two lookups share
+// one refill (each step takes at most multiBits + 15 bits, two of them fit in the 56 bits a
+// refill guarantees).
+func skipBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int) (uint64, uint, int, int32, error) {
+	acc, n, p, diff, err := dcDiff(dct, buf, acc, n, p)
+	if err != nil {
+		return acc, n, p, 0, err
+	}
 	k := uint32(1)
 	for {
 		acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
 		p += int(63-n) >> 3
 		n |= 56
-		e := h.multi[acc>>(64-multiBits)]
+		e := act.multi[acc>>(64-multiBits)]
 		if k >= e>>16 {
 			goto single
 		}
@@ -355,9 +410,9 @@ func (r *bitReader) skipAC(h *huffTable) error {
 		n -= uint(e & 63)
 		k += e >> 8 & 127
 		if e&0x8000 != 0 || k >= 64 {
-			break
+			return acc, n, p, diff, nil
 		}
-		e = h.multi[acc>>(64-multiBits)]
+		e = act.multi[acc>>(64-multiBits)]
 		if k >= e>>16 {
 			goto single
 		}
@@ -365,55 +420,56 @@ func (r *bitReader) skipAC(h *huffTable) error {
 		n -= uint(e & 63)
 		k += e >> 8 & 127
 		if e&0x8000 != 0 || k >= 64 {
-			break
+			return acc, n, p, diff, nil
 		}
 		continue
 	single:
 		// A code longer than multiBits bits, or a step that would run past coefficient 63:
-		// one symbol.
-		r.acc, r.n, r.p = acc, n, p
-		sym, err := r.decode(h)
-		if err != nil {
-			return err
-		}
-		run, size := uint32(sym>>4), sym&15
-		switch {
-		case size != 0:
-			r.fill()
-			r.acc <<= size
-			r.n -= uint(size)
-			k += run + 1
-		case run == 15:
-			k += 16
-		default:
-			return nil
-		}
-		acc, n, p = r.acc, r.n, r.p
-		if k >= 64 {
-			break
+		// one symbol (after slowSymbol's refill, code + magnitude <= 31 of 56 bits).
+		{
+			sym, a, m, q, err := slowSymbol(act, buf, acc, n, p)
+			if err != nil {
+				return acc, n, p, 0, err
+			}
+			acc, n, p = a, m, q
+			run, size := uint32(sym>>4), uint(sym&15)
+			switch {
+			case size != 0:
+				acc <<= size
+				n -= size
+				k += run + 1
+			case run == 15:
+				k += 16
+			default:
+				return acc, n, p, diff, nil
+			}
+			if k >= 64 {
+				return acc, n, p, diff, nil
+			}
 		}
 	}
-	r.acc, r.n, r.p = acc, n, p
-	return nil
 }
 
-// readAC decodes the AC coefficients of one block and keeps those the 2×2 IDCT uses (rows and
-// columns 0, 1, 3, 5, 7) in blk, as int16 like libjpeg's JCOEF: blk[dcSlot[natural index]];
-// blk must be zero on entry except blk[0]. Codes of up to huffLookBits bits take one table
-// lookup; the reader's state is kept in locals.
-func (r *bitReader) readAC(h *huffTable, blk *[25]int32) error {
-	acc, n, p, buf := r.acc, r.n, r.p, r.buf
+// readBlock decodes the DC difference of a block and its AC coefficients, and keeps those
+// the 2×2 IDCT uses (rows and columns 0, 1, 3, 5, 7) in blk, as int16 like libjpeg's JCOEF:
+// blk[dcSlot[natural index]]; blk must be zero on entry except blk[0]. Codes of up to
+// huffLookBits bits take one table lookup.
+func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *[25]int32) (uint64, uint, int, int32, error) {
+	acc, n, p, diff, err := dcDiff(dct, buf, acc, n, p)
+	if err != nil {
+		return acc, n, p, 0, err
+	}
 	for k := 1; k < 64; {
 		acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
 		p += int(63-n) >> 3
 		n |= 56
-		if f := h.fastAC[acc>>(64-huffLookBits)]; f != 0 {
+		if f := act.fastAC[acc>>(64-huffLookBits)]; f != 0 {
 			b := uint(f) & 63
 			acc <<= b
 			n -= b
 			k += int(f >> 8 & 15)
 			if k > 63 {
-				return fmt.Errorf("%w: jpeg-dc: coefficient index out of range", ErrFormat)
+				return acc, n, p, 0, errDCRange
 			}
 			if sl := zzSlot[k]; sl < 25 {
 				blk[sl] = f >> 16
@@ -422,18 +478,17 @@ func (r *bitReader) readAC(h *huffTable, blk *[25]int32) error {
 			continue
 		}
 		var sym uint8
-		if e := h.fast[acc>>(64-huffLookBits)]; e != 0 {
+		if e := act.fast[acc>>(64-huffLookBits)]; e != 0 {
 			l := uint(e>>8) & 31
 			acc <<= l
 			n -= l
 			sym = uint8(e)
 		} else {
-			r.acc, r.n, r.p = acc, n, p
-			var err error
-			if sym, err = r.decode(h); err != nil {
-				return err
+			s, a, m, q, err := slowSymbol(act, buf, acc, n, p)
+			if err != nil {
+				return acc, n, p, 0, err
 			}
-			acc, n, p = r.acc, r.n, r.p
+			acc, n, p, sym = a, m, q, s
 		}
 		run, size := int(sym>>4), uint(sym&15)
 		if size == 0 {
@@ -445,7 +500,7 @@ func (r *bitReader) readAC(h *huffTable, blk *[25]int32) error {
 		}
 		k += run
 		if k > 63 {
-			return fmt.Errorf("%w: jpeg-dc: coefficient index out of range", ErrFormat)
+			return acc, n, p, 0, errDCRange
 		}
 		// code (<= 16 bits) + size (<= 15 bits) <= 31 of the 56 bits the refill guarantees
 		v := int32(acc >> (64 - size))
@@ -459,8 +514,7 @@ func (r *bitReader) readAC(h *huffTable, blk *[25]int32) error {
 		}
 		k++
 	}
-	r.acc, r.n, r.p = acc, n, p
-	return nil
+	return acc, n, p, diff, nil
 }
 
 type dcComponent struct {
@@ -702,7 +756,12 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 	clean = append(clean, dcZeros[:]...)
 	segs = append(segs, end)
 
-	r := bitReader{buf: clean}
+	var (
+		acc uint64 // bit reader (see slowSymbol): the next n bits of clean, left-aligned
+		n   uint
+		rp  int // next byte of clean to load
+	)
+	consumed := func() int { return rp*8 - int(n) }
 	var blk [25]int32
 	var qs [3][25]int32 // quantisation values of the 25 slots, per component, as int16
 	for ci := range comps {
@@ -720,14 +779,14 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 	for m := 0; m < mcusX*mcusY; m++ {
 		if m > 0 && m%interval == 0 {
 			// Restart: byte-aligned start of the next interval, predictions reset.
-			if r.consumed() > segs[seg+1]*8 {
+			if consumed() > segs[seg+1]*8 {
 				return nil, errDCShort
 			}
 			seg++
 			if seg >= len(segs)-1 {
 				return nil, fmt.Errorf("%w: jpeg-dc: missing restart marker", ErrFormat)
 			}
-			r.reset(segs[seg])
+			acc, n, rp = 0, 0, segs[seg]
 			for i := range comps {
 				comps[i].pred = 0
 			}
@@ -735,48 +794,38 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 		mx, my := m%mcusX, m/mcusX
 		for ci := range comps {
 			c := &comps[ci]
-			q := &qt[c.tq]
+			dct, act := dc[c.td], ac[c.ta]
 			for by := range c.v {
 				for bx := range c.h {
-					r.fill()
-					var s uint8
+					var diff int32
 					var err error
-					if e := dc[c.td].fast[r.acc>>(64-huffLookBits)]; e != 0 {
-						l := uint(e>>8) & 31
-						r.acc <<= l
-						r.n -= l
-						s = uint8(e)
-					} else if s, err = r.decode(dc[c.td]); err != nil {
-						return nil, err
-					}
-					if s > 16 {
-						return nil, fmt.Errorf("%w: jpeg-dc: DC magnitude %d", ErrFormat, s)
-					}
-					c.pred += r.receive(s)
-					dcv := int32(int16(c.pred)) // libjpeg stores it as a JCOEF (int16)
-					x, y := (mx*c.h+bx)*c.ssize, (my*c.v+by)*c.ssize
 					if c.ssize == 1 {
-						if err := r.skipAC(ac[c.ta]); err != nil {
+						if acc, n, rp, diff, err = skipBlock(dct, act, clean, acc, n, rp); err != nil {
 							return nil, err
 						}
-						v := (dcv*int32(int16(q[0])) + 4) >> 3
-						c.out[y*c.stride+x] = idctRangeLimit[v&1023]
+						c.pred += diff
+						dcv := int32(int16(c.pred)) // libjpeg stores it as a JCOEF (int16)
+						v := (dcv*int32(int16(qt[c.tq][0])) + 4) >> 3
+						c.out[(my*c.v+by)*c.stride+mx*c.h+bx] = idctRangeLimit[v&1023]
 						continue
 					}
-					blk = [25]int32{0: dcv}
-					if err := r.readAC(ac[c.ta], &blk); err != nil {
+					blk = [25]int32{}
+					if acc, n, rp, diff, err = readBlock(dct, act, clean, acc, n, rp, &blk); err != nil {
 						return nil, err
 					}
+					c.pred += diff
+					blk[0] = int32(int16(c.pred))
+					x, y := (mx*c.h+bx)*c.ssize, (my*c.v+by)*c.ssize
 					idct2x2(&blk, &qs[ci], c.out[y*c.stride+x:], c.stride)
 				}
 			}
 		}
-		if r.consumed() > segs[seg+1]*8+256*8 {
+		if consumed() > segs[seg+1]*8+256*8 {
 			return nil, errDCShort
 		}
 	}
 
-	if r.consumed() > segs[seg+1]*8 {
+	if consumed() > segs[seg+1]*8 {
 		// The data ran out (libjpeg would pad with zeros and warn): leave it to the other paths.
 		return nil, errDCShort
 	}
