@@ -14,11 +14,11 @@ import (
 // FuzzLoadCheckpoint feeds arbitrary bytes to the checkpoint reader (Load and Verify): it
 // never panics, every refusal wraps ErrCheckpoint, and a checkpoint it accepts saves again to
 // a file that loads and saves to the same bytes. Seeds: checkpoints of a small mlp and
-// resmlp trainer after one step, and a DiT and a multimodal trainer
-// (testdata/fuzz/FuzzLoadCheckpoint holds more). Nothing is skipped: Load compares the
-// tensors with the parameters model_config implies before it allocates the model, and
-// bounds the batch buffers by MaxLoadBatchElems, so a small file declaring a huge model
-// costs no more than its bytes.
+// resmlp trainer after one step, and of a DiT and a multimodal trainer;
+// testdata/fuzz/FuzzLoadCheckpoint holds 3 KB files declaring huge models and batches.
+// Nothing is skipped: Load compares the tensors with the parameters model_config implies
+// before it allocates the model, and bounds the batch buffers by MaxLoadBatchElems, so a
+// small file declaring a huge model costs no more than its bytes.
 func FuzzLoadCheckpoint(f *testing.F) {
 	for _, mc := range []nn.MLPConfig{
 		{Arch: "mlp", Dim: 2, Width: 8, Depth: 1, Freq: 4},
