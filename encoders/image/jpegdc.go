@@ -229,7 +229,6 @@ func (h *huffTable) buildMulti() {
 			used    uint32 // bits of the peek consumed by whole symbols
 			adv     uint32 // coefficients advanced, end of block excluded
 			prefix  uint32 // adv before the last symbol taken
-			nsym    int
 			eob     uint32
 			entry   uint32
 			bitsAll = uint32(i) << (32 - multiBits) // peek, left-aligned in 32 bits
@@ -249,17 +248,14 @@ func (h *huffTable) buildMulti() {
 			case size == 0:
 				a, eob = 0, 1
 			}
-			if l+size > rest || adv+a > 63 {
-				if nsym == 0 { // the code fits, the magnitude bits do not: one symbol
-					entry = 64<<16 | eob<<15 | a<<8 | (l + size)
-				}
-				eob = 0
+			if adv+a > 63 {
 				break
 			}
+			// The code lies in the peek; its magnitude bits may run past it (then it is
+			// the last symbol of the step).
 			prefix = adv
 			adv += a
 			used += l + size
-			nsym++
 			entry = (64-prefix)<<16 | eob<<15 | adv<<8 | used
 		}
 		h.multi[i] = entry
