@@ -196,8 +196,9 @@ func decodeCheckpoint(path string, raw []byte) (*safetensors.File, error) {
 // MaxLoadBatchElems bounds Batch x Dim (train_config's batch times the particle dimension)
 // of a checkpoint that Load accepts: the trainer's two batch buffers, of that many
 // elements each, are the only memory Load allocates that the file's tensors do not
-// account for. 2^28 elements is 1 GiB per buffer in float32, above any configuration in
-// this repository (the largest, a DiT over 32x32x3 pixels at batch 4096, is 2^23.6).
+// account for. 2^28 elements is 1 GiB per buffer in float32; a batch of 4096 particles
+// of 32x32x3 pixels is 2^23.6, and this repository's commands default to batches of at
+// most 512.
 const MaxLoadBatchElems = 1 << 28
 
 // checkpointGroups are the tensor name prefixes of a checkpoint, one tensor per parameter each.
