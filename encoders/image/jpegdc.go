@@ -389,9 +389,26 @@ func dcDiff(h *huffTable, buf []byte, acc uint64, n uint, p int) (uint64, uint, 
 // one refill (each step takes at most multiBits + 15 bits, two of them fit in the 56 bits a
 // refill guarantees).
 func skipBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int) (uint64, uint, int, int32, error) {
-	acc, n, p, diff, err := dcDiff(dct, buf, acc, n, p)
-	if err != nil {
-		return acc, n, p, 0, err
+	// DC: dcDiff's fast case inline.
+	acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
+	p += int(63-n) >> 3
+	n |= 56
+	var diff int32
+	if e := dct.fast[acc>>(64-huffLookBits)]; e != 0 && e&0xFF <= 16 {
+		l, s := uint(e>>8)&31, uint(e&0xFF)
+		// code <= huffLookBits bits + magnitude <= 16 bits of the 56 held
+		v := int32(acc << l >> (64 - s)) // 0 when s == 0
+		acc <<= l + s
+		n -= l + s
+		if s != 0 && v < 1<<(s-1) {
+			v += -1<<s + 1
+		}
+		diff = v
+	} else {
+		var err error
+		if acc, n, p, diff, err = dcDiff(dct, buf, acc, n, p); err != nil {
+			return acc, n, p, 0, err
+		}
 	}
 	k := uint32(1)
 	for {
@@ -450,11 +467,12 @@ func skipBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int) (uint
 // the 2×2 IDCT uses (rows and columns 0, 1, 3, 5, 7) in blk, as int16 like libjpeg's JCOEF:
 // blk[dcSlot[natural index]]; blk must be zero on entry except blk[0]. Codes of up to
 // huffLookBits bits take one table lookup.
-func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *[25]int32) (uint64, uint, int, int32, error) {
+func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *[25]int32) (uint64, uint, int, int32, uint32, error) {
 	acc, n, p, diff, err := dcDiff(dct, buf, acc, n, p)
 	if err != nil {
-		return acc, n, p, 0, err
+		return acc, n, p, 0, 0, err
 	}
+	var mask uint32 // bit sl set when blk[sl] was written (sl >= 1)
 	for k := 1; k < 64; {
 		acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
 		p += int(63-n) >> 3
@@ -465,10 +483,11 @@ func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *
 			n -= b
 			k += int(f >> 8 & 15)
 			if k > 63 {
-				return acc, n, p, 0, errDCRange
+				return acc, n, p, 0, 0, errDCRange
 			}
 			if sl := zzSlot[k]; sl < 25 {
 				blk[sl] = f >> 16
+				mask |= 1 << sl
 			}
 			k++
 			continue
@@ -482,7 +501,7 @@ func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *
 		} else {
 			s, a, m, q, err := slowSymbol(act, buf, acc, n, p)
 			if err != nil {
-				return acc, n, p, 0, err
+				return acc, n, p, 0, 0, err
 			}
 			acc, n, p, sym = a, m, q, s
 		}
@@ -496,7 +515,7 @@ func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *
 		}
 		k += run
 		if k > 63 {
-			return acc, n, p, 0, errDCRange
+			return acc, n, p, 0, 0, errDCRange
 		}
 		// code (<= 16 bits) + size (<= 15 bits) <= 31 of the 56 bits the refill guarantees
 		v := int32(acc >> (64 - size))
@@ -507,10 +526,11 @@ func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *
 		}
 		if sl := zzSlot[k]; sl < 25 {
 			blk[sl] = int32(int16(v))
+			mask |= 1 << sl
 		}
 		k++
 	}
-	return acc, n, p, diff, nil
+	return acc, n, p, diff, mask, nil
 }
 
 type dcComponent struct {
@@ -806,13 +826,14 @@ func decodeJPEGDC(data []byte, check func(w, h int) error) (*image.NRGBA, error)
 						continue
 					}
 					blk = [25]int32{}
-					if acc, n, rp, diff, err = readBlock(dct, act, clean, acc, n, rp, &blk); err != nil {
+					var mask uint32
+					if acc, n, rp, diff, mask, err = readBlock(dct, act, clean, acc, n, rp, &blk); err != nil {
 						return nil, err
 					}
 					c.pred += diff
 					blk[0] = int32(int16(c.pred))
 					x, y := (mx*c.h+bx)*c.ssize, (my*c.v+by)*c.ssize
-					idct2x2(&blk, &qs[ci], c.out[y*c.stride+x:], c.stride)
+					idct2x2(&blk, &qs[ci], mask, c.out[y*c.stride+x:], c.stride)
 				}
 			}
 		}
@@ -874,8 +895,10 @@ func clampSample(v int32) uint8 {
 // idct2x2 is libjpeg's reduced 2×2 inverse DCT (jidctred.c, jpeg_idct_2x2): the block's
 // coefficients in rows and columns 0, 1, 3, 5, 7 (blk, q: slot 5·row + column, see dcSlot)
 // give 2×2 samples, written to out[0], out[1] and out[stride], out[stride+1]. Like libjpeg it
-// passes columns whose odd terms are zero straight through.
-func idct2x2(blk, q *[25]int32, out []uint8, stride int) {
+// passes columns whose odd terms are zero straight through. mask has bit sl set for every
+// slot sl >= 1 that may be non-zero (bits 1-4: row 0, bits 5-24: rows 1, 3, 5, 7); the
+// shortcuts it allows compute the same values as the full loops.
+func idct2x2(blk, q *[25]int32, mask uint32, out []uint8, stride int) {
 	const (
 		constBits = 13
 		pass1Bits = 2
@@ -886,6 +909,34 @@ func idct2x2(blk, q *[25]int32, out []uint8, stride int) {
 		n1        = constBits - pass1Bits + 2
 		n2        = constBits + pass1Bits + 3 + 2
 	)
+	if mask == 0 {
+		// DC only: every column pass term is z0<<pass1Bits in column 0, 0 elsewhere, and the
+		// row pass reduces to tmp10.
+		tmp10 := int64(blk[0]*q[0]) << pass1Bits << (constBits + 2)
+		v := idctRangeLimit[(tmp10+1<<(n2-1))>>n2&1023]
+		o := out[:2]
+		o[0], o[1] = v, v
+		o = out[stride : stride+2]
+		o[0], o[1] = v, v
+		return
+	}
+	if mask&^0x1F == 0 {
+		// Row 0 only: both rows of the work array are z0<<pass1Bits, so are the two output
+		// rows.
+		var w [5]int64
+		for c := range 5 {
+			w[c] = int64(blk[c]*q[c]) << pass1Bits
+		}
+		tmp10 := w[0] << (constBits + 2)
+		tmp0 := w[4]*-fix0720 + w[3]*fix0850 + w[2]*-fix1272 + w[1]*fix3624
+		a := idctRangeLimit[(tmp10+tmp0+1<<(n2-1))>>n2&1023]
+		b := idctRangeLimit[(tmp10-tmp0+1<<(n2-1))>>n2&1023]
+		o := out[:2]
+		o[0], o[1] = a, b
+		o = out[stride : stride+2]
+		o[0], o[1] = a, b
+		return
+	}
 	var ws [2][5]int64 // ws[row][column slot]
 	for c := range 5 {
 		z0 := int64(blk[c] * q[c])

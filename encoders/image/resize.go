@@ -182,7 +182,9 @@ type Pipeline struct {
 }
 
 // Load decodes data and fits it to the target. The Decoded value reports the format, the
-// orientation applied, the DCT reduction and the JPEG path used.
+// orientation applied, the DCT reduction and the JPEG path used. When the decoded picture
+// already has the target size and needs no crop (e.g. a 512×512 JPEG decoded at 1/8 for a
+// 64×64 target), the returned picture is Decoded.Image itself, not a copy.
 func (p *Pipeline) Load(data []byte) (*image.NRGBA, *Decoded, error) {
 	if err := p.Resizer.Validate(); err != nil {
 		return nil, nil, err
@@ -190,6 +192,11 @@ func (p *Pipeline) Load(data []byte) (*image.NRGBA, *Decoded, error) {
 	d, err := p.Decoder.decode(data, func(w, h int) int { return p.Resizer.MaxScale(w, h) })
 	if err != nil {
 		return nil, nil, err
+	}
+	if b := d.Image.Rect; b.Min == (image.Point{}) {
+		if g := p.Resizer.Geometry(b.Dx(), b.Dy()); g.Crop == b && g.Size == b.Size() && g.Canvas == g.Size {
+			return d.Image, d, nil // Resize would only copy it
+		}
 	}
 	out, err := p.Resizer.Resize(d.Image)
 	if err != nil {
