@@ -477,6 +477,8 @@ func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *
 		acc |= binary.BigEndian.Uint64(buf[p:]) >> (n & 63)
 		p += int(63-n) >> 3
 		n |= 56
+		// Up to two coefficients from fastAC per refill (each at most huffLookBits bits);
+		// what follows a miss takes at most 31 more bits, 53 of the 56 held in all.
 		if f := act.fastAC[acc>>(64-huffLookBits)]; f != 0 {
 			b := uint(f) & 63
 			acc <<= b
@@ -490,7 +492,24 @@ func readBlock(dct, act *huffTable, buf []byte, acc uint64, n uint, p int, blk *
 				mask |= 1 << sl
 			}
 			k++
-			continue
+			if k >= 64 {
+				break
+			}
+			if f := act.fastAC[acc>>(64-huffLookBits)]; f != 0 {
+				b := uint(f) & 63
+				acc <<= b
+				n -= b
+				k += int(f >> 8 & 15)
+				if k > 63 {
+					return acc, n, p, 0, 0, errDCRange
+				}
+				if sl := zzSlot[k]; sl < 25 {
+					blk[sl] = f >> 16
+					mask |= 1 << sl
+				}
+				k++
+				continue
+			}
 		}
 		var sym uint8
 		if e := act.fast[acc>>(64-huffLookBits)]; e != 0 {
