@@ -20,10 +20,13 @@ import (
 //   - YCbCr to RGB with libjpeg's fixed-point tables (jdcolor.c).
 //
 // At 1/8 nearly all of libjpeg's time is entropy decoding, and most of that is AC
-// coefficients that a 1×1 IDCT throws away; here they are only skipped: one table lookup
-// per coefficient gives the code length plus the magnitude bits to step over. The entropy-
-// coded data is first copied without its stuffed zero bytes (0xFF00 -> 0xFF) and split at
-// restart markers, so the bit reader reads 8 bytes at a time with no marker checks.
+// coefficients that a 1×1 IDCT throws away; here they are only skipped: one lookup in a
+// 2^12-entry table (huffTable.multi) steps over as many whole AC symbols (codes and
+// magnitude bits, never decoded) as start in the next 12 bits, two lookups per refill of the
+// bit buffer. The entropy-coded data is first copied without its stuffed zero bytes
+// (0xFF00 -> 0xFF) and split at restart markers, so the bit reader reads 8 bytes at a time
+// with no marker checks, and the hot loop (skipBlock, readBlock) keeps the reader's state in
+// registers.
 //
 // Anything else (progressive or arithmetic coding, 12-bit samples, CMYK/YCCK, RGB-coded
 // pictures, other sampling factors, multi-scan baseline, corrupt data) returns
@@ -112,15 +115,8 @@ var dcSlot, zzSlot = func() (nat, zz [64]uint8) {
 
 // huffTable is a canonical Huffman table of a DHT segment.
 type huffTable struct {
-	// fast[peek9] = codeLength<<8 | symbol for codes of at most huffLookBits bits, 0 otherwise.
+	// fast[peek] = codeLength<<8 | symbol for codes of at most huffLookBits bits, 0 otherwise.
 	fast [1 << huffLookBits]uint16
-	// skip[peek9] (AC tables) = coefficientsAdvanced<<8 | (codeLength + magnitudeBits): the
-	// whole step over one AC symbol; advance 64 marks end of block; 0 means a longer code.
-	skip [1 << huffLookBits]uint16
-	// skip2[peek] (AC tables) steps over up to two AC symbols whose codes both lie in the
-	// peeked bits: eob<<15 | coefficientsAdvanced<<8 | bits, where eob says the last one is the
-	// end of block (not counted in coefficientsAdvanced); 0 means a longer first code.
-	skip2 [1 << huffLookBits]uint16
 	// fastAC[peek] (AC tables) decodes one non-zero AC coefficient whose code and magnitude
 	// bits both lie in the peeked bits: value<<16 | run<<8 | bits; 0 otherwise.
 	fastAC [1 << huffLookBits]int32
@@ -157,17 +153,6 @@ func (h *huffTable) build(counts [16]uint8, vals []uint8, ac bool) error {
 					pre := int(code+i) << (huffLookBits - l)
 					for j := 0; j < 1<<(huffLookBits-l); j++ {
 						h.fast[pre+j] = uint16(l)<<8 | uint16(sym)
-						if ac {
-							run, size := int(sym>>4), int(sym&15)
-							adv := run + 1
-							switch {
-							case size == 0 && run == 15:
-								adv = 16
-							case size == 0:
-								adv = 64
-							}
-							h.skip[pre+j] = uint16(adv)<<8 | uint16(l+size)
-						}
 					}
 				}
 			}
@@ -191,29 +176,6 @@ func (h *huffTable) build(counts [16]uint8, vals []uint8, ac bool) error {
 				v += -1<<size + 1
 			}
 			h.fastAC[i] = v<<16 | int32(run)<<8 | int32(l+size)
-		}
-		const mask = 1<<huffLookBits - 1
-		for i, e1 := range h.skip {
-			if e1 == 0 {
-				continue
-			}
-			adv1, b1 := e1>>8, e1&0xFF
-			if adv1 == 64 {
-				h.skip2[i] = 1<<15 | b1
-				continue
-			}
-			h.skip2[i] = e1
-			if b1 >= huffLookBits {
-				continue
-			}
-			j := i << b1 & mask
-			if e2 := h.skip[j]; e2 != 0 && h.fast[j]>>8 <= huffLookBits-b1 {
-				if adv2, b2 := e2>>8, e2&0xFF; adv2 == 64 {
-					h.skip2[i] = 1<<15 | adv1<<8 | (b1 + b2)
-				} else {
-					h.skip2[i] = (adv1+adv2)<<8 | (b1 + b2)
-				}
-			}
 		}
 	}
 	return nil
