@@ -13,8 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/immkit/immkit/internal/pqsafe"
 )
 
 // InputParts lists the raw-sample parts of an ingest output directory (IN/parts/*.parquet),
@@ -35,115 +36,78 @@ func InputParts(in string) ([]string, error) {
 var rawColumns = []string{"key", "source", "sha256", "image", "audio", "text", "label"}
 
 // scanSamples calls fn for every row of a raw-sample part, in order. The media slices of
-// the sample are only valid during the call; fn must copy what it keeps.
+// the sample are only valid during the call; fn must copy what it keeps. A damaged part is
+// an error naming it (and the row group): reader panics are recovered, every batch is
+// validated before it is indexed, and the rows must number what the footer declares
+// (internal/pqsafe).
 func scanSamples(ctx context.Context, path string, fn func(s *Sample) error) error {
-	f, err := file.OpenParquetFile(path, false)
+	f, err := pqsafe.Open(path, pqsafe.Options{BatchRows: 256, Prefix: "encoders: "})
 	if err != nil {
-		return fmt.Errorf("encoders: open %s: %w", path, err)
+		return err
 	}
 	defer f.Close()
-	fr, err := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{BatchSize: 256}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("encoders: read %s: %w", path, err)
-	}
-	sc, err := fr.Schema()
+	sc, err := f.Schema()
 	if err != nil {
 		return fmt.Errorf("encoders: schema of %s: %w", path, err)
 	}
-	var cols []int
-	idx := map[string]int{}
+	var names []string
 	for _, name := range rawColumns {
-		fi := sc.FieldIndices(name)
-		if len(fi) == 0 {
+		if len(sc.FieldIndices(name)) == 0 {
 			if name == "key" || name == "sha256" {
 				return fmt.Errorf("encoders: %s has no %q column: not an ingest part", path, name)
 			}
 			continue
 		}
-		idx[name] = len(cols)
-		// leaf column indices of this top-level field
-		cols = append(cols, fi[0])
+		names = append(names, name)
 	}
-	leaves := leafIndices(sc, cols)
-	rr, err := fr.GetRecordReader(ctx, leaves, nil)
+	leaves, err := f.Leaves(names...)
 	if err != nil {
-		return fmt.Errorf("encoders: read %s: %w", path, err)
+		return err
 	}
-	defer rr.Release()
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		col := func(name string) arrow.Array {
-			if i, ok := idx[name]; ok {
-				return rec.Column(i)
-			}
-			return nil
+	return f.Scan(ctx, leaves, func(rec arrow.RecordBatch) error { return scanBatch(path, rec, fn) })
+}
+
+// scanBatch calls fn for every row of one validated batch of a raw-sample part.
+func scanBatch(path string, rec arrow.RecordBatch, fn func(s *Sample) error) error {
+	col := func(name string) arrow.Array {
+		if i := rec.Schema().FieldIndices(name); len(i) > 0 {
+			return rec.Column(i[0])
 		}
-		keys, ok := col("key").(*array.String)
-		if !ok {
-			return fmt.Errorf("encoders: %s: key column is %s, want utf8", path, col("key").DataType())
-		}
-		sums, ok := col("sha256").(*array.Binary)
-		if !ok {
-			return fmt.Errorf("encoders: %s: sha256 column is %s, want binary (a part from an older immkit? re-run ingest)", path, col("sha256").DataType())
-		}
-		src, _ := col("source").(*array.String)
-		txt, _ := col("text").(*array.String)
-		lab, _ := col("label").(*array.String)
-		img, aud := mediaBytes(col("image")), mediaBytes(col("audio"))
-		for i := 0; i < int(rec.NumRows()); i++ {
-			s := Sample{Key: keys.Value(i)}
-			if len(sums.Value(i)) != len(s.SHA256) {
-				return fmt.Errorf("encoders: %s: sha256 of row %d has %d bytes, want 32", path, i, len(sums.Value(i)))
-			}
-			copy(s.SHA256[:], sums.Value(i))
-			if src != nil && src.IsValid(i) {
-				s.Source = src.Value(i)
-			}
-			if txt != nil && txt.IsValid(i) {
-				s.Text, s.HasText = txt.Value(i), true
-			}
-			if lab != nil && lab.IsValid(i) {
-				s.Label = lab.Value(i)
-			}
-			s.Image, s.Audio = img(i), aud(i)
-			if err := fn(&s); err != nil {
-				return err
-			}
-		}
+		return nil
 	}
-	if err := rr.Err(); err != nil {
-		return fmt.Errorf("encoders: read %s: %w", path, err)
+	keys, ok := col("key").(*array.String)
+	if !ok {
+		return fmt.Errorf("encoders: %s: key column is %s, want utf8", path, col("key").DataType())
+	}
+	sums, ok := col("sha256").(*array.Binary)
+	if !ok {
+		return fmt.Errorf("encoders: %s: sha256 column is %s, want binary (a part from an older immkit? re-run ingest)", path, col("sha256").DataType())
+	}
+	src, _ := col("source").(*array.String)
+	txt, _ := col("text").(*array.String)
+	lab, _ := col("label").(*array.String)
+	img, aud := mediaBytes(col("image")), mediaBytes(col("audio"))
+	for i := 0; i < int(rec.NumRows()); i++ {
+		s := Sample{Key: keys.Value(i)}
+		if len(sums.Value(i)) != len(s.SHA256) {
+			return fmt.Errorf("encoders: %s: sha256 of row %d has %d bytes, want 32", path, i, len(sums.Value(i)))
+		}
+		copy(s.SHA256[:], sums.Value(i))
+		if src != nil && src.IsValid(i) {
+			s.Source = src.Value(i)
+		}
+		if txt != nil && txt.IsValid(i) {
+			s.Text, s.HasText = txt.Value(i), true
+		}
+		if lab != nil && lab.IsValid(i) {
+			s.Label = lab.Value(i)
+		}
+		s.Image, s.Audio = img(i), aud(i)
+		if err := fn(&s); err != nil {
+			return err
+		}
 	}
 	return nil
-}
-
-// leafIndices maps top-level field indices to Parquet leaf column indices.
-func leafIndices(sc *arrow.Schema, fields []int) []int {
-	start := make([]int, sc.NumFields()+1)
-	for i, f := range sc.Fields() {
-		start[i+1] = start[i] + countLeaves(f.Type)
-	}
-	var out []int
-	for _, fi := range fields {
-		for l := start[fi]; l < start[fi+1]; l++ {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func countLeaves(t arrow.DataType) int {
-	switch t := t.(type) {
-	case *arrow.StructType:
-		n := 0
-		for _, f := range t.Fields() {
-			n += countLeaves(f.Type)
-		}
-		return n
-	case arrow.ListLikeType:
-		return countLeaves(t.Elem())
-	}
-	return 1
 }
 
 // mediaBytes returns the bytes of a struct{bytes, path} media column (nil when null).

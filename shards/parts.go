@@ -86,22 +86,16 @@ func openParquet(path string, batchRows int64) (*parquetFile, error) {
 	// Stream column chunks through a 1 MiB buffer rather than reading each whole chunk
 	// into a fresh allocation (which, for 16 MiB latent chunks, costs a large clear and
 	// copy per row group).
-	f, err := pqsafe.Open(path, pqsafe.Options{BatchRows: batchRows, BufferSize: 1 << 20})
+	f, err := pqsafe.Open(path, pqsafe.Options{BatchRows: batchRows, BufferSize: 1 << 20, Prefix: "shards: "})
 	if err != nil {
-		return nil, fmt.Errorf("shards: %w", err)
+		return nil, err
 	}
 	return &parquetFile{File: f, f: f.OS, pr: f.Reader, fr: f.Arrow}, nil
 }
 
 // leaves returns the Parquet leaf column indices of the named top-level fields, which is
 // what pqarrow's readers take.
-func (p *parquetFile) leaves(names ...string) ([]int, error) {
-	l, err := p.Leaves(names...)
-	if err != nil {
-		return nil, fmt.Errorf("shards: %w", err)
-	}
-	return l, nil
-}
+func (p *parquetFile) leaves(names ...string) ([]int, error) { return p.Leaves(names...) }
 
 // rawBytes sums the uncompressed size of all column chunks.
 func (p *parquetFile) rawBytes() int64 {
@@ -117,15 +111,7 @@ func (p *parquetFile) rawBytes() int64 {
 // order (pqsafe.File.Scan: validated batches, row count checked against the footer). The
 // batch is released after fn returns.
 func (p *parquetFile) readRecords(ctx context.Context, cols []int, fn func(arrow.RecordBatch) error) error {
-	var fnErr error
-	err := p.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
-		fnErr = fn(rec)
-		return fnErr
-	})
-	if err != nil && err != fnErr {
-		return fmt.Errorf("shards: %w", err)
-	}
-	return err
+	return p.Scan(ctx, cols, fn)
 }
 
 // schemaFields renders an Arrow schema's fields in manifest form.

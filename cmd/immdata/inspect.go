@@ -19,9 +19,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/immkit/immkit/ingest"
 	"github.com/immkit/immkit/internal/cli"
+	"github.com/immkit/immkit/internal/pqsafe"
 	"github.com/spf13/cobra"
 	xdraw "golang.org/x/image/draw"
 )
@@ -108,7 +108,7 @@ type summary struct {
 	hashes                  []string
 }
 
-func runInspect(_ context.Context, o *inspectOpts) error {
+func runInspect(ctx context.Context, o *inspectOpts) error {
 	if o.rows < 0 || o.gridN < 1 || o.thumb < 8 {
 		return cli.Usagef("inspect: --rows must be >= 0, --grid-images >= 1, --thumb >= 8")
 	}
@@ -129,7 +129,7 @@ func runInspect(_ context.Context, o *inspectOpts) error {
 		if o.hashes {
 			cols = []string{ingest.ColSHA256}
 		}
-		err := ingest.ScanParquet(p, cols, 256, func(rec arrow.RecordBatch) error {
+		err := pqsafe.ScanFile(ctx, p, cols, pqsafe.Options{BatchRows: 256, Prefix: "inspect: "}, func(rec arrow.RecordBatch) error {
 			return s.add(w, o, rec, needImages)
 		})
 		if err != nil {
@@ -143,7 +143,7 @@ func runInspect(_ context.Context, o *inspectOpts) error {
 	}
 	s.print(w)
 	if len(rejects) > 0 {
-		if err := printRejects(w, rejects); err != nil {
+		if err := printRejects(ctx, w, rejects); err != nil {
 			return err
 		}
 	}
@@ -163,11 +163,11 @@ func printSchema(w io.Writer, parts []string) error {
 	var total int64
 	fmt.Fprintf(w, "files: %d\n", len(parts))
 	for i, p := range parts {
-		rdr, err := file.OpenParquetFile(p, false)
+		rdr, err := pqsafe.Open(p, pqsafe.Options{Prefix: "inspect: "})
 		if err != nil {
-			return fmt.Errorf("inspect: %s: %w", p, err)
+			return err
 		}
-		md := rdr.MetaData()
+		md := rdr.Reader.MetaData()
 		total += md.NumRows
 		if i < 10 {
 			fmt.Fprintf(w, "  %s: %d rows, %d row groups\n", p, md.NumRows, md.NumRowGroups())
@@ -201,7 +201,7 @@ func (s *summary) add(w io.Writer, o *inspectOpts, rec arrow.RecordBatch, needIm
 	}
 	str := func(name string) *array.String { c, _ := ingest.Column(rec, name).(*array.String); return c }
 	i32 := func(name string) *array.Int32 { c, _ := ingest.Column(rec, name).(*array.Int32); return c }
-	img, aud := ingest.Column(rec, ingest.ColImage), ingest.Column(rec, ingest.ColAudio)
+	img, aud := mediaColumn(rec, ingest.ColImage), mediaColumn(rec, ingest.ColAudio)
 	wd, ht, sr := i32(ingest.ColImageWidth), i32(ingest.ColImageHeight), i32(ingest.ColAudioSampleRate)
 	secs, _ := ingest.Column(rec, ingest.ColAudioSeconds).(*array.Float64)
 	text, label, key := str(ingest.ColText), str(ingest.ColLabel), str(ingest.ColKey)
@@ -257,10 +257,14 @@ func (s *summary) add(w io.Writer, o *inspectOpts, rec arrow.RecordBatch, needIm
 			s.rowsPrinted++
 			line := fmt.Sprintf("  %s", valueOr(key, i))
 			if ib != nil {
-				line += fmt.Sprintf("  image %dx%d %d B", wd.Value(i), ht.Value(i), len(ib))
+				line += fmt.Sprintf("  image %sx%s %d B", int32Or(wd, i), int32Or(ht, i), len(ib))
 			}
 			if ab != nil {
-				line += fmt.Sprintf("  audio %d Hz %.2f s %d B", sr.Value(i), secs.Value(i), len(ab))
+				sec := "?"
+				if secs != nil && secs.IsValid(i) {
+					sec = fmt.Sprintf("%.2f", secs.Value(i))
+				}
+				line += fmt.Sprintf("  audio %s Hz %s s %d B", int32Or(sr, i), sec, len(ab))
 			}
 			if label != nil && label.IsValid(i) {
 				line += "  label " + label.Value(i)
@@ -276,6 +280,27 @@ func (s *summary) add(w io.Writer, o *inspectOpts, rec arrow.RecordBatch, needIm
 		}
 	}
 	return nil
+}
+
+// mediaColumn returns the named column of rec when it is a struct{bytes: binary, ...} media
+// column (what ingest.MediaBytes reads), else nil: a foreign file may hold other types.
+func mediaColumn(rec arrow.RecordBatch, name string) arrow.Array {
+	c, ok := ingest.Column(rec, name).(*array.Struct)
+	if !ok || c.NumField() == 0 {
+		return nil
+	}
+	if _, ok := c.Field(0).(*array.Binary); !ok {
+		return nil
+	}
+	return c
+}
+
+// int32Or renders row i of c, or "?" when c is missing or the row is null.
+func int32Or(c *array.Int32, i int) string {
+	if c == nil || c.IsNull(i) {
+		return "?"
+	}
+	return fmt.Sprint(c.Value(i))
 }
 
 func valueOr(c *array.String, i int) string {
@@ -351,12 +376,15 @@ func spreadF(v []float64) string {
 
 func round(x float64) float64 { return math.Round(x*1000) / 1000 }
 
-func printRejects(w io.Writer, files []string) error {
+func printRejects(ctx context.Context, w io.Writer, files []string) error {
 	by := map[string]int64{}
 	var total int64
 	for _, f := range files {
-		err := ingest.ScanParquet(f, []string{"reason"}, 4096, func(rec arrow.RecordBatch) error {
-			c := rec.Column(0).(*array.String)
+		err := pqsafe.ScanFile(ctx, f, []string{"reason"}, pqsafe.Options{BatchRows: 4096, Prefix: "inspect: "}, func(rec arrow.RecordBatch) error {
+			c, ok := rec.Column(0).(*array.String)
+			if !ok {
+				return fmt.Errorf("inspect: %s: column \"reason\" is %s, want utf8", f, rec.Column(0).DataType())
+			}
 			for i := 0; i < c.Len(); i++ {
 				by[c.Value(i)]++
 				total++

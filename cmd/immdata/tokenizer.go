@@ -17,11 +17,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/immkit/immkit/encoders/text"
 	"github.com/immkit/immkit/internal/cli"
+	"github.com/immkit/immkit/internal/pqsafe"
 	"github.com/spf13/cobra"
 )
 
@@ -443,51 +441,30 @@ func readTrainInput(ctx context.Context, path, column string) ([][]byte, error) 
 	return [][]byte{b}, nil
 }
 
-// readParquetText returns the non-null values of a utf8 column.
+// readParquetText returns the non-null values of a utf8 column. A damaged file is an error
+// naming it and the row group (internal/pqsafe), never a crash.
 func readParquetText(ctx context.Context, path, column string) ([][]byte, error) {
-	rdr, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer train: open %s: %w", path, err)
-	}
-	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.DefaultAllocator)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer train: read %s: %w", path, err)
-	}
-	sc, err := fr.Schema()
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer train: read %s: %w", path, err)
-	}
-	idx := sc.FieldIndices(column)
-	if len(idx) == 0 {
-		return nil, fmt.Errorf("tokenizer train: %s has no column %q", path, column)
-	}
-	if t := sc.Field(idx[0]).Type.ID(); t != arrow.STRING && t != arrow.LARGE_STRING {
-		return nil, fmt.Errorf("tokenizer train: %s: column %q is %s, want utf8", path, column, sc.Field(idx[0]).Type)
-	}
-	leaf := fr.Manifest.Fields[idx[0]].ColIndex
-	rr, err := fr.GetRecordReader(ctx, []int{leaf}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer train: read %s: %w", path, err)
-	}
-	defer rr.Release()
 	var docs [][]byte
-	for rr.Next() {
-		col := rr.RecordBatch().Column(0)
-		for i := 0; i < col.Len(); i++ {
-			if col.IsNull(i) {
-				continue
-			}
-			switch c := col.(type) {
-			case *array.String:
-				docs = append(docs, []byte(c.Value(i)))
-			case *array.LargeString:
-				docs = append(docs, []byte(c.Value(i)))
+	o := pqsafe.Options{BatchRows: 4096, Prefix: "tokenizer train: "}
+	err := pqsafe.ScanFile(ctx, path, []string{column}, o, func(rec arrow.RecordBatch) error {
+		var value func(int) string
+		switch c := rec.Column(0).(type) {
+		case *array.String:
+			value = c.Value
+		case *array.LargeString:
+			value = c.Value
+		default:
+			return fmt.Errorf("tokenizer train: %s: column %q is %s, want utf8", path, column, c.DataType())
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if rec.Column(0).IsValid(i) {
+				docs = append(docs, []byte(value(i)))
 			}
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("tokenizer train: read %s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return docs, nil
 }

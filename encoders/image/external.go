@@ -14,10 +14,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/immkit/immkit/internal/pqsafe"
 	"github.com/immkit/immkit/internal/safetensors"
 )
 
@@ -244,84 +242,85 @@ func (e External) FromSafetensors(path, tensor string) ([]Latent, error) {
 
 // FromParquet reads latents from a column of fixed-size lists (or lists) of floats, one per
 // row, and the values of the utf8 column keyColumn when it is not empty (nil otherwise).
-// Only the named columns are read.
+// Only the named columns are read. A damaged file is an error naming it and the row
+// group, never a crash: reader panics are recovered, every batch is validated before it
+// is indexed, and the rows must number what the footer declares (internal/pqsafe).
 func (e External) FromParquet(path, column, keyColumn string) (latents []Latent, keys []string, err error) {
 	per, err := e.per()
 	if err != nil {
 		return nil, nil, err
 	}
-	pf, err := file.OpenParquetFile(path, false)
+	pf, err := pqsafe.Open(path, pqsafe.Options{BatchRows: 1024})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrExternal, path, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrExternal, err)
 	}
 	defer func() { err = errors.Join(err, pf.Close()) }()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.DefaultAllocator)
+	sc, err := pf.Schema()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrExternal, path, err)
-	}
-	sc, err := fr.Schema()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrExternal, path, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrExternal, path, err)
 	}
 	names := []string{column}
 	if keyColumn != "" {
 		names = append(names, keyColumn)
 	}
-	var fields []int
 	for _, n := range names {
-		idx := sc.FieldIndices(n)
-		if len(idx) != 1 {
+		if len(sc.FieldIndices(n)) != 1 {
 			return nil, nil, fmt.Errorf("%w: %s has no single column %q", ErrExternal, path, n)
 		}
-		fields = append(fields, idx[0])
 	}
-	leaves, err := fr.Manifest.GetFieldIndices(fields)
+	leaves, err := pf.Leaves(names...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrExternal, path, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrExternal, err)
 	}
-	rr, err := fr.GetRecordReader(context.Background(), leaves, nil)
+	var fnErr error
+	err = pf.Scan(context.Background(), leaves, func(rec arrow.RecordBatch) error {
+		fnErr = e.appendParquetBatch(rec, column, keyColumn, per, &latents, &keys)
+		return fnErr
+	})
+	if err != nil && err != fnErr {
+		// A reader error: keep ErrExternal in the chain with the file named.
+		return nil, nil, fmt.Errorf("%w: %w", ErrExternal, err)
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrExternal, path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		rs := rec.Schema()
-		col := rec.Column(rs.FieldIndices(column)[0])
-		ll, ok := col.(array.ListLike)
-		if !ok {
-			return nil, nil, fmt.Errorf("%w: column %q is %s, want a (fixed-size) list of floats", ErrExternal, column, col.DataType())
-		}
-		vals := ll.ListValues()
-		for i := 0; i < ll.Len(); i++ {
-			if ll.IsNull(i) {
-				return nil, nil, fmt.Errorf("%w: column %q row %d is null", ErrExternal, column, len(latents))
-			}
-			lo, hi := ll.ValueOffsets(i)
-			if int(hi-lo) != per {
-				return nil, nil, fmt.Errorf("%w: column %q row %d has %d values, declared shape %dx%dx%d needs %d",
-					ErrExternal, column, len(latents), hi-lo, e.C, e.H, e.W, per)
-			}
-			l := NewLatent(e.C, e.H, e.W)
-			if err := floatsInto(vals, int(lo), l.Data); err != nil {
-				return nil, nil, fmt.Errorf("%w: column %q: %v", ErrExternal, column, err)
-			}
-			latents = append(latents, l)
-		}
-		if keyColumn != "" {
-			kc, ok := rec.Column(rs.FieldIndices(keyColumn)[0]).(*array.String)
-			if !ok {
-				return nil, nil, fmt.Errorf("%w: key column %q is not utf8", ErrExternal, keyColumn)
-			}
-			for i := 0; i < kc.Len(); i++ {
-				keys = append(keys, kc.Value(i))
-			}
-		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrExternal, path, err)
+		return nil, nil, err
 	}
 	return latents, keys, nil
+}
+
+// appendParquetBatch appends the latents (and keys) of one validated batch.
+func (e External) appendParquetBatch(rec arrow.RecordBatch, column, keyColumn string, per int, latents *[]Latent, keys *[]string) error {
+	rs := rec.Schema()
+	col := rec.Column(rs.FieldIndices(column)[0])
+	ll, ok := col.(array.ListLike)
+	if !ok {
+		return fmt.Errorf("%w: column %q is %s, want a (fixed-size) list of floats", ErrExternal, column, col.DataType())
+	}
+	vals := ll.ListValues()
+	for i := 0; i < ll.Len(); i++ {
+		if ll.IsNull(i) {
+			return fmt.Errorf("%w: column %q row %d is null", ErrExternal, column, len(*latents))
+		}
+		lo, hi := ll.ValueOffsets(i)
+		if int(hi-lo) != per {
+			return fmt.Errorf("%w: column %q row %d has %d values, declared shape %dx%dx%d needs %d",
+				ErrExternal, column, len(*latents), hi-lo, e.C, e.H, e.W, per)
+		}
+		l := NewLatent(e.C, e.H, e.W)
+		if err := floatsInto(vals, int(lo), l.Data); err != nil {
+			return fmt.Errorf("%w: column %q: %v", ErrExternal, column, err)
+		}
+		*latents = append(*latents, l)
+	}
+	if keyColumn != "" {
+		kc, ok := rec.Column(rs.FieldIndices(keyColumn)[0]).(*array.String)
+		if !ok {
+			return fmt.Errorf("%w: key column %q is not utf8", ErrExternal, keyColumn)
+		}
+		for i := 0; i < kc.Len(); i++ {
+			*keys = append(*keys, kc.Value(i))
+		}
+	}
+	return nil
 }
 
 func floatsInto(vals arrow.Array, lo int, dst []float32) error {

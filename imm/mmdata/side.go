@@ -2,16 +2,13 @@ package mmdata
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/immkit/immkit/internal/pqsafe"
 	"github.com/immkit/immkit/shards"
 )
 
@@ -83,45 +80,34 @@ func (l *Layout) readSide() error {
 	return nil
 }
 
-func (l *Layout) readShardSide(path string, nullCols []string) (err error) {
-	f, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return fmt.Errorf("mmdata: open %s: %w", path, err)
+// readShardSide reads the key column and the side columns of one shard. A damaged shard is
+// an error naming it and the row group, never a crash: reader panics are recovered, every
+// batch is validated before it is indexed, and the rows must number what the footer
+// declares (internal/pqsafe).
+func (l *Layout) readShardSide(path string, nullCols []string) error {
+	cols := append([]string{"key"}, nullCols...)
+	if l.mels != nil {
+		cols = append(cols, colAudioMel)
 	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	fr, err := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("mmdata: read %s: %w", path, err)
-	}
-	sc, err := fr.Schema()
-	if err != nil {
-		return fmt.Errorf("mmdata: schema of %s: %w", path, err)
-	}
-	rows := f.NumRows()
+	o := pqsafe.Options{BatchRows: 1024, Prefix: "mmdata: "}
+	return pqsafe.ScanFile(context.Background(), path, cols, o, func(rec arrow.RecordBatch) error {
+		return l.addSide(path, rec, nullCols)
+	})
+}
+
+// addSide records the null keys and the mels of one validated batch.
+func (l *Layout) addSide(path string, rec arrow.RecordBatch, nullCols []string) error {
 	column := func(name string) (arrow.Array, error) {
-		idx := sc.FieldIndices(name)
+		idx := rec.Schema().FieldIndices(name)
 		if len(idx) != 1 {
 			return nil, fmt.Errorf("mmdata: %s has no single column %q", path, name)
 		}
-		cr, err := fr.GetColumn(context.Background(), idx[0])
-		if err != nil {
-			return nil, fmt.Errorf("mmdata: read %s of %s: %w", name, path, err)
-		}
-		ch, err := cr.NextBatch(rows)
-		if err != nil {
-			return nil, fmt.Errorf("mmdata: read %s of %s: %w", name, path, err)
-		}
-		defer ch.Release()
-		if ch.Len() != int(rows) {
-			return nil, fmt.Errorf("mmdata: %s of %s has %d values for %d rows", name, path, ch.Len(), rows)
-		}
-		return array.Concatenate(ch.Chunks(), memory.DefaultAllocator)
+		return rec.Column(idx[0]), nil
 	}
 	ka, err := column("key")
 	if err != nil {
 		return err
 	}
-	defer ka.Release()
 	keys, ok := ka.(*array.String)
 	if !ok {
 		return fmt.Errorf("mmdata: %s: key column is %s, want utf8", path, ka.DataType())
@@ -136,7 +122,6 @@ func (l *Layout) readShardSide(path string, nullCols []string) (err error) {
 				l.nulls[c][keys.Value(i)] = true
 			}
 		}
-		a.Release()
 	}
 	if l.mels == nil {
 		return nil
@@ -145,7 +130,6 @@ func (l *Layout) readShardSide(path string, nullCols []string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer a.Release()
 	ll, ok := a.(array.ListLike)
 	if !ok {
 		return fmt.Errorf("mmdata: %s: audio_mel is %s, want list<float32>", path, a.DataType())

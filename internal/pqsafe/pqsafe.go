@@ -48,8 +48,28 @@ var ErrDamaged = errors.New("damaged parquet file")
 // the caller's own logic.
 func Recover(err *error, what string) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("read %s: %w (a damaged Parquet file?): %v", what, ErrPanic, r)
+		*err = panicError("", what, r)
 	}
+}
+
+func panicError(prefix, what string, r any) error {
+	return fmt.Errorf("%sread %s: %w (a damaged Parquet file?): %v", prefix, what, ErrPanic, r)
+}
+
+// recover is Recover with the File's error prefix.
+func (f *File) recover(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = panicError(f.prefix, what, r)
+	}
+}
+
+// errorf formats an error with the File's prefix.
+func (f *File) errorf(format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
+	if f.prefix == "" {
+		return err
+	}
+	return fmt.Errorf("%s%w", f.prefix, err)
 }
 
 // ValidateRecord checks that every column of rec has rec.NumRows() values and passes
@@ -145,6 +165,8 @@ type Options struct {
 	BufferSize int64
 	// Mem allocates the decoded arrays (default memory.DefaultAllocator).
 	Mem memory.Allocator
+	// Prefix starts every error of Open and of the File's methods, e.g. "encoders: ".
+	Prefix string
 }
 
 // File is an open Parquet file.
@@ -155,21 +177,25 @@ type File struct {
 	Arrow  *pqarrow.FileReader // the Arrow view of Reader
 
 	starts []int64 // starts[g] is the first row of row group g; starts[NumRowGroups] = NumRows
+	prefix string
 }
 
 // Open opens the Parquet file at path and reads its footer and Arrow schema. A panic of
 // the footer parser is an error wrapping ErrPanic.
-func Open(path string, o Options) (pf *File, err error) {
+func Open(path string, o Options) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s%w", o.Prefix, err)
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, f.Close())
-		}
-	}()
-	defer Recover(&err, path)
+	pf := &File{Path: path, OS: f, prefix: o.Prefix}
+	if err := pf.open(o); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	return pf, nil
+}
+
+func (f *File) open(o Options) (err error) {
+	defer f.recover(&err, f.Path)
 	mem := o.Mem
 	if mem == nil {
 		mem = memory.DefaultAllocator
@@ -179,31 +205,80 @@ func Open(path string, o Options) (pf *File, err error) {
 		props.BufferedStreamEnabled = true
 		props.BufferSize = o.BufferSize
 	}
-	pr, err := file.NewParquetReader(f, file.WithReadProps(props))
-	if err != nil {
-		return nil, fmt.Errorf("read footer of %s: %w", path, err)
+	if f.Reader, err = file.NewParquetReader(f.OS, file.WithReadProps(props)); err != nil {
+		return f.errorf("read footer of %s: %w", f.Path, err)
 	}
 	batch := o.BatchRows
 	if batch <= 0 {
 		batch = 1024
 	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batch}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("read schema of %s: %w", path, err)
+	if f.Arrow, err = pqarrow.NewFileReader(f.Reader, pqarrow.ArrowReadProperties{BatchSize: batch}, mem); err != nil {
+		return f.errorf("read schema of %s: %w", f.Path, err)
 	}
-	md := pr.MetaData()
-	starts := make([]int64, md.NumRowGroups()+1)
+	st, err := f.OS.Stat()
+	if err != nil {
+		return f.errorf("read %s: %w", f.Path, err)
+	}
+	if err := f.checkChunks(st.Size()); err != nil {
+		return err
+	}
+	md := f.Reader.MetaData()
+	f.starts = make([]int64, md.NumRowGroups()+1)
 	for g := 0; g < md.NumRowGroups(); g++ {
 		n := md.RowGroup(g).NumRows()
-		if n < 0 || starts[g]+n < starts[g] {
-			return nil, fmt.Errorf("read footer of %s: %w: row group %d declares %d rows", path, ErrDamaged, g, n)
+		if n < 0 || f.starts[g]+n < f.starts[g] {
+			return f.errorf("read footer of %s: %w: row group %d declares %d rows", f.Path, ErrDamaged, g, n)
 		}
-		starts[g+1] = starts[g] + n
+		f.starts[g+1] = f.starts[g] + n
 	}
-	if starts[len(starts)-1] != pr.NumRows() {
-		return nil, fmt.Errorf("read footer of %s: %w: its row groups hold %d rows, the footer declares %d", path, ErrDamaged, starts[len(starts)-1], pr.NumRows())
+	if total := f.starts[len(f.starts)-1]; total != f.Reader.NumRows() {
+		return f.errorf("read footer of %s: %w: its row groups hold %d rows, the footer declares %d", f.Path, ErrDamaged, total, f.Reader.NumRows())
 	}
-	return &File{Path: path, OS: f, Reader: pr, Arrow: fr, starts: starts}, nil
+	return nil
+}
+
+// checkChunks checks the footer's column chunk locations against the file size, and calls
+// every metadata accessor that opening a column reader calls. pqarrow opens the readers of
+// a struct's children in goroutines of its own (an errgroup in FileReader.getReader), where
+// no recover reaches: a panic of those accessors, or of ReaderProperties.GetStream on a
+// negative chunk length (found by ingest's FuzzParquetSource), must happen here instead,
+// or not at all. A length past the end of the file is refused too: arrow-go allocates
+// the whole chunk before reading it.
+func (f *File) checkChunks(size int64) error {
+	md := f.Reader.MetaData()
+	ncols := md.Schema.NumColumns()
+	pir := f.Reader.GetPageIndexReader()
+	for g := 0; g < md.NumRowGroups(); g++ {
+		rg := md.RowGroup(g)
+		if rg.NumColumns() != ncols {
+			return f.errorf("read footer of %s: %w: row group %d has %d column chunks, the schema %d columns", f.Path, ErrDamaged, g, rg.NumColumns(), ncols)
+		}
+		if pir != nil {
+			if _, err := pir.RowGroup(g); err != nil {
+				return f.errorf("read footer of %s: row group %d: page index: %w", f.Path, g, err)
+			}
+		}
+		for c := 0; c < ncols; c++ {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				return f.errorf("read footer of %s: row group %d, column %d: %w", f.Path, g, c, err)
+			}
+			start := cc.DataPageOffset()
+			if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && start > cc.DictionaryPageOffset() {
+				start = cc.DictionaryPageOffset()
+			}
+			n := cc.TotalCompressedSize()
+			_ = cc.TotalUncompressedSize()
+			_ = cc.NumValues()
+			_ = cc.Compression()
+			_ = cc.CryptoMetadata()
+			if start < 0 || n < 0 || start > size || n > size-start {
+				return f.errorf("read footer of %s: %w: row group %d, column %q: chunk of %d bytes at offset %d in a file of %d bytes",
+					f.Path, ErrDamaged, g, md.Schema.Column(c).Path(), n, start, size)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the file.
@@ -238,7 +313,7 @@ func (f *File) Leaves(names ...string) ([]int, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%s has no column %q", f.Path, name)
+			return nil, f.errorf("%s has no column %q", f.Path, name)
 		}
 	}
 	return out, nil
@@ -276,7 +351,7 @@ func (f *File) Scan(ctx context.Context, leaves []int, fn func(arrow.RecordBatch
 			break
 		}
 		if row+rec.NumRows() > want {
-			return fmt.Errorf("read %s: %w: more rows than the %d its footer declares", f.where(row), ErrDamaged, want)
+			return f.errorf("read %s: %w: more rows than the %d its footer declares", f.where(row), ErrDamaged, want)
 		}
 		if err := fn(rec); err != nil {
 			return err
@@ -287,16 +362,16 @@ func (f *File) Scan(ctx context.Context, leaves []int, fn func(arrow.RecordBatch
 		return err
 	}
 	if row != want {
-		return fmt.Errorf("read %s: %w: %d rows, its footer declares %d", f.where(row), ErrDamaged, row, want)
+		return f.errorf("read %s: %w: %d rows, its footer declares %d", f.where(row), ErrDamaged, row, want)
 	}
 	return nil
 }
 
 func (f *File) records(ctx context.Context, leaves []int) (rr pqarrow.RecordReader, err error) {
-	defer Recover(&err, f.Path)
+	defer f.recover(&err, f.Path)
 	rr, err = f.Arrow.GetRecordReader(ctx, leaves, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", f.Path, err)
+		return nil, f.errorf("read %s: %w", f.Path, err)
 	}
 	return rr, nil
 }
@@ -304,16 +379,31 @@ func (f *File) records(ctx context.Context, leaves []int) (rr pqarrow.RecordRead
 // next returns the next validated batch of rr, or nil at the end; row is the number of
 // rows read before it.
 func (f *File) next(rr pqarrow.RecordReader, row int64) (rec arrow.RecordBatch, err error) {
-	defer Recover(&err, f.where(row))
+	defer f.recover(&err, f.where(row))
 	if !rr.Next() {
 		if err := rr.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.where(row), err)
+			return nil, f.errorf("read %s: %w", f.where(row), err)
 		}
 		return nil, nil
 	}
 	rec = rr.RecordBatch()
 	if err := ValidateRecord(rec); err != nil {
-		return nil, fmt.Errorf("read %s: %w: %w", f.where(row), ErrDamaged, err)
+		return nil, f.errorf("read %s: %w: %w", f.where(row), ErrDamaged, err)
 	}
 	return rec, nil
+}
+
+// ScanFile opens the Parquet file at path, calls fn for each record batch of the named
+// top-level columns (all when cols is empty) as File.Scan does, and closes the file.
+func ScanFile(ctx context.Context, path string, cols []string, o Options, fn func(arrow.RecordBatch) error) (err error) {
+	f, err := Open(path, o)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	leaves, err := f.Leaves(cols...)
+	if err != nil {
+		return err
+	}
+	return f.Scan(ctx, leaves, fn)
 }

@@ -1,0 +1,138 @@
+package mmdata
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/immkit/immkit/internal/pqsafe/pqsafetest"
+)
+
+// sideShard writes a shard-like file with arrow-go's writer (zstd, row groups of 6, one
+// Write per row group): key, text_tokens (every 5th row null) and audio_mel (6 values,
+// every 4th row null). Value j of row r's mel is r + j/8.
+func sideShard(t *testing.T, path string, rows int) {
+	t.Helper()
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "key", Type: arrow.BinaryTypes.String},
+		{Name: colTextTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
+		{Name: colAudioMel, Type: arrow.ListOf(arrow.PrimitiveTypes.Float32), Nullable: true},
+	}, nil)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lo := 0; lo < rows; lo += 6 {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		for r := lo; r < min(rows, lo+6); r++ {
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%03d", r))
+			tok := b.Field(1).(*array.ListBuilder)
+			if r%5 == 2 {
+				tok.AppendNull()
+			} else {
+				tok.Append(true)
+				tok.ValueBuilder().(*array.Int32Builder).AppendValues([]int32{1, 2, int32(r)}, nil)
+			}
+			mel := b.Field(2).(*array.ListBuilder)
+			if r%4 == 1 {
+				mel.AppendNull()
+			} else {
+				mel.Append(true)
+				for j := 0; j < 6; j++ {
+					mel.ValueBuilder().(*array.Float32Builder).Append(float32(r) + float32(j)/8)
+				}
+			}
+		}
+		rec := b.NewRecordBatch()
+		err := w.Write(rec)
+		rec.Release()
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readSideOf reads one shard's side columns into a fresh layout and checks them against
+// the values sideShard wrote (computed again here, not read from the original file).
+func readSideOf(path string, rows int) error {
+	l := &Layout{mels: &melIndex{Size: 6, Row: map[string]int{}}, nulls: map[string]keyIndex{colTextTokens: {}}}
+	if err := l.readShardSide(path, []string{colTextTokens}); err != nil {
+		return err
+	}
+	wrong := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", pqsafetest.ErrWrongData, fmt.Sprintf(format, a...))
+	}
+	if len(l.mels.Null) != rows || len(l.mels.Data) != rows*6 {
+		return wrong("%d mel rows, want %d", len(l.mels.Null), rows)
+	}
+	for r := 0; r < rows; r++ {
+		k := fmt.Sprintf("k%03d", r)
+		if l.nulls[colTextTokens][k] != (r%5 == 2) {
+			return wrong("text_tokens null of %s", k)
+		}
+		m, err := l.mels.get(k)
+		if err != nil {
+			return wrong("%v", err)
+		}
+		want := []float32(nil)
+		if r%4 != 1 {
+			for j := 0; j < 6; j++ {
+				want = append(want, float32(r)+float32(j)/8)
+			}
+		}
+		if !slices.Equal(m, want) {
+			return wrong("mel of %s: %v, want %v", k, m, want)
+		}
+	}
+	return nil
+}
+
+// TestReadShardSideDamaged damages a real shard byte by byte and by cutting it: reading
+// its side columns gives the written values or an error naming the shard, never a panic
+// or a hang.
+func TestReadShardSideDamaged(t *testing.T) {
+	dir := t.TempDir()
+	orig := filepath.Join(dir, "orig.parquet")
+	const rows = 20
+	sideShard(t, orig, rows)
+	if err := readSideOf(orig, rows); err != nil {
+		t.Fatalf("undamaged shard: %v", err)
+	}
+	b, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "shard-00000.parquet")
+	c := pqsafetest.Damage(t, path, b, pqsafetest.Stride(5), 10*time.Second, func() error { return readSideOf(path, rows) },
+		func(t testing.TB, what string, err error) {
+			if !strings.Contains(err.Error(), path) || !strings.HasPrefix(err.Error(), "mmdata: ") {
+				t.Errorf("%s: the error does not name the shard: %v", what, err)
+			}
+		})
+	t.Logf("%d-byte shard: %s", len(b), c)
+	if c.Wrong > 0 { // zstd pages: a damaged byte breaks the frame rather than the values
+		t.Errorf("%d damaged copies read without an error but with other values", c.Wrong)
+	}
+	if c.Errors == 0 {
+		t.Error("no damaged copy gave an error")
+	}
+}

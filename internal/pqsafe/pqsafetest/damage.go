@@ -1,0 +1,136 @@
+// Package pqsafetest damages files byte by byte for the tests of Parquet readers: every
+// damaged copy must read as correct data or as an error, never as a panic or a hang.
+package pqsafetest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/immkit/immkit/internal/pqsafe"
+)
+
+// ErrWrongData is what a read callback returns (wrapped) when it read without an error but
+// the data differ from the undamaged file's.
+var ErrWrongData = errors.New("pqsafetest: read returned data that differ from the original")
+
+// Counts tallies the outcomes of the damaged reads.
+type Counts struct {
+	Cases   int // damaged copies read
+	OK      int // read without an error (and, as the callback checked, the original data)
+	Errors  int // read with an error
+	Panics  int // errors wrapping pqsafe.ErrPanic: the reader panicked and was recovered
+	Damaged int // errors wrapping pqsafe.ErrDamaged: validation or the footer row count caught it
+	Wrong   int // errors wrapping ErrWrongData: no error from the reader, different data
+
+	Slowest     time.Duration // the longest read
+	SlowestCase string        // and its damage
+}
+
+func (c Counts) String() string {
+	return fmt.Sprintf("%d damaged copies: %d read correctly, %d errors (%d recovered reader panics, %d caught by validation or row count), %d read silently wrong; slowest read %v (%s)",
+		c.Cases, c.OK, c.Errors, c.Panics, c.Damaged, c.Wrong, c.Slowest.Round(time.Millisecond), c.SlowestCase)
+}
+
+// Damage writes damaged copies of orig to path, one at a time, and calls read after
+// writing each. The copies: the bytes at every stride-th offset (starting at 0) set to
+// 0x00, to 0xff and XOR 0x80 (where that changes the byte), and orig cut at eighths of its
+// length and 1, 4, 8 and 12 bytes short of its end. A read that panics or runs longer than
+// timeout fails the test; ErrWrongData from read is counted, not failed: the caller
+// decides. The error of each case is passed to check, when not nil, for assertions on its
+// text (it must name the file, say).
+func Damage(t testing.TB, path string, orig []byte, stride int, timeout time.Duration, read func() error, check func(t testing.TB, what string, err error)) Counts {
+	t.Helper()
+	if stride < 1 {
+		stride = 1
+	}
+	var c Counts
+	run := func(what string, b []byte) {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.Cases++
+		type outcome struct {
+			err   error
+			panic any
+			stack []byte
+		}
+		done := make(chan outcome, 1)
+		start := time.Now()
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					done <- outcome{panic: r, stack: debug.Stack()}
+				}
+			}()
+			done <- outcome{err: read()}
+		}()
+		var o outcome
+		select {
+		case o = <-done:
+			if d := time.Since(start); d > c.Slowest {
+				c.Slowest, c.SlowestCase = d, what
+			}
+		case <-time.After(timeout):
+			t.Fatalf("%s: the read did not return within %v (a hang)", what, timeout)
+		}
+		if o.panic != nil {
+			t.Errorf("%s: the read panicked: %v\n%s", what, o.panic, o.stack)
+			return
+		}
+		err := o.err
+		switch {
+		case err == nil:
+			c.OK++
+		case errors.Is(err, ErrWrongData):
+			c.Wrong++
+		default:
+			c.Errors++
+			if errors.Is(err, pqsafe.ErrPanic) {
+				c.Panics++
+			}
+			if errors.Is(err, pqsafe.ErrDamaged) {
+				c.Damaged++
+			}
+		}
+		if err != nil && check != nil && !errors.Is(err, ErrWrongData) {
+			check(t, what, err)
+		}
+	}
+	for i := 0; i < len(orig); i += stride {
+		for _, v := range []byte{0x00, 0xff, orig[i] ^ 0x80} {
+			if orig[i] == v {
+				continue
+			}
+			b := append([]byte(nil), orig...)
+			b[i] = v
+			run(fmt.Sprintf("byte %d of %d set to %#02x (was %#02x)", i, len(orig), v, orig[i]), b)
+		}
+	}
+	cuts := []int{len(orig) - 1, len(orig) - 4, len(orig) - 8, len(orig) - 12}
+	for k := 0; k < 8; k++ {
+		cuts = append(cuts, len(orig)*k/8)
+	}
+	for _, n := range cuts {
+		if n >= 0 && n < len(orig) {
+			run(fmt.Sprintf("cut to %d of %d bytes", n, len(orig)), orig[:n])
+		}
+	}
+	return c
+}
+
+// Stride returns the stride for Damage: IMMKIT_DAMAGE_STRIDE when set (1 damages every
+// byte), else def, or 4*def under -short.
+func Stride(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("IMMKIT_DAMAGE_STRIDE")); err == nil && v > 0 {
+		return v
+	}
+	if testing.Short() {
+		return 4 * def
+	}
+	return def
+}
