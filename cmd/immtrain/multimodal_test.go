@@ -10,6 +10,7 @@ import (
 
 	"github.com/immkit/immkit/imm/mmdata/mmdatatest"
 	"github.com/immkit/immkit/internal/cli"
+	"github.com/spf13/pflag"
 )
 
 func TestMultimodalUsageErrors(t *testing.T) {
@@ -107,5 +108,28 @@ func TestMultimodalSampleEval(t *testing.T) {
 	_, _, code = cli.Run(newRootCmd, "sample", "--run", run, "--given", "video", "--out", sheet, "--device", "cpu", "--quiet")
 	if code != 2 {
 		t.Errorf("--given video: exit %d, want 2", code)
+	}
+}
+
+// TestGPUDemoDefaults: on a GPU, --demo scales the flags the user left alone and keeps
+// the ones given.
+func TestGPUDemoDefaults(t *testing.T) {
+	o := &multimodalOpts{}
+	o.Size, o.Train.Batch, o.Train.Steps, o.CkptEvery, o.EvalEvery = "tiny", 32, 1200, 100, 400
+	f := pflag.NewFlagSet("multimodal", pflag.ContinueOnError)
+	f.StringVar(&o.Size, "size", o.Size, "")
+	f.IntVar(&o.Train.Batch, "batch", o.Train.Batch, "")
+	f.IntVar(&o.Train.Steps, "steps", o.Train.Steps, "")
+	f.IntVar(&o.CkptEvery, "ckpt-every", o.CkptEvery, "")
+	f.IntVar(&o.EvalEvery, "eval-every", o.EvalEvery, "")
+	if err := f.Parse([]string{"--steps", "77", "--batch", "64"}); err != nil {
+		t.Fatal(err)
+	}
+	gpuDemoDefaults(f, o)
+	if o.Train.Steps != 77 || o.Train.Batch != 64 {
+		t.Errorf("given flags changed: steps %d batch %d", o.Train.Steps, o.Train.Batch)
+	}
+	if o.Size != "small" || o.CkptEvery != 1000 || o.EvalEvery != 2000 {
+		t.Errorf("defaults not scaled: size %s ckpt-every %d eval-every %d", o.Size, o.CkptEvery, o.EvalEvery)
 	}
 }
