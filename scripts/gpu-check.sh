@@ -14,6 +14,8 @@
 #                                      MNIST_SECONDS (default 150), interrupts it (SIGINT writes a
 #                                      checkpoint) and scores 1/2/4/8-step samples (docs/eval.md).
 #                                      Also an `immtrain toy` run on the GPU (energy distances).
+#   GPU_CHECK_DEMO=1 (on the --run)     also `immtrain multimodal --demo` with the GPU defaults
+#                                      until the budget runs out, then its eval.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/gpu-bin"
@@ -174,6 +176,17 @@ if [[ -n "${mnistpid:-}" ]] && wait "$mnistpid"; then
 fi
 
 fi
+if [[ -n "${GPU_CHECK_DEMO:-}" && -x immtrain ]]; then
+	secs=$((deadline - $(date +%s) - 60))
+	((secs < 30)) && secs=30
+	echo "== immtrain multimodal --demo on the GPU for at most ${secs}s (GPU defaults), then eval"
+	timeout -s INT "$secs" ./immtrain --quiet multimodal --demo --out /tmp/demo-gpu --device cuda-tf32 >"$out/demo-train.log" 2>&1
+	echo "demo exit status: $? (124/130: stopped by the time limit)"
+	tail -3 "$out/demo-train.log"
+	timeout 50 ./immtrain --quiet eval --run /tmp/demo-gpu --n 64 --device cuda-tf32 2>&1 | tee "$out/demo-eval.log" | tail -16
+	find /tmp/demo-gpu/samples -name grid.png | sort | tail -1 | xargs -r -I{} cp {} "$out/demo-grid.png"
+fi
+
 echo
 echo "== table ($(head -2 "$out/card.txt" | tail -1))"
 {
