@@ -31,6 +31,7 @@ if [ ! -d "$B/512" ] || [ -z "$(ls "$B/512")" ]; then
   /usr/bin/python3 scripts/bench_image_prep.py "$B/gnome/usr/share/backgrounds/gnome" "$B/512"
 fi
 
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 go test -c -o "$B/image.test" ./encoders/image
 : >"$B/go.txt"
 : >"$B/peers.jsonl"
@@ -69,4 +70,13 @@ for k in ("ours-turbo", "ours-dc", "ours-go", "pillow", "opencv"):
     if k in med:
         c, w, n = med[k]
         print("| %s | %.0f | %.0f | %d | %.2f |" % (k, c, w, n, c / peer if peer else float("nan")))
+# Per-round ratios (each round runs ours and both peers back to back, so a round's ratio
+# sees the same machine load on both sides).
+if "pillow" in res:
+    for k in ("ours-dc", "ours-turbo"):
+        if k in res and len(res[k]["cpu"]) == len(res["pillow"]["cpu"]):
+            fp = [max(pl, oc) for pl, oc in zip(res["pillow"]["cpu"], res.get("opencv", res["pillow"])["cpu"])]
+            rr = [a / b for a, b in zip(res[k]["cpu"], fp)]
+            print("%s / faster peer per round: %s; median %.2f" % (k, ", ".join("%.2f" % x for x in rr), statistics.median(rr)))
+print("load average at the end:", open("/proc/loadavg").read().split()[:3])
 PY
