@@ -90,6 +90,7 @@ type Multimodal[T kernels.Float] struct {
 	dx     scratch[T]
 	dhf    scratch[T]
 	psum   scratch[T]
+	part   scratch[T] // per-particle weight-gradient partials, summed by SumRows
 	ones   scratch[T]
 }
 
@@ -184,13 +185,15 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 	for k, s := range m.Cfg.Segments {
 		off := m.Cfg.Offset(k)
 		dyk := tail(d, dy, off)
-		// per particle: dW_out += dy_k^T hf_k, db_out += sum of dy_k rows (accumulated
-		// sequentially: the products share their output)
-		for b := 0; b < rows; b++ {
-			d.Gemm(true, false, s.Features, W, s.Tokens, 1, tail(d, dy, b*D+off), s.Features,
-				tail(d, m.hf, (b*L+m.start[k])*W), W, 1, m.outW[k].G, W)
-			d.Gemm(true, false, 1, s.Features, s.Tokens, 1, ones, 1, tail(d, dy, b*D+off), s.Features, 1, m.outB[k].G, s.Features)
-		}
+		// dW_out += sum_b dy_kb^T hf_kb, db_out += sum_b of the dy_kb rows: one batched
+		// product per particle into a partial buffer, then one sum over the particles
+		// (a constant number of launches, not one per particle).
+		part := m.part.get(d, rows*s.Features*max(W, 1))
+		d.GemmBatched(true, false, s.Features, W, s.Tokens, 1, dyk, s.Features, D,
+			tail(d, m.hf, m.start[k]*W), W, L*W, 0, part, W, s.Features*W, rows)
+		d.SumRows(m.outW[k].G, part, rows, s.Features*W, 1)
+		d.GemmBatched(true, false, 1, s.Features, s.Tokens, 1, ones, 1, 0, dyk, s.Features, D, 0, part, s.Features, s.Features, rows)
+		d.SumRows(m.outB[k].G, part, rows, s.Features, 1)
 		d.GemmBatched(false, false, s.Tokens, W, s.Features, 1, dyk, s.Features, D, m.outW[k].W, W, 0, 0,
 			tail(d, dhf, m.start[k]*W), W, L*W, rows)
 	}
@@ -202,10 +205,10 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 	for k, s := range m.Cfg.Segments {
 		off := m.Cfg.Offset(k)
 		d.SumRows(tail(d, m.modEmb.G, k*W), tail(d, psum, m.start[k]*W), s.Tokens, W, 1)
-		for b := 0; b < rows; b++ {
-			d.Gemm(true, false, W, s.Features, s.Tokens, 1, tail(d, dh, (b*L+m.start[k])*W), W,
-				tail(d, m.x, b*D+off), s.Features, 1, m.inW[k].G, s.Features)
-		}
+		part := m.part.get(d, rows*W*s.Features)
+		d.GemmBatched(true, false, W, s.Features, s.Tokens, 1, tail(d, dh, m.start[k]*W), W, L*W,
+			tail(d, m.x, off), s.Features, D, 0, part, s.Features, W*s.Features, rows)
+		d.SumRows(m.inW[k].G, part, rows, W*s.Features, 1)
 		d.GemmBatched(false, false, s.Tokens, s.Features, W, 1, tail(d, dh, m.start[k]*W), W, L*W,
 			m.inW[k].W, s.Features, 0, 0, tail(d, dx, off), s.Features, D, rows)
 	}
