@@ -274,7 +274,7 @@ func (e External) FromParquet(path, column, keyColumn string) (latents []Latent,
 	}
 	var fnErr error
 	err = pf.Scan(context.Background(), leaves, func(rec arrow.RecordBatch) error {
-		fnErr = e.appendParquetBatch(rec, column, keyColumn, per, &latents, &keys)
+		fnErr = e.appendParquetBatch(path, rec, column, keyColumn, per, &latents, &keys)
 		return fnErr
 	})
 	if err != nil && err != fnErr {
@@ -288,33 +288,33 @@ func (e External) FromParquet(path, column, keyColumn string) (latents []Latent,
 }
 
 // appendParquetBatch appends the latents (and keys) of one validated batch.
-func (e External) appendParquetBatch(rec arrow.RecordBatch, column, keyColumn string, per int, latents *[]Latent, keys *[]string) error {
+func (e External) appendParquetBatch(path string, rec arrow.RecordBatch, column, keyColumn string, per int, latents *[]Latent, keys *[]string) error {
 	rs := rec.Schema()
 	col := rec.Column(rs.FieldIndices(column)[0])
 	ll, ok := col.(array.ListLike)
 	if !ok {
-		return fmt.Errorf("%w: column %q is %s, want a (fixed-size) list of floats", ErrExternal, column, col.DataType())
+		return fmt.Errorf("%w: %s: column %q is %s, want a (fixed-size) list of floats", ErrExternal, path, column, col.DataType())
 	}
 	vals := ll.ListValues()
 	for i := 0; i < ll.Len(); i++ {
 		if ll.IsNull(i) {
-			return fmt.Errorf("%w: column %q row %d is null", ErrExternal, column, len(*latents))
+			return fmt.Errorf("%w: %s: column %q row %d is null", ErrExternal, path, column, len(*latents))
 		}
 		lo, hi := ll.ValueOffsets(i)
 		if int(hi-lo) != per {
-			return fmt.Errorf("%w: column %q row %d has %d values, declared shape %dx%dx%d needs %d",
-				ErrExternal, column, len(*latents), hi-lo, e.C, e.H, e.W, per)
+			return fmt.Errorf("%w: %s: column %q row %d has %d values, declared shape %dx%dx%d needs %d",
+				ErrExternal, path, column, len(*latents), hi-lo, e.C, e.H, e.W, per)
 		}
 		l := NewLatent(e.C, e.H, e.W)
 		if err := floatsInto(vals, int(lo), l.Data); err != nil {
-			return fmt.Errorf("%w: column %q: %v", ErrExternal, column, err)
+			return fmt.Errorf("%w: %s: column %q: %v", ErrExternal, path, column, err)
 		}
 		*latents = append(*latents, l)
 	}
 	if keyColumn != "" {
 		kc, ok := rec.Column(rs.FieldIndices(keyColumn)[0]).(*array.String)
 		if !ok {
-			return fmt.Errorf("%w: key column %q is not utf8", ErrExternal, keyColumn)
+			return fmt.Errorf("%w: %s: key column %q is not utf8", ErrExternal, path, keyColumn)
 		}
 		for i := 0; i < kc.Len(); i++ {
 			*keys = append(*keys, kc.Value(i))

@@ -3,6 +3,7 @@
 package pqsafetest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -26,14 +27,22 @@ type Counts struct {
 	Panics  int // errors wrapping pqsafe.ErrPanic: the reader panicked and was recovered
 	Damaged int // errors wrapping pqsafe.ErrDamaged: validation or the footer row count caught it
 	Wrong   int // errors wrapping ErrWrongData: no error from the reader, different data
+	// WrongFooter counts the Wrong cases whose damaged byte lies in the footer (the
+	// Thrift file metadata and the stored Arrow schema, which Parquet does not checksum):
+	// a renamed column or a changed type there makes another valid file, which no reader
+	// can tell from the original. Wrong - WrongFooter are damaged column chunks read as
+	// other values without an error.
+	WrongFooter int
+
+	WrongCases []string // the first few damages that read silently wrong, with the difference
 
 	Slowest     time.Duration // the longest read
 	SlowestCase string        // and its damage
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d damaged copies: %d read correctly, %d errors (%d recovered reader panics, %d caught by validation or row count), %d read silently wrong; slowest read %v (%s)",
-		c.Cases, c.OK, c.Errors, c.Panics, c.Damaged, c.Wrong, c.Slowest.Round(time.Millisecond), c.SlowestCase)
+	return fmt.Sprintf("%d damaged copies: %d read correctly, %d errors (%d recovered reader panics, %d caught by validation or row count), %d read silently wrong (%d of them with the damage in the footer); slowest read %v (%s)",
+		c.Cases, c.OK, c.Errors, c.Panics, c.Damaged, c.Wrong, c.WrongFooter, c.Slowest.Round(time.Millisecond), c.SlowestCase)
 }
 
 // Damage writes damaged copies of orig to path, one at a time, and calls read after
@@ -49,7 +58,11 @@ func Damage(t testing.TB, path string, orig []byte, stride int, timeout time.Dur
 		stride = 1
 	}
 	var c Counts
-	run := func(what string, b []byte) {
+	footer := len(orig) // offset of the footer: [footer, len-8) is the Thrift metadata
+	if n := len(orig); n >= 12 && string(orig[n-4:]) == "PAR1" {
+		footer = n - 8 - int(binary.LittleEndian.Uint32(orig[n-8:]))
+	}
+	run := func(what string, at int, b []byte) {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -88,6 +101,12 @@ func Damage(t testing.TB, path string, orig []byte, stride int, timeout time.Dur
 			c.OK++
 		case errors.Is(err, ErrWrongData):
 			c.Wrong++
+			if at >= footer {
+				c.WrongFooter++
+			}
+			if len(c.WrongCases) < 5 {
+				c.WrongCases = append(c.WrongCases, what+": "+err.Error())
+			}
 		default:
 			c.Errors++
 			if errors.Is(err, pqsafe.ErrPanic) {
@@ -108,7 +127,7 @@ func Damage(t testing.TB, path string, orig []byte, stride int, timeout time.Dur
 			}
 			b := append([]byte(nil), orig...)
 			b[i] = v
-			run(fmt.Sprintf("byte %d of %d set to %#02x (was %#02x)", i, len(orig), v, orig[i]), b)
+			run(fmt.Sprintf("byte %d of %d set to %#02x (was %#02x)", i, len(orig), v, orig[i]), i, b)
 		}
 	}
 	cuts := []int{len(orig) - 1, len(orig) - 4, len(orig) - 8, len(orig) - 12}
@@ -117,7 +136,7 @@ func Damage(t testing.TB, path string, orig []byte, stride int, timeout time.Dur
 	}
 	for _, n := range cuts {
 		if n >= 0 && n < len(orig) {
-			run(fmt.Sprintf("cut to %d of %d bytes", n, len(orig)), orig[:n])
+			run(fmt.Sprintf("cut to %d of %d bytes", n, len(orig)), -1, orig[:n])
 		}
 	}
 	return c

@@ -1,0 +1,148 @@
+package encoders
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/immkit/immkit/internal/pqsafe/pqsafetest"
+)
+
+// rawRow is row r of the raw-sample part rawPart writes: what scanSamples must return.
+func rawRow(r int) Sample {
+	s := Sample{Key: fmt.Sprintf("k%03d", r), Source: fmt.Sprintf("src/%d.png", r)}
+	s.SHA256 = sha256.Sum256([]byte(s.Key))
+	if r%4 != 3 {
+		s.Image = bytes.Repeat([]byte{byte(r)}, 3+r%9)
+	}
+	if r%3 != 1 {
+		s.Text, s.HasText = strings.Repeat("word ", r%5+1), true
+	}
+	if r%5 != 4 {
+		s.Label = []string{"cat", "dog"}[r%2]
+	}
+	return s
+}
+
+// rawPart writes rows [0, rows) of rawRow in ingest's raw-sample columns with arrow-go's
+// writer (zstd, one Write per row group of 7).
+func rawPart(t *testing.T, path string, rows int) {
+	t.Helper()
+	media := arrow.StructOf(arrow.Field{Name: "bytes", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		arrow.Field{Name: "path", Type: arrow.BinaryTypes.String, Nullable: true})
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "key", Type: arrow.BinaryTypes.String},
+		{Name: "source", Type: arrow.BinaryTypes.String},
+		{Name: "image", Type: media, Nullable: true},
+		{Name: "text", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "label", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "sha256", Type: arrow.BinaryTypes.Binary},
+	}, nil)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lo := 0; lo < rows; lo += 7 {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		for r := lo; r < min(rows, lo+7); r++ {
+			s := rawRow(r)
+			b.Field(0).(*array.StringBuilder).Append(s.Key)
+			b.Field(1).(*array.StringBuilder).Append(s.Source)
+			img := b.Field(2).(*array.StructBuilder)
+			if s.Image == nil {
+				img.AppendNull()
+			} else {
+				img.Append(true)
+				img.FieldBuilder(0).(*array.BinaryBuilder).Append(s.Image)
+				img.FieldBuilder(1).(*array.StringBuilder).Append(s.Key + ".png")
+			}
+			if s.HasText {
+				b.Field(3).(*array.StringBuilder).Append(s.Text)
+			} else {
+				b.Field(3).AppendNull()
+			}
+			if s.Label != "" {
+				b.Field(4).(*array.StringBuilder).Append(s.Label)
+			} else {
+				b.Field(4).AppendNull()
+			}
+			b.Field(5).(*array.BinaryBuilder).Append(s.SHA256[:])
+		}
+		rec := b.NewRecordBatch()
+		err := w.Write(rec)
+		rec.Release()
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scanAgainst reads path with scanSamples and compares every sample with rawRow.
+func scanAgainst(path string, rows int) error {
+	n := 0
+	err := scanSamples(context.Background(), path, func(s *Sample) error {
+		want := rawRow(n)
+		n++
+		if s.Key != want.Key || s.Source != want.Source || s.SHA256 != want.SHA256 || !bytes.Equal(s.Image, want.Image) ||
+			s.Text != want.Text || s.HasText != want.HasText || s.Label != want.Label || s.Audio != nil {
+			return fmt.Errorf("%w: row %d: %+v, want %+v", pqsafetest.ErrWrongData, n-1, s, want)
+		}
+		return nil
+	})
+	if err == nil && n != rows {
+		return fmt.Errorf("%w: %d rows, want %d", pqsafetest.ErrWrongData, n, rows)
+	}
+	return err
+}
+
+// TestScanSamplesDamaged damages a real raw-sample part byte by byte and by cutting it:
+// encode's input reader returns the written samples or an error naming the part, never a
+// panic or a hang.
+func TestScanSamplesDamaged(t *testing.T) {
+	dir := t.TempDir()
+	orig := filepath.Join(dir, "orig.parquet")
+	const rows = 24
+	rawPart(t, orig, rows)
+	if err := scanAgainst(orig, rows); err != nil {
+		t.Fatalf("undamaged part: %v", err)
+	}
+	b, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "part-0-00000.parquet")
+	c := pqsafetest.Damage(t, path, b, pqsafetest.Stride(5), 10*time.Second, func() error { return scanAgainst(path, rows) },
+		func(t testing.TB, what string, err error) {
+			if !strings.Contains(err.Error(), path) || !strings.HasPrefix(err.Error(), "encoders: ") {
+				t.Errorf("%s: the error does not name the part: %v", what, err)
+			}
+		})
+	t.Logf("%d-byte part: %s", len(b), c)
+	if c.Wrong > c.WrongFooter { // zstd pages: a damaged byte breaks the frame rather than the values
+		t.Errorf("%d damaged column chunks read without an error but with other values, e.g. %q", c.Wrong-c.WrongFooter, c.WrongCases)
+	}
+	if c.Errors == 0 {
+		t.Error("no damaged copy gave an error")
+	}
+}
