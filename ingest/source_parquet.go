@@ -11,6 +11,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/immkit/immkit/internal/pqsafe"
 )
 
 // parquetSource reads an existing Parquet dataset, one candidate per row. Flags map the
@@ -37,7 +39,10 @@ func (s *parquetSource) candidates(ctx context.Context, emit func(*Candidate) er
 	o := s.opts
 	stem, _ := splitKey(path.Base(name))
 	row := 0
-	err := ScanParquet(s.path, nil, 64, func(rec arrow.RecordBatch) error {
+	// pqsafe, not ScanParquet: a damaged file must be an error, and ScanParquet's recover
+	// does not reach the goroutines pqarrow starts for struct columns (an HF image column),
+	// nor does it check decoded offsets before this callback indexes them.
+	err := pqsafe.ScanFile(ctx, s.path, nil, pqsafe.Options{BatchRows: 64, Prefix: "ingest: "}, func(rec arrow.RecordBatch) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
