@@ -14,7 +14,11 @@
 //   - File opens a file (footer parsing recovered) and File.Scan reads record batches of
 //     chosen columns in the caller's goroutine, recovering reader panics, validating every
 //     batch and checking the number of rows against the footer; its errors name the file
-//     and the row group (and the column when one is at fault).
+//     and the row group (and the column when one is at fault). Open first checks every
+//     column chunk's location against the file size, because pqarrow opens the readers of
+//     a struct's children in goroutines of its own.
+//   - Linking the package replaces arrow-go's zstd and snappy decoders with ones that
+//     decode a page into at most the size its header declares (codec.go).
 //
 // The callback of Scan runs outside the recover: a panic there is a bug of the caller and
 // crashes as it should.
