@@ -13,10 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/immkit/immkit/ingest"
 	"github.com/immkit/immkit/internal/cli"
@@ -45,49 +42,28 @@ func partFile(t *testing.T, path string, rows int) {
 		{Name: ingest.ColLabel, Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: ingest.ColSHA256, Type: arrow.BinaryTypes.Binary},
 	}, nil)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for lo := 0; lo < rows; lo += 6 {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-		for r := lo; r < min(rows, lo+6); r++ {
-			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%03d", r))
-			img := b.Field(1).(*array.StructBuilder)
-			if r%3 == 2 {
-				img.AppendNull()
-				b.Field(2).AppendNull()
-				b.Field(3).AppendNull()
-			} else {
-				img.Append(true)
-				img.FieldBuilder(0).(*array.BinaryBuilder).Append(bytes.Repeat([]byte{byte(r)}, 5+r))
-				img.FieldBuilder(1).(*array.StringBuilder).Append(fmt.Sprintf("k%03d.png", r))
-				b.Field(2).(*array.Int32Builder).Append(int32(10 + r))
-				b.Field(3).(*array.Int32Builder).Append(int32(20 + r))
-			}
-			if d, ok := docOf(r); ok {
-				b.Field(4).(*array.StringBuilder).Append(d)
-			} else {
-				b.Field(4).AppendNull()
-			}
-			b.Field(5).(*array.StringBuilder).Append([]string{"cat", "dog", "owl"}[r%3])
-			b.Field(6).(*array.BinaryBuilder).Append(bytes.Repeat([]byte{byte(r), 7}, 16))
+	pqsafetest.WriteFile(t, path, sc, compress.Codecs.Zstd, rows, 6, func(b *array.RecordBuilder, r int) {
+		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%03d", r))
+		img := b.Field(1).(*array.StructBuilder)
+		if r%3 == 2 {
+			img.AppendNull()
+			b.Field(2).AppendNull()
+			b.Field(3).AppendNull()
+		} else {
+			img.Append(true)
+			img.FieldBuilder(0).(*array.BinaryBuilder).Append(bytes.Repeat([]byte{byte(r)}, 5+r))
+			img.FieldBuilder(1).(*array.StringBuilder).Append(fmt.Sprintf("k%03d.png", r))
+			b.Field(2).(*array.Int32Builder).Append(int32(10 + r))
+			b.Field(3).(*array.Int32Builder).Append(int32(20 + r))
 		}
-		rec := b.NewRecordBatch()
-		err := w.Write(rec)
-		rec.Release()
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
+		if d, ok := docOf(r); ok {
+			b.Field(4).(*array.StringBuilder).Append(d)
+		} else {
+			b.Field(4).AppendNull()
 		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+		b.Field(5).(*array.StringBuilder).Append([]string{"cat", "dog", "owl"}[r%3])
+		b.Field(6).(*array.BinaryBuilder).Append(bytes.Repeat([]byte{byte(r), 7}, 16))
+	})
 }
 
 // damageChecks asserts the outcome counts every damage test shares.

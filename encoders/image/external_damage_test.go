@@ -2,19 +2,13 @@ package image
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/immkit/immkit/internal/pqsafe/pqsafetest"
 )
@@ -27,35 +21,14 @@ func latentFile(t *testing.T, path string, rows int, codec compress.Compression)
 		{Name: "key", Type: arrow.BinaryTypes.String},
 		{Name: "image_latent", Type: arrow.FixedSizeListOf(12, arrow.PrimitiveTypes.Float32)},
 	}, nil)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(parquet.WithCompression(codec)), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for lo := 0; lo < rows; lo += 4 {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	pqsafetest.WriteFile(t, path, sc, codec, rows, 4, func(b *array.RecordBuilder, r int) {
 		lb := b.Field(1).(*array.FixedSizeListBuilder)
-		for r := lo; r < min(rows, lo+4); r++ {
-			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%02d", r))
-			lb.Append(true)
-			for i := range 12 {
-				lb.ValueBuilder().(*array.Float32Builder).Append(val(r*12 + i))
-			}
+		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%02d", r))
+		lb.Append(true)
+		for i := range 12 {
+			lb.ValueBuilder().(*array.Float32Builder).Append(val(r*12 + i))
 		}
-		rec := b.NewRecordBatch()
-		err := w.Write(rec)
-		rec.Release()
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // readLatentsOf reads path with FromParquet and compares with the values latentFile wrote.
@@ -88,26 +61,7 @@ func TestFromParquetDamaged(t *testing.T) {
 		orig := filepath.Join(dir, "orig.parquet")
 		const rows = 10
 		latentFile(t, orig, rows, codec)
-		if err := readLatentsOf(orig, rows); err != nil {
-			t.Fatalf("%s: undamaged file: %v", codec, err)
-		}
-		b, err := os.ReadFile(orig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "latents.parquet")
-		c := pqsafetest.Damage(t, path, b, pqsafetest.Stride(3), 10*time.Second, func() error { return readLatentsOf(path, rows) },
-			func(t testing.TB, what string, err error) {
-				if !strings.Contains(err.Error(), path) {
-					t.Errorf("%s: the error does not name the file: %v", what, err)
-				}
-			})
-		t.Logf("%s, %d-byte file: %s", codec, len(b), c)
-		if codec == compress.Codecs.Zstd && c.Wrong > c.WrongFooter {
-			t.Errorf("%d damaged zstd column chunks read without an error but with other values, e.g. %q", c.Wrong-c.WrongFooter, c.WrongCases)
-		}
-		if c.Errors == 0 {
-			t.Errorf("%s: no damaged copy gave an error", codec)
-		}
+		pqsafetest.DamageFile(t, codec.String(), orig, filepath.Join(dir, "latents.parquet"), pqsafetest.Stride(3), "", codec == compress.Codecs.Zstd,
+			func(path string) error { return readLatentsOf(path, rows) })
 	}
 }

@@ -2,19 +2,13 @@ package mmdata
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/immkit/immkit/internal/pqsafe/pqsafetest"
 )
@@ -29,46 +23,25 @@ func sideShard(t *testing.T, path string, rows int) {
 		{Name: colTextTokens, Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
 		{Name: colAudioMel, Type: arrow.ListOf(arrow.PrimitiveTypes.Float32), Nullable: true},
 	}, nil)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for lo := 0; lo < rows; lo += 6 {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-		for r := lo; r < min(rows, lo+6); r++ {
-			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%03d", r))
-			tok := b.Field(1).(*array.ListBuilder)
-			if r%5 == 2 {
-				tok.AppendNull()
-			} else {
-				tok.Append(true)
-				tok.ValueBuilder().(*array.Int32Builder).AppendValues([]int32{1, 2, int32(r)}, nil)
-			}
-			mel := b.Field(2).(*array.ListBuilder)
-			if r%4 == 1 {
-				mel.AppendNull()
-			} else {
-				mel.Append(true)
-				for j := 0; j < 6; j++ {
-					mel.ValueBuilder().(*array.Float32Builder).Append(float32(r) + float32(j)/8)
-				}
+	pqsafetest.WriteFile(t, path, sc, compress.Codecs.Zstd, rows, 6, func(b *array.RecordBuilder, r int) {
+		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("k%03d", r))
+		tok := b.Field(1).(*array.ListBuilder)
+		if r%5 == 2 {
+			tok.AppendNull()
+		} else {
+			tok.Append(true)
+			tok.ValueBuilder().(*array.Int32Builder).AppendValues([]int32{1, 2, int32(r)}, nil)
+		}
+		mel := b.Field(2).(*array.ListBuilder)
+		if r%4 == 1 {
+			mel.AppendNull()
+		} else {
+			mel.Append(true)
+			for j := 0; j < 6; j++ {
+				mel.ValueBuilder().(*array.Float32Builder).Append(float32(r) + float32(j)/8)
 			}
 		}
-		rec := b.NewRecordBatch()
-		err := w.Write(rec)
-		rec.Release()
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // readSideOf reads one shard's side columns into a fresh layout and checks them against
@@ -114,25 +87,6 @@ func TestReadShardSideDamaged(t *testing.T) {
 	orig := filepath.Join(dir, "orig.parquet")
 	const rows = 20
 	sideShard(t, orig, rows)
-	if err := readSideOf(orig, rows); err != nil {
-		t.Fatalf("undamaged shard: %v", err)
-	}
-	b, err := os.ReadFile(orig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "shard-00000.parquet")
-	c := pqsafetest.Damage(t, path, b, pqsafetest.Stride(5), 10*time.Second, func() error { return readSideOf(path, rows) },
-		func(t testing.TB, what string, err error) {
-			if !strings.Contains(err.Error(), path) || !strings.HasPrefix(err.Error(), "mmdata: ") {
-				t.Errorf("%s: the error does not name the shard: %v", what, err)
-			}
-		})
-	t.Logf("%d-byte shard: %s", len(b), c)
-	if c.Wrong > c.WrongFooter { // zstd pages: a damaged byte breaks the frame rather than the values
-		t.Errorf("%d damaged column chunks read without an error but with other values, e.g. %q", c.Wrong-c.WrongFooter, c.WrongCases)
-	}
-	if c.Errors == 0 {
-		t.Error("no damaged copy gave an error")
-	}
+	pqsafetest.DamageFile(t, "shard", orig, filepath.Join(dir, "shard-00000.parquet"), pqsafetest.Stride(5), "mmdata: ", true,
+		func(path string) error { return readSideOf(path, rows) })
 }

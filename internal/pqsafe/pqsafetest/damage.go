@@ -9,8 +9,16 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/immkit/immkit/internal/pqsafe"
 )
@@ -152,4 +160,65 @@ func Stride(def int) int {
 		return 4 * def
 	}
 	return def
+}
+
+// DamageFile is the usual damage test of a reader. read(orig) must accept the undamaged
+// file; then Damage writes the damaged copies of orig's bytes to path and calls
+// read(path) after each. Every error must name path and, when prefix is not "", start
+// with it. When checksummed (zstd pages: a damaged byte breaks the frame rather than the
+// values), a damaged column chunk that reads as other values without an error fails the
+// test; and at least one damaged copy must give an error. The counts are logged as what
+// and returned.
+func DamageFile(t testing.TB, what, orig, path string, stride int, prefix string, checksummed bool, read func(path string) error) Counts {
+	t.Helper()
+	if err := read(orig); err != nil {
+		t.Fatalf("%s: the undamaged file: %v", what, err)
+	}
+	b, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Damage(t, path, b, stride, 10*time.Second, func() error { return read(path) }, func(t testing.TB, damage string, err error) {
+		if msg := err.Error(); !strings.Contains(msg, path) || !strings.HasPrefix(msg, prefix) {
+			t.Errorf("%s: %s: the error does not name the file (prefix %q): %v", what, damage, prefix, err)
+		}
+	})
+	t.Logf("%s, %d bytes: %s", what, len(b), c)
+	if checksummed && c.Wrong > c.WrongFooter {
+		t.Errorf("%s: %d damaged column chunks read without an error but with other values, e.g. %q", what, c.Wrong-c.WrongFooter, c.WrongCases)
+	}
+	if c.Errors == 0 {
+		t.Errorf("%s: no damaged copy gave an error", what)
+	}
+	return c
+}
+
+// WriteFile writes rows rows of schema sc to path with arrow-go's writer and the given
+// page compression, one Write (one row group) per batch rows; fill appends row r to b.
+func WriteFile(t testing.TB, path string, sc *arrow.Schema, codec compress.Compression, rows, batch int, fill func(b *array.RecordBuilder, r int)) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(parquet.WithCompression(codec)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lo := 0; lo < rows; lo += batch {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		for r := lo; r < min(rows, lo+batch); r++ {
+			fill(b, r)
+		}
+		rec := b.NewRecordBatch()
+		err := w.Write(rec)
+		rec.Release()
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
