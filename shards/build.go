@@ -30,6 +30,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/immkit/immkit/internal/pqsafe"
 )
 
 // DefaultShardSize is the target size of one shard file.
@@ -249,7 +251,7 @@ func (o *BuildOptions) defaults() error {
 // inspectParts reads every part's footer, checks that all share one schema and returns the
 // output schema (the parts' fields and metadata, with the union of their artefacts).
 func inspectParts(paths []string) (_ []part, _ *arrow.Schema, _ []Artefact, err error) {
-	defer recoverReader(&err, "the input parts")
+	defer pqsafe.Recover(&err, "the input parts")
 	parts := make([]part, len(paths))
 	var first []Field
 	var firstMeta arrow.Metadata
@@ -259,8 +261,8 @@ func inspectParts(paths []string) (_ []part, _ *arrow.Schema, _ []Artefact, err 
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		s, err := pf.fr.Schema()
-		rows, raw := pf.pr.NumRows(), pf.rawBytes()
+		s, err := pf.Arrow.Schema()
+		rows, raw := pf.Reader.NumRows(), pf.rawBytes()
 		err = errors.Join(err, pf.Close())
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("shards: schema of %s: %w", p, err)
@@ -357,18 +359,18 @@ func readEntries(ctx context.Context, parts []part, workers int) ([]entry, error
 	g.SetLimit(workers)
 	for pi := range parts {
 		g.Go(func() (err error) {
-			defer recoverReader(&err, parts[pi].path)
+			defer pqsafe.Recover(&err, parts[pi].path)
 			pf, err := openParquet(parts[pi].path, 64<<10)
 			if err != nil {
 				return err
 			}
 			defer pf.Close()
-			cols, err := pf.leaves(ColKey, ColSHA256)
+			cols, err := pf.Leaves(ColKey, ColSHA256)
 			if err != nil {
 				return err
 			}
 			out := make([]entry, 0, parts[pi].rows)
-			err = pf.readRecords(gctx, cols, func(rec arrow.RecordBatch) error {
+			err = pf.Scan(gctx, cols, func(rec arrow.RecordBatch) error {
 				keys, shas, err := keyColumns(parts[pi].path, rec)
 				if err != nil {
 					return err
@@ -477,7 +479,7 @@ func dedup(ctx context.Context, parts []part, entries []entry, workers int) ([]e
 	g.SetLimit(workers)
 	for pi := range needParts {
 		g.Go(func() (err error) {
-			defer recoverReader(&err, parts[pi].path)
+			defer pqsafe.Recover(&err, parts[pi].path)
 			return fingerprintRows(gctx, parts[pi].path, pi, want)
 		})
 	}
@@ -511,7 +513,7 @@ func fingerprintRows(ctx context.Context, path string, pi int, want map[[2]int64
 	}
 	defer pf.Close()
 	var row int64
-	return pf.readRecords(ctx, nil, func(rec arrow.RecordBatch) error {
+	return pf.Scan(ctx, nil, func(rec arrow.RecordBatch) error {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			if dst := want[[2]int64{int64(pi), row + int64(i)}]; dst != nil {
 				h := sha256.New()
@@ -632,7 +634,7 @@ func scatter(ctx context.Context, parts []part, plan *scatterPlan, schema *arrow
 	g.SetLimit(workers)
 	for pi := range parts {
 		g.Go(func() (err error) {
-			defer recoverReader(&err, parts[pi].path)
+			defer pqsafe.Recover(&err, parts[pi].path)
 			avg := max(1, parts[pi].rawBytes/max(1, parts[pi].rows))
 			pf, err := openParquet(parts[pi].path, max(1, min(8192, (32<<20)/avg)))
 			if err != nil {
@@ -640,7 +642,7 @@ func scatter(ctx context.Context, parts []part, plan *scatterPlan, schema *arrow
 			}
 			defer pf.Close()
 			var row int64
-			return pf.readRecords(gctx, nil, func(rec arrow.RecordBatch) error {
+			return pf.Scan(gctx, nil, func(rec arrow.RecordBatch) error {
 				n := int(rec.NumRows())
 				// A damaged part can decode to more rows than its footer declared, or to
 				// columns shorter than the batch; arrow's Take would then index out of
@@ -652,7 +654,7 @@ func scatter(ctx context.Context, parts []part, plan *scatterPlan, schema *arrow
 					if c.Len() != n {
 						return fmt.Errorf("shards: %s: column %s has %d values in a batch of %d rows (a damaged file?)", parts[pi].path, rec.ColumnName(ci), c.Len(), n)
 					}
-					if err := validateArray(c); err != nil {
+					if err := pqsafe.ValidateArray(c); err != nil {
 						return fmt.Errorf("shards: %s: column %s: %w (a damaged file?)", parts[pi].path, rec.ColumnName(ci), err)
 					}
 				}

@@ -156,7 +156,7 @@ func readShardRows(t testing.TB, dir string, m *Manifest) (keys []string, split 
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = pf.readRecords(t.Context(), nil, func(rec arrow.RecordBatch) error {
+		err = pf.Scan(t.Context(), nil, func(rec arrow.RecordBatch) error {
 			sc := rec.Schema()
 			k := rec.Column(sc.FieldIndices("key")[0]).(*array.String)
 			l := rec.Column(sc.FieldIndices("image_latent")[0]).(*array.FixedSizeList)

@@ -30,7 +30,7 @@ const levelBatch = 1 << 16
 // readLatentChunk decodes leaf column leaf of row group rg, which has rows rows of a
 // fixed_size_list<float16|float32> of c.size elements.
 func readLatentChunk(pf *parquetFile, rg, leaf int, c loadCol, rows int64, buf *latentChunk) error {
-	rgr := pf.pr.RowGroup(rg)
+	rgr := pf.Reader.RowGroup(rg)
 	ccr, err := rgr.Column(leaf)
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ func TestReadLatentChunkPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pf.Close()
-			leaf, err := pf.leaves("image_latent")
+			leaf, err := pf.Leaves("image_latent")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ type latentPages struct {
 // page reader can copy them as they are (PLAIN float16 as FIXED_LEN_BYTE_ARRAY(2), or
 // PLAIN FLOAT).
 func latentElemBytes(pf *parquetFile, leaf int, c loadCol) (int, bool) {
-	d := pf.pr.MetaData().Schema.Column(leaf)
+	d := pf.Reader.MetaData().Schema.Column(leaf)
 	switch {
 	case c.f16 && d.PhysicalType() == parquet.Types.FixedLenByteArray && d.TypeLength() == 2:
 		return 2, true
@@ -79,7 +79,7 @@ func (lp *latentPages) read(pf *parquetFile, rg, leaf int, c loadCol, rgRows int
 	if len(dst) != len(rows)*c.size*eb {
 		return false, fmt.Errorf("latent destination of %d bytes for %d rows of %d x %d bytes", len(dst), len(rows), c.size, eb)
 	}
-	cc, err := pf.pr.MetaData().RowGroup(rg).ColumnChunk(leaf)
+	cc, err := pf.Reader.MetaData().RowGroup(rg).ColumnChunk(leaf)
 	if err != nil {
 		return false, err
 	}
@@ -96,11 +96,11 @@ func (lp *latentPages) read(pf *parquetFile, rg, leaf int, c loadCol, rgRows int
 			return false, nil
 		}
 	}
-	descr := pf.pr.MetaData().Schema.Column(leaf)
+	descr := pf.Reader.MetaData().Schema.Column(leaf)
 	maxDef, maxRep := descr.MaxDefinitionLevel(), descr.MaxRepetitionLevel()
 	off := cc.DataPageOffset()
 	end := off + cc.TotalCompressedSize()
-	st, err := pf.f.Stat()
+	st, err := pf.OS.Stat()
 	if err != nil {
 		return false, err
 	}
@@ -113,7 +113,7 @@ func (lp *latentPages) read(pf *parquetFile, rg, leaf int, c loadCol, rgRows int
 		if off >= end {
 			return false, fmt.Errorf("column chunk ends at value %d, before row %d", v0, rows[ri])
 		}
-		h, hl, err := lp.header(pf.f, off, end)
+		h, hl, err := lp.header(pf.OS, off, end)
 		if err != nil {
 			return false, err
 		}
@@ -138,7 +138,7 @@ func (lp *latentPages) read(pf *parquetFile, rg, leaf int, c loadCol, rgRows int
 			v0, off = v0+nv, next
 			continue
 		}
-		vals, ok, err := lp.values(pf.f, off, body, h, codec, maxDef, maxRep, eb)
+		vals, ok, err := lp.values(pf.OS, off, body, h, codec, maxDef, maxRep, eb)
 		if err != nil || !ok {
 			return false, err
 		}

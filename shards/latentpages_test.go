@@ -137,12 +137,12 @@ func TestLatentPagesRead(t *testing.T) {
 			t.Run(lay.name+"/"+col.name, func(t *testing.T) {
 				opts := append([]parquet.WriterProperty{parquet.WithDictionaryDefault(false)}, lay.opts...)
 				pf := latentFile(t, col.rec, 60, parquet.NewWriterProperties(opts...))
-				leaf, err := pf.leaves(col.c.name)
+				leaf, err := pf.Leaves(col.c.name)
 				if err != nil {
 					t.Fatal(err)
 				}
 				eb := len(col.want) / (n * col.c.size)
-				md := pf.pr.MetaData()
+				md := pf.Reader.MetaData()
 				var lp latentPages
 				base := int64(0)
 				for rg := range md.NumRowGroups() {
@@ -202,7 +202,7 @@ func TestParsePageHeaderAgainstArrow(t *testing.T) {
 	for _, v := range []parquet.DataPageVersion{parquet.DataPageV1, parquet.DataPageV2} {
 		pf := latentFile(t, rec, 40, parquet.NewWriterProperties(parquet.WithDataPageVersion(v), parquet.WithDataPageSize(512),
 			parquet.WithCompression(compress.Codecs.Zstd), parquet.WithStats(true), parquet.WithBatchSize(64)))
-		md := pf.pr.MetaData()
+		md := pf.Reader.MetaData()
 		pages := 0
 		for rg := range md.NumRowGroups() {
 			for leaf := range md.Schema.NumColumns() {
@@ -210,7 +210,7 @@ func TestParsePageHeaderAgainstArrow(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				pr, err := pf.pr.RowGroup(rg).GetColumnPageReader(leaf)
+				pr, err := pf.Reader.RowGroup(rg).GetColumnPageReader(leaf)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -224,7 +224,7 @@ func TestParsePageHeaderAgainstArrow(t *testing.T) {
 					if off >= end {
 						t.Fatalf("arrow reads a page past the chunk end at %d", off)
 					}
-					h, hl, err := lp.header(pf.f, off, end)
+					h, hl, err := lp.header(pf.OS, off, end)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -271,7 +271,7 @@ func pageHeaderSeeds(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, v := range []parquet.DataPageVersion{parquet.DataPageV1, parquet.DataPageV2} {
 		pf := latentFile(t, rec, 0, parquet.NewWriterProperties(parquet.WithDataPageVersion(v), parquet.WithStats(true), parquet.WithDictionaryDefault(true)))
-		md := pf.pr.MetaData()
+		md := pf.Reader.MetaData()
 		for leaf := range md.Schema.NumColumns() {
 			cc, err := md.RowGroup(0).ColumnChunk(leaf)
 			if err != nil {
@@ -282,7 +282,7 @@ func pageHeaderSeeds(t testing.TB) [][]byte {
 				off = cc.DictionaryPageOffset()
 			}
 			b := make([]byte, min(256, cc.TotalCompressedSize()))
-			if _, err := pf.f.ReadAt(b, off); err != nil {
+			if _, err := pf.OS.ReadAt(b, off); err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, b)
@@ -340,11 +340,11 @@ func TestLatentPagesSkipsPages(t *testing.T) {
 	rec := encodedRecord(all, size)
 	defer rec.Release()
 	pf := latentFile(t, rec, 0, parquet.NewWriterProperties(parquet.WithDictionaryDefault(false), parquet.WithDataPageSize(128), parquet.WithBatchSize(64)))
-	leaf, err := pf.leaves("image_latent")
+	leaf, err := pf.Leaves("image_latent")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := pf.pr.MetaData().RowGroup(0).ColumnChunk(leaf[0])
+	cc, err := pf.Reader.MetaData().RowGroup(0).ColumnChunk(leaf[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestLatentPagesSkipsPages(t *testing.T) {
 	type span struct{ body, len int64 }
 	var pages []span
 	for off, end := cc.DataPageOffset(), cc.DataPageOffset()+cc.TotalCompressedSize(); off < end; {
-		h, hl, err := lp.header(pf.f, off, end)
+		h, hl, err := lp.header(pf.OS, off, end)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +363,7 @@ func TestLatentPagesSkipsPages(t *testing.T) {
 	if len(pages) < 4 {
 		t.Fatalf("%d pages; the test wants several", len(pages))
 	}
-	w, err := os.OpenFile(pf.f.Name(), os.O_WRONLY, 0)
+	w, err := os.OpenFile(pf.Path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func TestBuildWritesLatentsUncompressed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		md := pf.pr.MetaData()
+		md := pf.Reader.MetaData()
 		for rg := range md.NumRowGroups() {
 			for leaf := range md.Schema.NumColumns() {
 				cc, err := md.RowGroup(rg).ColumnChunk(leaf)
@@ -454,15 +454,15 @@ func TestLatentPagesCorruptHeader(t *testing.T) {
 		{"huge page", []byte{0x15, 0x00, 0x15, 0x80, 0x80, 0x80, 0x80, 0x08, 0x15, 0x80, 0x80, 0x80, 0x80, 0x08, 0x00}},
 	} {
 		pf := latentFile(t, rec, 0, parquet.NewWriterProperties(parquet.WithDictionaryDefault(false)))
-		leaf, err := pf.leaves("image_latent")
+		leaf, err := pf.Leaves("image_latent")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cc, err := pf.pr.MetaData().RowGroup(0).ColumnChunk(leaf[0])
+		cc, err := pf.Reader.MetaData().RowGroup(0).ColumnChunk(leaf[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := os.OpenFile(pf.f.Name(), os.O_WRONLY, 0)
+		w, err := os.OpenFile(pf.Path, os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

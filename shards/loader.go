@@ -20,6 +20,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/immkit/immkit/internal/pqsafe"
 )
 
 // LoaderOptions configures a Loader. Zero values give a single-rank loader over the train
@@ -216,7 +218,7 @@ func (l *Loader) columns() ([]loadCol, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := pf.fr.Schema()
+	sc, err := pf.Arrow.Schema()
 	pf.Close()
 	if err != nil {
 		return nil, fmt.Errorf("shards: schema of %s: %w", l.shards[0].Path, err)
@@ -377,7 +379,7 @@ func (l *Loader) start() {
 		r := &reader{l: l, files: map[int]*parquetFile{}, free: free, stage: map[string][]int32{}}
 		defer r.close()
 		err := func() (err error) {
-			defer recoverReader(&err, l.dir)
+			defer pqsafe.Recover(&err, l.dir)
 			return r.run(ctx, l.pos.Epoch, l.pos.Step)
 		}()
 		if err != nil && ctx.Err() == nil {
@@ -685,12 +687,12 @@ func (r *reader) rowGroupOf(shard int, row int64) (*parquetFile, int, int64, int
 			return nil, 0, 0, 0, err
 		}
 		// Row groups are read through pqarrow with recycled buffers (see bufferPool).
-		if pf.fr, err = pqarrow.NewFileReader(pf.pr, pqarrow.ArrowReadProperties{BatchSize: 1024}, &r.pool); err != nil {
+		if pf.Arrow, err = pqarrow.NewFileReader(pf.Reader, pqarrow.ArrowReadProperties{BatchSize: 1024}, &r.pool); err != nil {
 			return nil, 0, 0, 0, errors.Join(fmt.Errorf("shards: read schema of %s: %w", r.l.shards[shard].Path, err), pf.Close())
 		}
 		r.files[shard] = pf
 	}
-	md := pf.pr.MetaData()
+	md := pf.Reader.MetaData()
 	base := int64(0)
 	for rg := 0; rg < md.NumRowGroups(); rg++ {
 		n := md.RowGroup(rg).NumRows()
@@ -755,7 +757,7 @@ func (r *reader) decodeRowGroup(ctx context.Context, pf *parquetFile, shard, rg 
 // page reader when the chunk allows it, else from the whole chunk decoded by the general
 // reader (kept for the next block).
 func (r *reader) decodeLatent(pf *parquetFile, shard, rg int, rows int64, li int, c loadCol, i, j int) error {
-	leaf, err := pf.leaves(c.name)
+	leaf, err := pf.Leaves(c.name)
 	if err != nil {
 		return err
 	}
@@ -809,13 +811,13 @@ func (r *reader) record(ctx context.Context, pf *parquetFile, shard, rg int) err
 			names = append(names, c.name)
 		}
 	}
-	leaves, err := pf.leaves(names...)
+	leaves, err := pf.Leaves(names...)
 	if err != nil {
 		return err
 	}
-	nrows := pf.pr.MetaData().RowGroup(rg).NumRows()
-	pf.fr.Props.BatchSize = max(1, nrows)
-	rr, err := pf.fr.GetRecordReader(ctx, leaves, []int{rg})
+	nrows := pf.Reader.MetaData().RowGroup(rg).NumRows()
+	pf.Arrow.Props.BatchSize = max(1, nrows)
+	rr, err := pf.Arrow.GetRecordReader(ctx, leaves, []int{rg})
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}

@@ -1,7 +1,6 @@
 package shards
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/immkit/immkit/internal/pqsafe"
 )
@@ -72,15 +69,10 @@ func findParts(inputs []string) ([]string, error) {
 	return out, nil
 }
 
-// parquetFile is an open Parquet file read through pqarrow (internal/pqsafe: footer
-// parsing and reading recovered, batches validated). pr and fr start as File's Reader and
-// Arrow; the loader swaps fr for one with its own allocator.
-type parquetFile struct {
-	*pqsafe.File
-	f  *os.File
-	pr *file.Reader
-	fr *pqarrow.FileReader
-}
+// parquetFile is an open Parquet file read through internal/pqsafe (footer parsing and
+// reading recovered, batches validated, row counts checked). The loader replaces Arrow
+// with a reader on its own allocator.
+type parquetFile struct{ *pqsafe.File }
 
 func openParquet(path string, batchRows int64) (*parquetFile, error) {
 	// Stream column chunks through a 1 MiB buffer rather than reading each whole chunk
@@ -90,28 +82,17 @@ func openParquet(path string, batchRows int64) (*parquetFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &parquetFile{File: f, f: f.OS, pr: f.Reader, fr: f.Arrow}, nil
+	return &parquetFile{f}, nil
 }
-
-// leaves returns the Parquet leaf column indices of the named top-level fields, which is
-// what pqarrow's readers take.
-func (p *parquetFile) leaves(names ...string) ([]int, error) { return p.Leaves(names...) }
 
 // rawBytes sums the uncompressed size of all column chunks.
 func (p *parquetFile) rawBytes() int64 {
-	md := p.pr.MetaData()
+	md := p.Reader.MetaData()
 	var n int64
 	for i := 0; i < md.NumRowGroups(); i++ {
 		n += md.RowGroup(i).TotalByteSize()
 	}
 	return n
-}
-
-// readRecords calls fn for each record batch of the named columns (all when nil), in file
-// order (pqsafe.File.Scan: validated batches, row count checked against the footer). The
-// batch is released after fn returns.
-func (p *parquetFile) readRecords(ctx context.Context, cols []int, fn func(arrow.RecordBatch) error) error {
-	return p.Scan(ctx, cols, fn)
 }
 
 // schemaFields renders an Arrow schema's fields in manifest form.
@@ -189,11 +170,3 @@ func withoutKey(md arrow.Metadata, key string) arrow.Metadata {
 // damaged file (arrow-go panics on some, e.g. a negative column chunk length): the command
 // fails with the file named instead of crashing. It is pqsafe.ErrPanic.
 var ErrReaderPanic = pqsafe.ErrPanic
-
-// recoverReader turns a panic of the goroutine it is deferred in into *err, naming what
-// was being read (pqsafe.Recover: deferred directly, it is the function that recovers).
-var recoverReader = pqsafe.Recover
-
-// validateArray checks a decoded column before arrow's Take, whose goroutines no recover
-// reaches (pqsafe.ValidateArray).
-var validateArray = pqsafe.ValidateArray

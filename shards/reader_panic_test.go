@@ -10,7 +10,7 @@ import (
 
 // TestBuildDamagedPart damages a valid part byte by byte (every seventh byte, to 0xff and 0x00): Build must
 // return (an error or a dataset), never crash, whatever arrow-go's reader does with the
-// bytes (some make it panic; recoverReader turns that into ErrReaderPanic).
+// bytes (some make it panic; pqsafe.Recover turns that into ErrReaderPanic).
 func TestBuildDamagedPart(t *testing.T) {
 	tmp := t.TempDir()
 	in := filepath.Join(tmp, "in")

@@ -91,8 +91,8 @@ func Verify(ctx context.Context, dir string) (*VerifyReport, error) {
 			add("file", "a Parquet file", err.Error())
 			continue
 		}
-		rows := pf.pr.NumRows()
-		sch, err := pf.fr.Schema()
+		rows := pf.Reader.NumRows()
+		sch, err := pf.Arrow.Schema()
 		pf.Close()
 		rep.Rows += rows
 		if rows != s.Rows {

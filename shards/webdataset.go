@@ -78,7 +78,7 @@ func exportShard(ctx context.Context, src, dst string, res *ExportResult) error 
 	bw := bufio.NewWriterSize(f, 1<<20)
 	tw := tar.NewWriter(bw)
 	used := map[string]bool{}
-	err = pf.readRecords(ctx, nil, func(rec arrow.RecordBatch) error {
+	err = pf.Scan(ctx, nil, func(rec arrow.RecordBatch) error {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			members, err := sampleMembers(rec, i)
 			if err != nil {
