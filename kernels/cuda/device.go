@@ -32,16 +32,15 @@ type Options struct {
 // Device is the CUDA backend; it is not safe for concurrent use by several goroutines
 // (like kernels/cpu, one trainer drives it), but it may be called from any goroutine.
 type Device struct {
-	ctx   *cudadrv.Context
-	opt   Options
-	fns   map[string]cudadrv.Function
-	part  cudadrv.Ptr // reduce_sum partials: partBlocks doubles
-	mmd   cudadrv.Ptr // laplace_mmd_rows partials
-	mmdN  int         // doubles at mmd
-	ids   cudadrv.Ptr // Embed ids
-	idsN  int         // int32 at ids
-	srp   cudadrv.Ptr // sum_rows_part partials
-	srpN  int         // float32 at srp
+	ctx  *cudadrv.Context
+	opt  Options
+	fns  map[string]cudadrv.Function
+	part cudadrv.Ptr // reduce_sum partials: partBlocks doubles
+	// Scratch of the ops; pointers, so that a copy of the Device (the TF32 view of the
+	// tests) shares them rather than freeing memory the original still holds.
+	mmd   *scratch // laplace_mmd_rows partials (doubles)
+	ids   *scratch // Embed ids (int32)
+	srp   *scratch // sum_rows_part partials (float32)
 	hpart []float64
 	math  int // cuBLAS math mode of this Device's GEMMs
 }
@@ -65,7 +64,8 @@ func New(opt Options) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
-	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks)}
+	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
+		mmd: &scratch{}, ids: &scratch{}, srp: &scratch{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -164,6 +164,28 @@ func (d *Device) rowOp(name string, rows, cols int, args ...uint64) {
 }
 
 func p(b kernels.Buffer) uint64 { return uint64(ptrOf(b)) }
+
+// scratch is device memory an op keeps between calls (partial sums, uploaded ids),
+// grown geometrically and never shrunk, so a steady-state step allocates nothing.
+type scratch struct {
+	ptr   cudadrv.Ptr
+	bytes int
+}
+
+// get returns at least n bytes, reallocating (contents lost) when the current ones are
+// fewer.
+func (s *scratch) get(ctx *cudadrv.Context, n int) cudadrv.Ptr {
+	if n > s.bytes {
+		if s.ptr != 0 {
+			check(ctx.Free(s.ptr))
+		}
+		n = max(n, 2*s.bytes)
+		ptr, err := ctx.Alloc(n)
+		check(err)
+		s.ptr, s.bytes = ptr, n
+	}
+	return s.ptr
+}
 
 // Alloc returns a zeroed buffer.
 func (d *Device) Alloc(n int) kernels.Buffer {
@@ -289,16 +311,9 @@ func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
 	}
 	rpc := (rows + chunks - 1) / chunks
 	chunks = (rows + rpc - 1) / rpc
-	if need := chunks * cols; need > d.srpN {
-		if d.srp != 0 {
-			check(d.ctx.Free(d.srp))
-		}
-		ptr, err := d.ctx.Alloc(4 * need)
-		check(err)
-		d.srp, d.srpN = ptr, need
-	}
-	d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(d.srp), p(x), i32(rows), i32(cols), i32(rpc))
-	d.elementwise("sum_rows_finish", cols, p(dst), uint64(d.srp), i32(chunks), i32(cols), f32(beta))
+	srp := d.srp.get(d.ctx, 4*chunks*cols)
+	d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), p(x), i32(rows), i32(cols), i32(rpc))
+	d.elementwise("sum_rows_finish", cols, p(dst), uint64(srp), i32(chunks), i32(cols), f32(beta))
 }
 
 // RowComb sets dst = a[i]*x + b[i]*y row by row.
@@ -368,17 +383,9 @@ func (d *Device) uploadIDs(ids []int32, table kernels.Buffer, dim int) cudadrv.P
 			panic(fmt.Sprintf("cuda: id %d at %d out of range for a table of %d rows", id, i, rows))
 		}
 	}
-	if len(ids) > d.idsN {
-		if d.ids != 0 {
-			check(d.ctx.Free(d.ids))
-		}
-		n := max(len(ids), 2*d.idsN)
-		ptr, err := d.ctx.Alloc(4 * n)
-		check(err)
-		d.ids, d.idsN = ptr, n
-	}
-	check(d.ctx.HtoD(d.ids, unsafe.Pointer(&ids[0]), 4*len(ids)))
-	return d.ids
+	ptr := d.ids.get(d.ctx, 4*len(ids))
+	check(d.ctx.HtoD(ptr, unsafe.Pointer(&ids[0]), 4*len(ids)))
+	return ptr
 }
 
 // Embed gathers table rows.
@@ -453,20 +460,13 @@ func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m,
 		panic(fmt.Sprintf("cuda: LaplaceMMD group size %d exceeds %d", m, maxMMDShared/8))
 	}
 	need := 3 * groups * m
-	if need > d.mmdN {
-		if d.mmd != 0 {
-			check(d.ctx.Free(d.mmd))
-		}
-		ptr, err := d.ctx.Alloc(8 * need)
-		check(err)
-		d.mmd, d.mmdN = ptr, need
-	}
+	part := d.mmd.get(d.ctx, 8*need)
 	if grad == nil {
 		gw = nil
 	}
 	d.launch("laplace_mmd_rows", [3]uint32{uint32(groups * m), 1, 1}, [3]uint32{128, 1, 1}, 8*m,
-		uint64(d.mmd), p(grad), p(yt), p(yr), p(kw), p(gw), i32(groups), i32(m), i32(dim))
-	d.elementwise("laplace_mmd_finish", groups, p(mmd), uint64(d.mmd), i32(groups), i32(m))
+		uint64(part), p(grad), p(yt), p(yr), p(kw), p(gw), i32(groups), i32(m), i32(dim))
+	d.elementwise("laplace_mmd_finish", groups, p(mmd), uint64(part), i32(groups), i32(m))
 }
 
 // RandNormal fills dst with N(0, std^2) draws of the Philox stream.
