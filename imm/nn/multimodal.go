@@ -188,7 +188,7 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 		// dW_out += sum_b dy_kb^T hf_kb, db_out += sum_b of the dy_kb rows: one batched
 		// product per particle into a partial buffer, then one sum over the particles
 		// (a constant number of launches, not one per particle).
-		part := m.part.get(d, rows*s.Features*max(W, 1))
+		part := m.part.get(d, rows*s.Features*W)
 		d.GemmBatched(true, false, s.Features, W, s.Tokens, 1, dyk, s.Features, D,
 			tail(d, m.hf, m.start[k]*W), W, L*W, 0, part, W, s.Features*W, rows)
 		d.SumRows(m.outW[k].G, part, rows, s.Features*W, 1)
