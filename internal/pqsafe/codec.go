@@ -32,54 +32,42 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	compress.RegisterCodec(compress.Codecs.Zstd, boundedZstd{Codec: z, dec: dec})
+	compress.RegisterCodec(compress.Codecs.Zstd, bounded{Codec: z, decode: func(dst, src []byte) ([]byte, error) {
+		out, err := dec.DecodeAll(src, dst[:0:len(dst)])
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			return nil, fmt.Errorf("zstd: %w (%d bytes)", ErrPageTooLarge, len(dst))
+		}
+		return out, err
+	}})
 	s, err := compress.GetCodec(compress.Codecs.Snappy)
 	if err != nil {
 		panic(err)
 	}
-	compress.RegisterCodec(compress.Codecs.Snappy, boundedSnappy{Codec: s})
+	compress.RegisterCodec(compress.Codecs.Snappy, bounded{Codec: s, decode: func(dst, src []byte) ([]byte, error) {
+		n, err := snappy.DecodedLen(src)
+		if err != nil {
+			return nil, err
+		}
+		if n > len(dst) {
+			return nil, fmt.Errorf("snappy: %w: block declares %d bytes, the page %d", ErrPageTooLarge, n, len(dst))
+		}
+		return snappy.Decode(dst, src)
+	}})
 }
 
-// boundedZstd decodes a zstd page into at most len(dst) bytes.
-type boundedZstd struct {
+// bounded is an arrow-go codec whose decoding writes at most len(dst) bytes; encoding is
+// the wrapped codec's.
+type bounded struct {
 	compress.Codec
-	dec *zstd.Decoder
+	decode func(dst, src []byte) ([]byte, error)
 }
 
-func (c boundedZstd) Decode(dst, src []byte) []byte {
-	out, err := c.DecodeWithError(dst, src)
+func (c bounded) Decode(dst, src []byte) []byte {
+	out, err := c.decode(dst, src)
 	if err != nil {
 		panic(err) // the contract of compress.Codec.Decode; arrow-go calls DecodeWithError
 	}
 	return out
 }
 
-func (c boundedZstd) DecodeWithError(dst, src []byte) ([]byte, error) {
-	out, err := c.dec.DecodeAll(src, dst[:0:len(dst)])
-	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-		return nil, fmt.Errorf("zstd: %w (%d bytes)", ErrPageTooLarge, len(dst))
-	}
-	return out, err
-}
-
-// boundedSnappy decodes a snappy page into at most len(dst) bytes.
-type boundedSnappy struct{ compress.Codec }
-
-func (c boundedSnappy) Decode(dst, src []byte) []byte {
-	out, err := c.DecodeWithError(dst, src)
-	if err != nil {
-		panic(err) // the contract of compress.Codec.Decode; arrow-go calls DecodeWithError
-	}
-	return out
-}
-
-func (c boundedSnappy) DecodeWithError(dst, src []byte) ([]byte, error) {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return nil, err
-	}
-	if n > len(dst) {
-		return nil, fmt.Errorf("snappy: %w: block declares %d bytes, the page %d", ErrPageTooLarge, n, len(dst))
-	}
-	return snappy.Decode(dst, src)
-}
+func (c bounded) DecodeWithError(dst, src []byte) ([]byte, error) { return c.decode(dst, src) }
