@@ -83,10 +83,10 @@ type group struct {
 
 func (tr *Trainer[T]) groups() []group {
 	return []group{
-		{"model.", func(_ int, p *nn.Param) kernels.Buffer { return p.W }},
-		{"ema.", func(i int, _ *nn.Param) kernels.Buffer { return tr.EMA.Avg[i] }},
-		{"adam_m.", func(i int, _ *nn.Param) kernels.Buffer { return tr.Opt.M[i] }},
-		{"adam_v.", func(i int, _ *nn.Param) kernels.Buffer { return tr.Opt.V[i] }},
+		{checkpointGroups[0], func(_ int, p *nn.Param) kernels.Buffer { return p.W }},
+		{checkpointGroups[1], func(i int, _ *nn.Param) kernels.Buffer { return tr.EMA.Avg[i] }},
+		{checkpointGroups[2], func(i int, _ *nn.Param) kernels.Buffer { return tr.Opt.M[i] }},
+		{checkpointGroups[3], func(i int, _ *nn.Param) kernels.Buffer { return tr.Opt.V[i] }},
 	}
 }
 
@@ -201,7 +201,8 @@ func decodeCheckpoint(path string, raw []byte) (*safetensors.File, error) {
 // most 512.
 const MaxLoadBatchElems = 1 << 28
 
-// checkpointGroups are the tensor name prefixes of a checkpoint, one tensor per parameter each.
+// checkpointGroups are the tensor name prefixes of a checkpoint, one tensor per parameter
+// each, in the order of Trainer.groups.
 var checkpointGroups = []string{"model.", "ema.", "adam_m.", "adam_v."}
 
 // checkTensors compares the tensors of st (decoded from a file of fileBytes bytes) with the
@@ -361,13 +362,7 @@ func Load[T kernels.Float](d kernels.Device[T], path string) (*Trainer[T], error
 	for _, g := range tr.groups() {
 		for i, p := range tr.Net.Reg.Params {
 			name := g.prefix + p.Name
-			v, ok := st.Tensors[name]
-			if !ok {
-				return nil, fmt.Errorf("%w %s: missing tensor %s", ErrCheckpoint, path, name)
-			}
-			if v.DType != dtypeOf[T]() || !slices.Equal(v.Shape, p.Shape) {
-				return nil, fmt.Errorf("%w %s: tensor %s is %s %v, want %s %v", ErrCheckpoint, path, name, v.DType, v.Shape, dtypeOf[T](), p.Shape)
-			}
+			v := st.Tensors[name] // present with this dtype and shape: checkTensors
 			host := make([]T, p.Size())
 			decode(v.Data, host)
 			tr.Dev.Write(g.bufs(i, p), host)
