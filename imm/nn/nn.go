@@ -61,21 +61,19 @@ func (r *Registry[T]) Add(name string, shape []int, scale float64, rng *rand.Ran
 		panic("nn: duplicate parameter " + name)
 	}
 	p := &Param{Name: name, Shape: shape}
-	if r.dry != nil {
+	if r.dry != nil { // names and shapes only: no storage, no draws from rng
 		r.dry.add(p)
 		p.W, p.G = noStorage{}, noStorage{}
-		r.Params = append(r.Params, p)
-		r.byName[name] = p
-		return p
-	}
-	n := p.Size()
-	p.W, p.G = r.Dev.Alloc(n), r.Dev.Alloc(n)
-	if scale != 0 {
-		host := make([]T, n)
-		for i := range host {
-			host[i] = T(scale * (2*rng.Float64() - 1))
+	} else {
+		n := p.Size()
+		p.W, p.G = r.Dev.Alloc(n), r.Dev.Alloc(n)
+		if scale != 0 {
+			host := make([]T, n)
+			for i := range host {
+				host[i] = T(scale * (2*rng.Float64() - 1))
+			}
+			r.Dev.Write(p.W, host)
 		}
-		r.Dev.Write(p.W, host)
 	}
 	r.Params = append(r.Params, p)
 	r.byName[name] = p
