@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/immkit/immkit/internal/flock"
 )
 
 // StateFile is the fitted state of an output directory: the resolved config and the
@@ -47,9 +49,24 @@ func fitKey(seed uint64, s *Sample) [32]byte {
 // the label vocabulary on all labels, writes the artefacts under out/artefacts and the
 // state to out/encode.json, and returns the state. The result depends only on the set of
 // input rows and the config.
+//
+// Workers sharing out fit one at a time (a lock on out/progress/fit.lock); each first
+// removes the temporary files a killed fit left in out and out/artefacts, which only a fit
+// writes, so a resumed directory ends byte-identical to one never interrupted.
 func Fit(ctx context.Context, in, out string, c Config) (*State, error) {
 	set, err := NewSet(c)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(out, ProgressDir), 0o755); err != nil {
+		return nil, fmt.Errorf("encoders: %w", err)
+	}
+	unlock, err := flock.Lock(filepath.Join(out, ProgressDir, "fit.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("encoders: %w", err)
+	}
+	defer unlock()
+	if err := removeStaleTemps(out, filepath.Join(out, ArtefactsDir)); err != nil {
 		return nil, err
 	}
 	parts, err := InputParts(in)
@@ -115,6 +132,22 @@ func Fit(ctx context.Context, in, out string, c Config) (*State, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// removeStaleTemps removes the temporary files (".NAME.tmp*", as writeFileAtomic and
+// safetensors.WriteFile name them) directly under each of dirs.
+func removeStaleTemps(dirs ...string) error {
+	var err error
+	for _, d := range dirs {
+		stale, _ := filepath.Glob(filepath.Join(d, ".*.tmp*"))
+		for _, f := range stale {
+			err = errors.Join(err, removeIfExists(f))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("encoders: remove a killed fit's temporary files: %w", err)
+	}
+	return nil
 }
 
 // LoadState reads OUT/encode.json; ErrNotFitted when there is none.

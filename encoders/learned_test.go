@@ -156,10 +156,32 @@ func TestLearnedEncoders(t *testing.T) {
 			}
 		}
 	}
-	// fitting again gives the same artefacts
-	st2, err := encoders.Fit(context.Background(), in, filepath.Join(dir, "refit"), c)
+	// fitting again gives the same artefacts, and removes the temporary files of a fit
+	// killed in the same directory (but nothing else)
+	refit := filepath.Join(dir, "refit")
+	stale := []string{".encode.json.tmp4137470051", "artefacts/.patch-pca.safetensors.tmp77"}
+	keep := []string{"notes.tmp", "artefacts/.keep"}
+	for _, f := range append(append([]string{}, stale...), keep...) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(refit, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(refit, f), []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st2, err := encoders.Fit(context.Background(), in, refit, c)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range stale {
+		if _, err := os.Stat(filepath.Join(refit, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left by a killed fit is still there after a refit (stat: %v)", f, err)
+		}
+	}
+	for _, f := range keep {
+		if _, err := os.Stat(filepath.Join(refit, f)); err != nil {
+			t.Errorf("refit removed %s, which is not a fit's temporary file: %v", f, err)
+		}
 	}
 	for i, a := range st2.Artefacts {
 		if a != res.State.Artefacts[i] {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/immkit/immkit/internal/flock"
 )
 
 // Stats count what a run did. Invariant: Inputs = Samples + Duplicates + Rejected.
@@ -106,9 +108,9 @@ func MergeStats(out string) (RunStats, error) {
 // WriteStats merges the workers' progress and writes OUT/ingest-stats.json atomically,
 // holding a lock so that workers finishing together do not overwrite a newer total.
 func WriteStats(out string) (RunStats, error) {
-	unlock, err := lockFile(filepath.Join(out, progressDir, "stats.lock"))
+	unlock, err := flock.Lock(filepath.Join(out, progressDir, "stats.lock"))
 	if err != nil {
-		return RunStats{}, err
+		return RunStats{}, fmt.Errorf("ingest: %w", err)
 	}
 	defer unlock()
 	rs, err := MergeStats(out)
