@@ -329,9 +329,19 @@ func (o *Objective[T]) Sample(x kernels.Buffer, rows int, sp Sampler) error {
 
 // DropLabels replaces each label by null with probability p, drawing from rng.
 func DropLabels(labels []int32, null int32, p float64, rng *rand.Rand) []int32 {
+	return DropGroupLabels(labels, 1, null, p, rng)
+}
+
+// DropGroupLabels is DropLabels with one draw per run of g consecutive labels: a group
+// keeps or loses its labels together.
+func DropGroupLabels(labels []int32, g int, null int32, p float64, rng *rand.Rand) []int32 {
 	out := make([]int32, len(labels))
+	drop := false
 	for i, l := range labels {
-		if rng.Float64() < p {
+		if i%g == 0 {
+			drop = rng.Float64() < p
+		}
+		if drop {
 			l = null
 		}
 		out[i] = l

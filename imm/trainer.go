@@ -23,6 +23,11 @@ type TrainConfig struct {
 	// MaxBadSteps stops training (a *FaultError) after this many consecutive steps with a
 	// non-finite loss or gradient norm; 0 means DefaultMaxBadSteps.
 	MaxBadSteps int `json:"max_bad_steps,omitempty"`
+	// GroupLabels says that every group of M particles of a labelled batch shares one
+	// label (the caller composes such batches): Update checks it, and label dropout then
+	// drops a whole group's label or none, so that each group's MMD compares samples of
+	// one conditional distribution, p(x | c) or p(x).
+	GroupLabels bool `json:"group_labels,omitempty"`
 }
 
 // DefaultMaxBadSteps is the default of TrainConfig.MaxBadSteps.
@@ -203,7 +208,16 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 				return Metrics{}, fmt.Errorf("imm: label %d of particle %d outside [0, %d] (%d is the null class)", l, i, tr.Model.Classes(), tr.Model.Classes())
 			}
 		}
-		labels = DropLabels(labels, tr.Null(), tr.Cfg.LabelDrop, tr.rng)
+		g := 1
+		if tr.Train.GroupLabels && tr.Train.Objective == "imm" {
+			g = tr.Cfg.M
+			for i := range labels {
+				if labels[i] != labels[i-i%g] {
+					return Metrics{}, fmt.Errorf("imm: particle %d has label %d, the first of its group of %d has %d (GroupLabels)", i, labels[i], g, labels[i-i%g])
+				}
+			}
+		}
+		labels = DropGroupLabels(labels, g, tr.Null(), tr.Cfg.LabelDrop, tr.rng)
 	}
 	mask := b.Mask
 	if mask == nil && b.Present != nil {

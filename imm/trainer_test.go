@@ -112,3 +112,54 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		t.Fatal("batch 10 with M = 4 accepted")
 	}
 }
+
+// With GroupLabels, Update refuses a batch whose groups mix labels, and label dropout
+// drops whole groups: every group of the dropped labels is all null or keeps all its
+// labels, at about the configured rate.
+func TestGroupLabels(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.M, cfg.LabelDrop = 4, 0.3
+	tc := TrainConfig{Objective: "imm", Batch: 8, Steps: 2, LR: 1e-3, EMADecay: 0.99, Seed: 1, GroupLabels: true}
+	mc := ModelConfig{MLP: &nn.MLPConfig{Arch: "mlp", Dim: 2, Width: 16, Depth: 1, Freq: 8, Classes: 3}}
+	tr, err := NewModelTrainer(cpu.New[float32](1), cfg, tc, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := ringSource(rand.New(rand.NewPCG(1, 2)), 8)
+	if _, err := tr.Update(Batch[float32]{X: x, Labels: []int32{0, 0, 0, 0, 1, 1, 2, 1}}); err == nil {
+		t.Fatal("a group of labels 1, 1, 2, 1 accepted with GroupLabels")
+	}
+	if _, err := tr.Update(Batch[float32]{X: x, Labels: []int32{0, 0, 0, 0, 2, 2, 2, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	labels := make([]int32, 4000)
+	for i := range labels {
+		labels[i] = int32(i / 4 % 3)
+	}
+	out := DropGroupLabels(labels, 4, 3, 0.3, rng)
+	dropped := 0
+	for g := 0; g < len(out); g += 4 {
+		n := 0
+		for _, l := range out[g : g+4] {
+			if l == 3 {
+				n++
+			}
+		}
+		switch n {
+		case 4:
+			dropped++
+		case 0:
+			for i, l := range out[g : g+4] {
+				if l != labels[g+i] {
+					t.Fatalf("label %d changed to %d without being dropped", labels[g+i], l)
+				}
+			}
+		default:
+			t.Fatalf("group %d: %d of 4 labels dropped", g/4, n)
+		}
+	}
+	if rate := float64(dropped) / 1000; rate < 0.25 || rate > 0.35 {
+		t.Fatalf("dropped %v of the groups, want about 0.3", rate)
+	}
+}

@@ -65,6 +65,7 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.StringVar(&o.Size, "size", d.Size, "model size: "+strings.Join(run.SizeNames, ", "))
 	f.IntVar(&o.Train.Batch, "batch", d.Train.Batch, "particles per step (a multiple of --group)")
 	f.IntVar(&o.IMM.M, "group", d.IMM.M, "IMM particles per group M")
+	f.BoolVar(&o.Train.GroupLabels, "group-labels", d.Train.GroupLabels, "compose batches so that the M particles of a group share one class label (labelled data)")
 	f.IntVar(&o.Train.Steps, "steps", d.Train.Steps, "training steps")
 	f.Float64Var(&o.Train.LR, "lr", d.Train.LR, "AdamW learning rate")
 	f.Float64Var(&o.Train.EMADecay, "ema", d.Train.EMADecay, "EMA decay of the weights the sample sheets use")

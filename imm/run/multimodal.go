@@ -232,46 +232,75 @@ func NewConfig(o Options) (*Config, *mmdata.Layout, error) {
 // subset of the segments it has (any real coordinate in mask) to hold as conditioning:
 // it returns present (1 on the real coordinates of held segments) and clears those
 // coordinates in mask, or returns nil when nothing is held. All draws come from rng.
-func Hold(rng *rand.Rand, p float64, segs []nn.Segment, mask []float32, n int) []float32 {
+// With g > 1 the draws are made per group of g consecutive particles, on the segments
+// its first particle has, and the other particles hold the same segments where that is
+// a non-empty proper subset of theirs.
+func Hold(rng *rand.Rand, p float64, segs []nn.Segment, g int, mask []float32, n int) []float32 {
 	if p <= 0 || len(segs) < 2 {
 		return nil
 	}
-	D := nn.MultimodalConfig{Segments: segs}.Dim()
-	var present []float32
-	for i := range n {
-		if rng.Float64() >= p {
-			continue
-		}
-		var have []int
-		off := 0
+	cfg := nn.MultimodalConfig{Segments: segs}
+	D := cfg.Dim()
+	has := func(i int) (have []int) {
 		for k, s := range segs {
-			w := s.Tokens * s.Features
-			if slices.Contains(mask[i*D+off:i*D+off+w], 1) {
+			off := cfg.Offset(k)
+			if slices.Contains(mask[i*D+off:i*D+off+s.Tokens*s.Features], 1) {
 				have = append(have, k)
 			}
-			off += w
 		}
-		if len(have) < 2 {
+		return have
+	}
+	var present []float32
+	var held []int // segments the current group holds
+	for i := range n {
+		if i%g == 0 {
+			held = held[:0]
+			if rng.Float64() >= p {
+				continue
+			}
+			have := has(i)
+			if len(have) < 2 {
+				continue
+			}
+			// a subset of have other than none and all: bits 1 .. 2^len-2
+			bits := 1 + rng.IntN(1<<len(have)-2)
+			for j, k := range have {
+				if bits&(1<<j) != 0 {
+					held = append(held, k)
+				}
+			}
+		}
+		if len(held) == 0 {
 			continue
 		}
-		// a subset of have other than none and all: bits 1 .. 2^len-2
-		bits := 1 + rng.IntN(1<<len(have)-2)
+		if i%g != 0 {
+			have := has(i)
+			if n := len(have); n < 2 || !isProperSubset(held, have) {
+				continue
+			}
+		}
 		if present == nil {
 			present = make([]float32, n*D)
 		}
-		for j, k := range have {
-			if bits&(1<<j) == 0 {
-				continue
-			}
-			off := nn.MultimodalConfig{Segments: segs}.Offset(k)
-			w := segs[k].Tokens * segs[k].Features
-			for c := i*D + off; c < i*D+off+w; c++ {
+		for _, k := range held {
+			off := cfg.Offset(k)
+			for c := i*D + off; c < i*D+off+segs[k].Tokens*segs[k].Features; c++ {
 				present[c] = mask[c]
 				mask[c] = 0
 			}
 		}
 	}
 	return present
+}
+
+// isProperSubset reports whether every element of a is in b and b has more.
+func isProperSubset(a, b []int) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return len(a) < len(b)
 }
 
 // loaderState is the checkpoint metadata key of the loader position.
@@ -382,6 +411,22 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 
 	D, B := layout.Dim(), cfg.Train.Batch
 	x, mask := make([]float32, B*D), make([]float32, B*D)
+	batch := func(x, mask []float32) ([]int32, error) {
+		b, err := loader.Next()
+		if err != nil {
+			return nil, err
+		}
+		return layout.Assemble(b, x, mask)
+	}
+	holdGroup := 1
+	if cfg.Train.GroupLabels {
+		if layout.Classes == 0 {
+			return nil, fmt.Errorf("run: label groups (--group-labels) need labelled shards; %s has no labels", cfg.Data)
+		}
+		g := newLabelGroups(layout, B, cfg.IMM.M)
+		batch = func(x, mask []float32) ([]int32, error) { return g.next(loader, x, mask) }
+		holdGroup = cfg.IMM.M
+	}
 	sum := &Summary{Params: tr.Net.Reg.Count(), Dim: D}
 	save := func() (string, error) {
 		if err := ml.Flush(); err != nil {
@@ -402,17 +447,12 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			}
 			return nil, fmt.Errorf("%w at step %d (checkpoint %s; continue with --resume): %w", ErrInterrupted, tr.Step, path, err)
 		}
-		b, err := loader.Next()
+		labels, err := batch(x, mask)
 		if err != nil {
 			prog.Stop(false)
 			return nil, err
 		}
-		labels, err := layout.Assemble(b, x, mask)
-		if err != nil {
-			prog.Stop(false)
-			return nil, err
-		}
-		present := Hold(tr.RNG(), cfg.HoldProb, layout.Segments, mask, B)
+		present := Hold(tr.RNG(), cfg.HoldProb, layout.Segments, holdGroup, mask, B)
 		m, err := tr.Update(imm.Batch[float32]{X: x, Mask: mask, Present: present, Labels: labels})
 		st, _ := json.Marshal(loader.State())
 		tr.Extra[loaderState] = string(st)

@@ -100,25 +100,7 @@ func TestMultimodalInterruptResume(t *testing.T) {
 	if sum.Steps != steps {
 		t.Fatalf("resumed run ended at step %d", sum.Steps)
 	}
-	a, b := finalTensors(t, full), finalTensors(t, part)
-	if len(a) == 0 || len(a) != len(b) {
-		t.Fatalf("%d and %d tensors", len(a), len(b))
-	}
-	for name, v := range a {
-		if string(v) != string(b[name]) {
-			t.Fatalf("tensor %s differs between the uninterrupted and the resumed run", name)
-		}
-	}
-	ma, _ := ReadMetrics(filepath.Join(full, "metrics.jsonl"))
-	mb, _ := ReadMetrics(filepath.Join(part, "metrics.jsonl"))
-	if len(ma) != steps || len(mb) != steps {
-		t.Fatalf("metrics lines %d and %d, want %d", len(ma), len(mb), steps)
-	}
-	for i := range ma {
-		if ma[i].Loss != mb[i].Loss || ma[i].Step != mb[i].Step {
-			t.Fatalf("metrics line %d: %+v vs %+v", i, ma[i], mb[i])
-		}
-	}
+	sameRun(t, full, part, steps)
 	for _, p := range []string{"loss.png", "config.json", "summary.json", "samples/step-000006/grid.png", "samples/step-000006/captions.json", "samples/step-000006/steps-2/sample-1.wav"} {
 		if st, err := os.Stat(filepath.Join(part, p)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", p, err)
@@ -159,6 +141,31 @@ func TestMultimodalResumeFallback(t *testing.T) {
 	}
 	if sum.Steps != 4 || !contains(log.String(), ck.Path(4)) {
 		t.Fatalf("steps %d, log %q", sum.Steps, log.String())
+	}
+}
+
+// sameRun fails unless the runs in dirs a and b end with the same tensors, byte for
+// byte, and the same metrics (step and loss), steps lines each.
+func sameRun(t *testing.T, full, part string, steps int) {
+	t.Helper()
+	a, b := finalTensors(t, full), finalTensors(t, part)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%d and %d tensors", len(a), len(b))
+	}
+	for name, v := range a {
+		if string(v) != string(b[name]) {
+			t.Fatalf("tensor %s differs between the uninterrupted and the resumed run", name)
+		}
+	}
+	ma, _ := ReadMetrics(filepath.Join(full, "metrics.jsonl"))
+	mb, _ := ReadMetrics(filepath.Join(part, "metrics.jsonl"))
+	if len(ma) != steps || len(mb) != steps {
+		t.Fatalf("metrics lines %d and %d, want %d", len(ma), len(mb), steps)
+	}
+	for i := range ma {
+		if ma[i].Loss != mb[i].Loss || ma[i].Step != mb[i].Step {
+			t.Fatalf("metrics line %d: %+v vs %+v", i, ma[i], mb[i])
+		}
 	}
 }
 

@@ -1,0 +1,179 @@
+package run
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/immkit/immkit/imm/mmdata"
+	"github.com/immkit/immkit/imm/mmdata/mmdatatest"
+	"github.com/immkit/immkit/shards"
+	"github.com/immkit/immkit/testdata/gen"
+)
+
+var (
+	colorOnce    sync.Once
+	colorFixture *mmdatatest.Fixture
+	colorErr     error
+)
+
+// colorShapes is a shard set labelled by colour only (8 labels), so that a small batch
+// holds several samples per label.
+func colorShapes(t *testing.T) *mmdatatest.Fixture {
+	t.Helper()
+	colorOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "immkit-run-groups")
+		if err != nil {
+			colorErr = err
+			return
+		}
+		colorFixture, colorErr = mmdatatest.BuildShapes(context.Background(), dir,
+			mmdatatest.Options{Samples: 64, Seed: 5, ImageSize: 24, LabelBy: gen.LabelColor})
+	})
+	if colorErr != nil {
+		t.Fatal(colorErr)
+	}
+	return colorFixture
+}
+
+// Every group of a composed batch shares a label, every particle is a real sample's
+// assembled row (found, with its label, in the loader's stream read independently), no
+// sample appears twice in a batch, and a composer on a loader resumed from the state
+// after batch k gives the same batches k+1, ... as one that read from the start.
+func TestLabelGroups(t *testing.T) {
+	f := colorShapes(t)
+	o := mmdata.Options{ArtefactsDir: f.Encoded, Seed: 1, TextLen: 8, ImagePatch: 4}
+	layout, err := mmdata.NewLayout(f.Shards, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B, M, steps = 8, 2, 6
+	D := layout.Dim()
+	newLoader := func() *shards.Loader {
+		l, err := shards.NewLoader(f.Shards, layout.LoaderOptions(shards.LoaderOptions{Seed: 3, GlobalBatch: B, DropLast: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	// every sample of the split, assembled on its own: row -> label
+	ref := newLoader()
+	rows := map[string]int32{}
+	for range 8 * ref.StepsPerEpoch() { // the epochs the composer may read
+		b, err := ref.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, mask := make([]float32, B*D), make([]float32, B*D)
+		labels, err := layout.Assemble(b, x, mask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range B {
+			rows[rowKey(x[i*D:(i+1)*D], mask[i*D:(i+1)*D])] = labels[i]
+		}
+	}
+
+	compose := func(l *shards.Loader, n int) (xs [][]float32, states []shards.State) {
+		g := newLabelGroups(layout, B, M)
+		for range n {
+			x, mask := make([]float32, B*D), make([]float32, B*D)
+			labels, err := g.next(l, x, mask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(labels) != B {
+				t.Fatalf("%d labels for a batch of %d", len(labels), B)
+			}
+			seen := map[string]bool{}
+			for i := range B {
+				if labels[i] != labels[i-i%M] {
+					t.Fatalf("particle %d has label %d, its group starts with %d", i, labels[i], labels[i-i%M])
+				}
+				k := rowKey(x[i*D:(i+1)*D], mask[i*D:(i+1)*D])
+				want, ok := rows[k]
+				switch {
+				case !ok:
+					t.Fatalf("particle %d is no sample of the split", i)
+				case want != labels[i]:
+					t.Fatalf("particle %d: label %d, its sample has %d", i, labels[i], want)
+				case seen[k]:
+					t.Fatalf("particle %d repeats a sample of the batch", i)
+				}
+				seen[k] = true
+			}
+			xs = append(xs, x)
+			states = append(states, l.State())
+		}
+		return xs, states
+	}
+	full, states := compose(newLoader(), steps)
+	const k = 2
+	l := newLoader()
+	if err := l.Resume(states[k]); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := compose(l, steps-k-1)
+	for i, x := range rest {
+		if !slices.Equal(x, full[k+1+i]) {
+			t.Fatalf("batch %d after resuming at %d differs from the uninterrupted one", k+1+i, k)
+		}
+	}
+	// groups the pool cannot fill within its bound: a clear error, not an endless read
+	g := newLabelGroups(layout, B, B)
+	g.maxPool = 1
+	x, mask := make([]float32, B*D), make([]float32, B*D)
+	if _, err := g.next(newLoader(), x, mask); err == nil || !strings.Contains(err.Error(), "sharing a label") {
+		t.Fatalf("a group of %d from one batch of %d labels: err = %v", B, len(layout.Labels), err)
+	}
+}
+
+// rowKey is a particle's values and mask as bytes.
+func rowKey(x, mask []float32) string {
+	b := make([]byte, 0, 8*len(x))
+	for i := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x[i]))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(mask[i]))
+	}
+	return string(b)
+}
+
+// A run with label groups, interrupted at step 3 and resumed, ends as the uninterrupted
+// run: the composer keeps no state beyond the loader position.
+func TestMultimodalGroupLabelsResume(t *testing.T) {
+	f := colorShapes(t)
+	opts := func(out string) Options {
+		o := testOptions(t, out, 6)
+		o.Data, o.Artefacts = f.Shards, f.Encoded
+		o.Train.GroupLabels = true
+		return o
+	}
+	full := t.TempDir()
+	if _, err := Train(context.Background(), opts(full)); err != nil {
+		t.Fatal(err)
+	}
+	part := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	o := opts(part)
+	o.OnStep = func(step int) {
+		if step == 3 {
+			cancel()
+		}
+	}
+	if _, err := Train(ctx, o); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run: err = %v", err)
+	}
+	o = opts(part)
+	o.Resume = true
+	if _, err := Train(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	sameRun(t, full, part, 6)
+}
