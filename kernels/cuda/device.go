@@ -146,18 +146,23 @@ func (d *Device) rowwise(name string, rows int, args ...uint64) {
 	d.launch(name, [3]uint32{uint32(rows), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
 }
 
-// warpRowMax is the widest row the warp-per-row kernels (name + "_w") take; wider rows
-// get one block per row.
-const warpRowMax = 32 * 32
-
-// rowOp launches a row op: the warp-per-row kernel (8 rows per block of 256) for rows of
-// at most warpRowMax columns, else the block-per-row one.
+// rowOp launches a row op: the register warp-per-row kernel with the fewest values per
+// lane that holds the row (8 rows per block of 256) for rows of at most 32*32 columns,
+// the register block-per-row kernel up to blockRowMax columns, else the block-per-row
+// kernel that reads the row three times.
 func (d *Device) rowOp(name string, rows, cols int, args ...uint64) {
 	if rows == 0 {
 		return
 	}
-	if cols <= warpRowMax {
-		d.launch(name+"_w", [3]uint32{uint32((rows + 7) / 8), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
+	variants := rowKernels[name]
+	for i, k := range warpKs {
+		if cols <= 32*k {
+			d.launch(variants[i], [3]uint32{uint32((rows + 7) / 8), 1, 1}, [3]uint32{threads, 1, 1}, 0, args...)
+			return
+		}
+	}
+	if cols <= blockRowMax {
+		d.rowwise(variants[len(warpKs)], rows, args...)
 		return
 	}
 	d.rowwise(name, rows, args...)

@@ -356,7 +356,9 @@ func TestRand(t *testing.T) {
 // matrices (bias gradients over many tokens).
 func TestRowOps(t *testing.T) {
 	r := newRig(t)
-	for _, s := range []struct{ rows, cols int }{{97, 301}, {1000, 1024}, {33, 1500}, {5000, 70}, {70001, 33}, {50, 1}, {9, 384}} {
+	// every row kernel variant: warp K = 4 (70, 33, 1), 8 (256), 12 (301, 384), 16 (500),
+	// 24 (700), 32 (1024); block of 16 per thread (1500, 4096); three passes (5000)
+	for _, s := range []struct{ rows, cols int }{{97, 301}, {1000, 1024}, {33, 1500}, {5000, 70}, {70001, 33}, {50, 1}, {9, 384}, {300, 256}, {30, 500}, {20, 700}, {20, 4096}, {5, 5000}} {
 		rows, cols := s.rows, s.cols
 		n := rows * cols
 		shape := fmt.Sprintf("%dx%d", rows, cols)

@@ -8,14 +8,14 @@
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
 __device__ __forceinline__ float act_f(int a, float x) {
-	if (a == 1) return x / (1.0f + expf(-x));
+	if (a == 1) return x * __frcp_rn(1.0f + __expf(-x)); // __expf(-x) = inf: x * 0
 	if (a == 2) return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 	return x;
 }
 
 __device__ __forceinline__ float act_grad_f(int a, float x) {
 	if (a == 1) {
-		float s = 1.0f / (1.0f + expf(-x));
+		float s = __frcp_rn(1.0f + __expf(-x));
 		return s * (1.0f + x * (1.0f - s));
 	}
 	if (a == 2) {
@@ -49,6 +49,146 @@ __device__ float block_max(float v, float *sh) {
 	v = l < nw ? sh[l] : -INFINITY;
 	for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
 	return v;
+}
+
+// Row ops with the row held in registers: a group of N threads (a warp, N = 32, or a
+// block, N = blockDim.x = 256) handles row r, thread t holding columns t, t+N, ..., up to
+// K values. Per-thread partial sums are float (at most K terms), the sums across threads
+// double, as in the block-per-row kernels. For a warp, sh is unused (shuffles only).
+__device__ __forceinline__ double warp_sum(double v) {
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+	return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+	for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+	return v;
+}
+
+template <int N>
+__device__ __forceinline__ double group_sum(double v, double *sh) {
+	return N == 32 ? warp_sum(v) : block_sum(v, sh);
+}
+
+template <int N>
+__device__ __forceinline__ float group_max(float v, float *sh) {
+	return N == 32 ? warp_max(v) : block_max(v, sh);
+}
+
+// The row of the calling warp (one warp per row, blockDim.x/32 rows per block).
+#define WARP_R ((long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5))
+
+template <int K, int N>
+__device__ __forceinline__ void row_ln(long long r, int t, int n, float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps, double *sh) {
+	if (r >= rows) return;
+	const float *xr = x + r * cols;
+	float v[K];
+	float s = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		v[k] = j < cols ? xr[j] : 0.0f;
+		s += v[k];
+	}
+	float mu = (float)(group_sum<N>(s, sh) / cols);
+	s = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		float d = v[k] - mu;
+		if (t + n * k < cols) s += d * d;
+	}
+	float rs = (float)(1.0 / sqrt(group_sum<N>(s, sh) / cols + (double)eps));
+	if (t == 0) {
+		mean[r] = mu;
+		rstd[r] = rs;
+	}
+	float *yr = y + r * cols;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		if (j < cols) yr[j] = (v[k] - mu) * rs;
+	}
+}
+
+template <int K, int N>
+__device__ __forceinline__ void row_ln_grad(long long r, int t, int n, float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta, double *sh) {
+	if (r >= rows) return;
+	const float *xr = x + r * cols, *gr = dy + r * cols;
+	float mu = mean[r], rs = rstd[r];
+	float yh[K], g[K];
+	float a = 0.0f, b = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		yh[k] = j < cols ? (xr[j] - mu) * rs : 0.0f;
+		g[k] = j < cols ? gr[j] : 0.0f;
+		a += g[k];
+		b += g[k] * yh[k];
+	}
+	float mg = (float)(group_sum<N>(a, sh) / cols);
+	float mgy = (float)(group_sum<N>(b, sh) / cols);
+	float *out = dx + r * cols;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		if (j < cols) {
+			float v = rs * (g[k] - mg - yh[k] * mgy);
+			out[j] = beta == 0.0f ? v : beta * out[j] + v;
+		}
+	}
+}
+
+template <int K, int N>
+__device__ __forceinline__ void row_softmax(long long r, int t, int n, float *y, const float *x, int rows, int cols, double *sh, float *shf) {
+	if (r >= rows) return;
+	const float *xr = x + r * cols;
+	float v[K];
+	float mx = -INFINITY;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		v[k] = j < cols ? xr[j] : -INFINITY;
+		mx = fmaxf(mx, v[k]);
+	}
+	mx = group_max<N>(mx, shf);
+	float s = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		v[k] = t + n * k < cols ? expf(v[k] - mx) : 0.0f;
+		s += v[k];
+	}
+	float inv = (float)(1.0 / group_sum<N>(s, sh));
+	float *yr = y + r * cols;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		if (j < cols) yr[j] = v[k] * inv;
+	}
+}
+
+template <int K, int N>
+__device__ __forceinline__ void row_softmax_grad(long long r, int t, int n, float *dx, const float *dy, const float *y, int rows, int cols, float beta, double *sh) {
+	if (r >= rows) return;
+	const float *gr = dy + r * cols, *yr = y + r * cols;
+	float g[K], yv[K];
+	float s = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		g[k] = j < cols ? gr[j] : 0.0f;
+		yv[k] = j < cols ? yr[j] : 0.0f;
+		s += g[k] * yv[k];
+	}
+	float dot = (float)group_sum<N>(s, sh);
+	float *out = dx + r * cols;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		if (j < cols) {
+			float v = yv[k] * (g[k] - dot);
+			out[j] = beta == 0.0f ? v : beta * out[j] + v;
+		}
+	}
 }
 
 extern "C" {
@@ -216,130 +356,48 @@ __global__ void softmax_grad(float *dx, const float *dy, const float *y, int row
 	}
 }
 
-// Warp-per-row versions of the four row ops for cols <= 32*WK (the rows of a
-// transformer: widths and attention lengths up to 1024). Each warp keeps its row in
-// registers (WK values per lane), reads it once and reduces with shuffles only; a block
-// of 256 threads handles 8 rows. Sums are accumulated in double as in the block versions.
-#define WK 32
-#define WARP_ROW                                                   \
-	int lane = threadIdx.x & 31;                                   \
-	long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); \
-	if (r >= rows) return;
+// Register versions of the four row ops (the templates above): one warp per row for rows
+// of at most 32*K columns, K in 4, 8, 12, 16, 24, 32 (NAME_wK; the launcher picks the
+// smallest K that fits, so short rows keep few registers), one block of 256 threads per
+// row for rows of at most 256*16 columns (NAME_b16); wider rows use the kernels above.
+#define ROW_ENTRIES(S, ARGS_LN, ARGS_LNG, ARGS_SM, ARGS_SMG)                                                                               \
+	__global__ void layer_norm_##S(float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps) { ARGS_LN; }                     \
+	__global__ void layer_norm_grad_##S(float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta) { ARGS_LNG; } \
+	__global__ void softmax_##S(float *y, const float *x, int rows, int cols) { ARGS_SM; }                                                            \
+	__global__ void softmax_grad_##S(float *dx, const float *dy, const float *y, int rows, int cols, float beta) { ARGS_SMG; }
 
-__device__ double warp_sum(double v) {
-	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
-	return v;
+#define WARP_ENTRIES(K) ROW_ENTRIES(w##K,                                              \
+	(row_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, rows, cols, eps, nullptr)),         \
+	(row_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, x, mean, rstd, rows, cols, beta, nullptr)), \
+	(row_softmax<K, 32>(WARP_R, threadIdx.x & 31, 32, y, x, rows, cols, nullptr, nullptr)),             \
+	(row_softmax_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, y, rows, cols, beta, nullptr)))
+
+WARP_ENTRIES(4)
+WARP_ENTRIES(8)
+WARP_ENTRIES(12)
+WARP_ENTRIES(16)
+WARP_ENTRIES(24)
+WARP_ENTRIES(32)
+
+__global__ void layer_norm_b16(float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps) {
+	__shared__ double sh[32];
+	row_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, rows, cols, eps, sh);
 }
 
-__global__ void layer_norm_w(float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps) {
-	WARP_ROW
-	const float *xr = x + r * cols;
-	float v[WK];
-	double s = 0;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		v[k] = j < cols ? xr[j] : 0.0f;
-		s += v[k];
-	}
-	double mu = warp_sum(s) / cols;
-	s = 0;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		double d = v[k] - mu;
-		if (j < cols) s += d * d;
-	}
-	double rs = 1.0 / sqrt(warp_sum(s) / cols + (double)eps);
-	if (lane == 0) {
-		mean[r] = (float)mu;
-		rstd[r] = (float)rs;
-	}
-	float *yr = y + r * cols;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		if (j < cols) yr[j] = (float)((v[k] - mu) * rs);
-	}
+__global__ void layer_norm_grad_b16(float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta) {
+	__shared__ double sh[32];
+	row_ln_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dy, x, mean, rstd, rows, cols, beta, sh);
 }
 
-__global__ void layer_norm_grad_w(float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta) {
-	WARP_ROW
-	const float *xr = x + r * cols, *gr = dy + r * cols;
-	float mu = mean[r], rs = rstd[r];
-	float yh[WK], g[WK];
-	double a = 0, b = 0;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		yh[k] = j < cols ? (xr[j] - mu) * rs : 0.0f;
-		g[k] = j < cols ? gr[j] : 0.0f;
-		a += g[k];
-		b += (double)g[k] * yh[k];
-	}
-	float mg = (float)(warp_sum(a) / cols);
-	float mgy = (float)(warp_sum(b) / cols);
-	float *out = dx + r * cols;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		if (j < cols) {
-			float v = rs * (g[k] - mg - yh[k] * mgy);
-			out[j] = beta == 0.0f ? v : beta * out[j] + v;
-		}
-	}
+__global__ void softmax_b16(float *y, const float *x, int rows, int cols) {
+	__shared__ double sh[32];
+	__shared__ float shf[32];
+	row_softmax<16, 256>(blockIdx.x, threadIdx.x, 256, y, x, rows, cols, sh, shf);
 }
 
-__global__ void softmax_w(float *y, const float *x, int rows, int cols) {
-	WARP_ROW
-	const float *xr = x + r * cols;
-	float v[WK];
-	float mx = -INFINITY;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		v[k] = j < cols ? xr[j] : -INFINITY;
-		mx = fmaxf(mx, v[k]);
-	}
-	for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
-	double s = 0;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		v[k] = j < cols ? expf(v[k] - mx) : 0.0f;
-		s += v[k];
-	}
-	float inv = (float)(1.0 / warp_sum(s));
-	float *yr = y + r * cols;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		if (j < cols) yr[j] = v[k] * inv;
-	}
-}
-
-__global__ void softmax_grad_w(float *dx, const float *dy, const float *y, int rows, int cols, float beta) {
-	WARP_ROW
-	const float *gr = dy + r * cols, *yr = y + r * cols;
-	float g[WK], yv[WK];
-	double s = 0;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		g[k] = j < cols ? gr[j] : 0.0f;
-		yv[k] = j < cols ? yr[j] : 0.0f;
-		s += (double)g[k] * yv[k];
-	}
-	float dot = (float)warp_sum(s);
-	float *out = dx + r * cols;
-#pragma unroll
-	for (int k = 0; k < WK; k++) {
-		int j = lane + 32 * k;
-		if (j < cols) {
-			float v = yv[k] * (g[k] - dot);
-			out[j] = beta == 0.0f ? v : beta * out[j] + v;
-		}
-	}
+__global__ void softmax_grad_b16(float *dx, const float *dy, const float *y, int rows, int cols, float beta) {
+	__shared__ double sh[32];
+	row_softmax_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dy, y, rows, cols, beta, sh);
 }
 
 // dst[i*dim+j] = table[ids[i]*dim+j]

@@ -3,6 +3,7 @@ package cuda
 import (
 	_ "embed"
 	"math"
+	"strconv"
 )
 
 //go:embed kernels.ptx
@@ -10,7 +11,7 @@ var ptx []byte
 
 // kernelParams is every kernel of kernels.cu with its parameter count; the launcher
 // passes exactly that many arguments and ptx_test.go checks the PTX agrees.
-var kernelParams = map[string]int{
+var kernelParams = rowVariants(map[string]int{
 	"add_row_vector":     4,
 	"sum_rows":           5,
 	"sum_rows_part":      5,
@@ -25,10 +26,6 @@ var kernelParams = map[string]int{
 	"layer_norm_grad":    8,
 	"softmax":            4,
 	"softmax_grad":       6,
-	"layer_norm_w":       7,
-	"layer_norm_grad_w":  8,
-	"softmax_w":          4,
-	"softmax_grad_w":     6,
 	"embed":              5,
 	"embed_grad":         5,
 	"time_embed":         4,
@@ -39,6 +36,33 @@ var kernelParams = map[string]int{
 	"laplace_mmd_finish": 4,
 	"rand_uniform":       4,
 	"rand_normal":        5,
+})
+
+// rowOps are the row ops that have register variants (kernels.cu): NAME_wK, one warp
+// per row of at most 32*K columns for K in warpKs, and NAME_b16, one block of 256
+// threads per row of at most blockRowMax columns.
+var rowOps = []string{"layer_norm", "layer_norm_grad", "softmax", "softmax_grad"}
+
+var warpKs = []int{4, 8, 12, 16, 24, 32}
+
+const blockRowMax = 256 * 16
+
+// rowKernels[name] lists the kernel names of row op name: the warp variants in the
+// order of warpKs, then the block one. Built once, so launches do not format names.
+var rowKernels = map[string][]string{}
+
+// rowVariants adds the register variants of every row op of m to m.
+func rowVariants(m map[string]int) map[string]int {
+	for _, op := range rowOps {
+		for _, k := range warpKs {
+			name := op + "_w" + strconv.Itoa(k)
+			m[name] = m[op]
+			rowKernels[op] = append(rowKernels[op], name)
+		}
+		m[op+"_b16"] = m[op]
+		rowKernels[op] = append(rowKernels[op], op+"_b16")
+	}
+	return m
 }
 
 // Argument slots: each kernel parameter is one 8-byte value (see cudadrv.Context.Launch).
