@@ -91,6 +91,15 @@ type Device[T Float] interface {
 	Mul(dst, x, y Buffer, beta T)
 	// Modulate applies an adaLN modulation: dst[i] = x[i]*(1+scale[i]) + shift[i].
 	Modulate(dst, x, shift, scale Buffer)
+	// MulRows multiplies each row by its sequence's vector: for r < rows (a multiple of
+	// l, the rows per sequence) and j < cols,
+	//   dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j]
+	// (dst is not read when beta == 0). v is typically a column block of a [rows/l, ld]
+	// matrix, so a per-sequence gate needs no broadcast copy.
+	MulRows(dst, x, v Buffer, rows, l, cols, ld int, beta T)
+	// ModulateRows is Modulate with per-sequence shift and scale (as in MulRows):
+	//   dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j]
+	ModulateRows(dst, x, shift, scale Buffer, rows, l, cols, ld int)
 
 	// Activate sets y[i] = act(x[i]) for act in {Identity, SiLU, GELUTanh}.
 	Activate(act Act, y, x Buffer)

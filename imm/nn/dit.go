@@ -9,14 +9,9 @@ import (
 	"github.com/immkit/immkit/kernels"
 )
 
-// broadcast copies each row of src (a column block of width cols starting at column off
-// of a [batch, ld] matrix) to l consecutive rows of dst [batch*l, cols]:
-// dst[(b*l+i)*cols+j] = src[b*ld+off+j]. It is a GemmBatched with a column of ones.
-func broadcast[T kernels.Float](d kernels.Device[T], dst, src, ones kernels.Buffer, batch, l, cols, ld, off int) {
-	d.GemmBatched(false, false, l, cols, 1, 1, ones, 1, 0, tail(d, src, off), ld, ld, 0, dst, cols, l*cols, batch)
-}
-
-// reduceTokens is the gradient of broadcast: dst[b*ld+off+j] = sum_i src[(b*l+i)*cols+j].
+// reduceTokens sums over the l tokens of each sequence, the gradient of a per-sequence
+// modulation (kernels.Device.MulRows, ModulateRows): dst[b*ld+off+j] = sum_i
+// src[(b*l+i)*cols+j]. It is a GemmBatched with a column of ones.
 func reduceTokens[T kernels.Float](d kernels.Device[T], dst, src, ones kernels.Buffer, batch, l, cols, ld, off int) {
 	d.GemmBatched(true, false, 1, cols, l, 1, ones, 1, 0, src, cols, l*cols, 0, tail(d, dst, off), ld, ld, batch)
 }
@@ -41,9 +36,11 @@ type DiTBlock[T kernels.Float] struct {
 	act         *Activation[T]
 	batch, l    int
 	a, z        kernels.Buffer // attention and MLP branch outputs
-	// mod: the six broadcast modulations [6][batch*L*Dim]; x1, out: residual stream.
-	mod, x1, out, dmod, dg, db, dx1, dx scratch[T]
-	ones                                scratch[T]
+	// m: the six modulations of each sequence [batch, 6 Dim] (the Ada output)
+	m kernels.Buffer
+	// x1, out: residual stream.
+	x1, out, dmod, dg, db, dx1, dx scratch[T]
+	ones                           scratch[T]
 }
 
 // NewDiTBlock registers name.ada, name.attn.{qkv,proj}, name.fc1, name.fc2.
@@ -68,31 +65,26 @@ func onesOf[T kernels.Float](d kernels.Device[T], s *scratch[T], n int) kernels.
 	return b
 }
 
-func (blk *DiTBlock[T]) modView(k int) kernels.Buffer {
-	n := blk.batch * blk.l * blk.Dim
-	return blk.d.Slice(blk.mod.get(blk.d, 6*n), k*n, n)
-}
+// mod returns modulation k (0..5: sh1, sc1, g1, sh2, sc2, g2) of every sequence: the
+// column block k*Dim of the [batch, 6 Dim] Ada output, leading dimension 6 Dim.
+func (blk *DiTBlock[T]) mod(k int) kernels.Buffer { return tail(blk.d, blk.m, k*blk.Dim) }
 
 // Forward returns the block output [batch*l, Dim] for x [batch*l, Dim] and sc [batch, Dim].
 func (blk *DiTBlock[T]) Forward(x, sc kernels.Buffer, batch, l int) kernels.Buffer {
 	blk.batch, blk.l = batch, l
 	d, D := blk.d, blk.Dim
-	n := batch * l * D
-	ones := onesOf(d, &blk.ones, l)
-	m := blk.Ada.Forward(sc, batch)
-	for k := 0; k < 6; k++ {
-		broadcast(d, blk.modView(k), m, ones, batch, l, D, 6*D, k*D)
-	}
-	y := blk.norm1.Forward(x, blk.modView(0), blk.modView(1), batch*l)
+	n, rows := batch*l*D, batch*l
+	blk.m = blk.Ada.Forward(sc, batch)
+	y := blk.norm1.Forward(x, blk.mod(0), blk.mod(1), rows, l, 6*D)
 	blk.a = blk.Attn.Forward(y, batch, l)
 	x1 := blk.x1.get(d, n)
 	d.Copy(x1, x)
-	d.Mul(x1, blk.modView(2), blk.a, 1)
-	y = blk.norm2.Forward(x1, blk.modView(3), blk.modView(4), batch*l)
-	blk.z = blk.FC2.Forward(blk.act.Forward(blk.FC1.Forward(y, batch*l)), batch*l)
+	d.MulRows(x1, blk.a, blk.mod(2), rows, l, D, 6*D, 1)
+	y = blk.norm2.Forward(x1, blk.mod(3), blk.mod(4), rows, l, 6*D)
+	blk.z = blk.FC2.Forward(blk.act.Forward(blk.FC1.Forward(y, rows)), rows)
 	out := blk.out.get(d, n)
 	d.Copy(out, x1)
-	d.Mul(out, blk.modView(5), blk.z, 1)
+	d.MulRows(out, blk.z, blk.mod(5), rows, l, D, 6*D, 1)
 	return out
 }
 
@@ -108,7 +100,7 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	// MLP branch: out = x1 + g2*z
 	d.Mul(dg, dout, blk.z, 0)
 	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 5*D)
-	d.Mul(db, dout, blk.modView(5), 0)
+	d.MulRows(db, dout, blk.mod(5), batch*l, l, D, 6*D, 0)
 	dy := blk.FC1.Backward(blk.act.Backward(blk.FC2.Backward(db, true)), true)
 	dxn, dsh, dscl := blk.norm2.Backward(dy)
 	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 3*D)
@@ -119,7 +111,7 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	// attention branch: x1 = x + g1*a
 	d.Mul(dg, dx1, blk.a, 0)
 	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 2*D)
-	d.Mul(db, dx1, blk.modView(2), 0)
+	d.MulRows(db, dx1, blk.mod(2), batch*l, l, D, 6*D, 0)
 	dy = blk.Attn.Backward(db)
 	dxn, dsh, dscl = blk.norm1.Backward(dy)
 	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 0)

@@ -146,7 +146,7 @@ func (m *MLP[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows int) (ke
 		h = b.Forward(h, c, rows)
 	}
 	sc := m.condAct.Forward(c)
-	h = m.fnorm.Forward(h, m.fshift.Forward(sc, rows), m.fscale.Forward(sc, rows), rows)
+	h = m.fnorm.Forward(h, m.fshift.Forward(sc, rows), m.fscale.Forward(sc, rows), rows, 1, m.Cfg.Width)
 	return m.out.Forward(h, rows), nil
 }
 

@@ -303,7 +303,7 @@ type AdaLN[T kernels.Float] struct {
 	Eps              float64
 	d                kernels.Device[T]
 	x, scale         kernels.Buffer
-	rows             int
+	rows, l, ld      int
 	n, mean, rstd, y scratch[T]
 	dx, dn, dscale   scratch[T]
 }
@@ -313,24 +313,28 @@ func NewAdaLN[T kernels.Float](d kernels.Device[T], dim int) *AdaLN[T] {
 	return &AdaLN[T]{Dim: dim, Eps: 1e-6, d: d}
 }
 
-// Forward computes y [rows, Dim].
-func (a *AdaLN[T]) Forward(x, shift, scale kernels.Buffer, rows int) kernels.Buffer {
-	a.x, a.scale, a.rows = x, scale, rows
+// Forward computes y [rows, Dim]. Row r is modulated by the shift and scale of its
+// sequence r/l, row r/l of [rows/l, ld] matrices (kernels.Device.ModulateRows): l = 1
+// and ld = Dim for per-row modulations, l tokens and a column block of the [batch, 6
+// Dim] adaLN output for a transformer block.
+func (a *AdaLN[T]) Forward(x, shift, scale kernels.Buffer, rows, l, ld int) kernels.Buffer {
+	a.x, a.scale, a.rows, a.l, a.ld = x, scale, rows, l, ld
 	n := a.n.get(a.d, rows*a.Dim)
 	a.d.LayerNorm(n, a.mean.get(a.d, rows), a.rstd.get(a.d, rows), x, rows, a.Dim, T(a.Eps))
 	y := a.y.get(a.d, rows*a.Dim)
-	a.d.Modulate(y, n, shift, scale)
+	a.d.ModulateRows(y, n, shift, scale, rows, l, a.Dim, ld)
 	return y
 }
 
-// Backward returns dx, dshift (which is dy itself) and dscale = dy * LN(x).
+// Backward returns dx, dshift (which is dy itself) and dscale = dy * LN(x), per row
+// [rows, Dim]: the caller sums them over the l rows of a sequence.
 func (a *AdaLN[T]) Backward(dy kernels.Buffer) (dx, dshift, dscale kernels.Buffer) {
 	k := a.rows * a.Dim
 	n := a.n.get(a.d, k)
 	dscale = a.dscale.get(a.d, k)
 	a.d.Mul(dscale, dy, n, 0)
 	dn := a.dn.get(a.d, k)
-	a.d.Mul(dn, dy, a.scale, 0)
+	a.d.MulRows(dn, dy, a.scale, a.rows, a.l, a.Dim, a.ld, 0)
 	a.d.Axpby(1, dy, 1, dn) // dn = dy*(1+scale)
 	dx = a.dx.get(a.d, k)
 	a.d.LayerNormGrad(dx, dn, a.x, a.mean.get(a.d, a.rows), a.rstd.get(a.d, a.rows), a.rows, a.Dim, 0)
@@ -459,7 +463,7 @@ func (b *ResBlock[T]) Forward(h, c kernels.Buffer, rows int) kernels.Buffer {
 	shift := b.shift.Forward(sc, rows)
 	scale := b.scale.Forward(sc, rows)
 	b.g = b.gate.Forward(sc, rows)
-	y := b.norm.Forward(h, shift, scale, rows)
+	y := b.norm.Forward(h, shift, scale, rows, 1, b.Dim)
 	b.z = b.fc2.Forward(b.act.Forward(b.fc1.Forward(y, rows)), rows)
 	out := b.out.get(b.d, rows*b.Dim)
 	b.d.Copy(out, h)

@@ -119,10 +119,30 @@ func TestAdaLNGrad(t *testing.T) {
 	rows, dim := 3, 6
 	l := NewAdaLN(d, dim)
 	x, sh, sc, dy := randBuf(d, rng, rows*dim, 1), randBuf(d, rng, rows*dim, 1), randBuf(d, rng, rows*dim, 0.5), randBuf(d, rng, rows*dim, 1)
-	fwd := func() []float64 { return copyOut(l.Forward(x, sh, sc, rows)) }
+	fwd := func() []float64 { return copyOut(l.Forward(x, sh, sc, rows, 1, dim)) }
 	fwd()
 	dx, dsh, dsc := l.Backward(dy)
 	gradCheck(t, "AdaLN", fwd, data(dy), []target{{"x", data(x), copyOut(dx)}, {"shift", data(sh), copyOut(dsh)}, {"scale", data(sc), copyOut(dsc)}})
+
+	// per-sequence modulations: 2 sequences of 3 rows, shift and scale the column blocks
+	// at 0 and dim of one [2, ld] matrix; their gradients are the per-row ones summed
+	// over each sequence's rows
+	const seqs, tokens, ld = 2, 3, 2*6 + 1
+	rows = seqs * tokens
+	l = NewAdaLN(d, dim)
+	x, dy = randBuf(d, rng, rows*dim, 1), randBuf(d, rng, rows*dim, 1)
+	m := randBuf(d, rng, seqs*ld, 0.5)
+	fwd = func() []float64 { return copyOut(l.Forward(x, m, d.Slice(m, dim, seqs*ld-dim), rows, tokens, ld)) }
+	fwd()
+	dx, dsh, dsc = l.Backward(dy)
+	dm := make([]float64, seqs*ld)
+	for r, v := range copyOut(dsh) {
+		dm[(r/dim/tokens)*ld+r%dim] += v
+	}
+	for r, v := range copyOut(dsc) {
+		dm[(r/dim/tokens)*ld+dim+r%dim] += v
+	}
+	gradCheck(t, "AdaLN per sequence", fwd, data(dy), []target{{"x", data(x), copyOut(dx)}, {"modulation", data(m), dm}})
 }
 
 func TestTimeAndLabelEmbeddingGrad(t *testing.T) {

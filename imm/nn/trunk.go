@@ -25,7 +25,6 @@ type trunk[T kernels.Float] struct {
 	fnorm   *AdaLN[T]
 	rows, l int
 	c       scratch[T]
-	fmod    scratch[T] // final shift and scale broadcast, [2][rows*L*Width]
 	dfmod   scratch[T]
 	dsc     scratch[T]
 	ones    scratch[T]
@@ -83,13 +82,8 @@ func (t *trunk[T]) forward(h, ns, nt kernels.Buffer, labels []int32, rows, l int
 	for _, b := range t.blocks {
 		h = b.Forward(h, sc, rows, l)
 	}
-	n := rows * l * W
-	fm := t.fmod.get(d, 2*n)
-	fmod := t.fada.Forward(sc, rows)
-	ones := onesOf(d, &t.ones, l)
-	broadcast(d, d.Slice(fm, 0, n), fmod, ones, rows, l, W, 2*W, 0)
-	broadcast(d, d.Slice(fm, n, n), fmod, ones, rows, l, W, 2*W, W)
-	return t.fnorm.Forward(h, d.Slice(fm, 0, n), d.Slice(fm, n, n), rows*l), nil
+	fmod := t.fada.Forward(sc, rows) // [rows, 2 W]: shift, scale
+	return t.fnorm.Forward(h, fmod, tail(d, fmod, W), rows*l, l, 2*W), nil
 }
 
 // backward accumulates the gradients of the trunk's parameters for the gradient dout

@@ -276,6 +276,40 @@ func (d *Device[T]) Modulate(dst, x, shift, scale kernels.Buffer) {
 	})
 }
 
+// MulRows sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j].
+func (d *Device[T]) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta T) {
+	ds, xs, vs := d.s(dst), d.s(x), d.s(v)
+	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			o, vr := r*cols, vs[(r/l)*ld:][:cols]
+			dr, xr := ds[o:o+cols], xs[o:o+cols]
+			if beta == 0 {
+				for j, g := range vr {
+					dr[j] = xr[j] * g
+				}
+			} else {
+				for j, g := range vr {
+					dr[j] = xr[j]*g + beta*dr[j]
+				}
+			}
+		}
+	})
+}
+
+// ModulateRows sets dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j].
+func (d *Device[T]) ModulateRows(dst, x, shift, scale kernels.Buffer, rows, l, cols, ld int) {
+	ds, xs, sh, sc := d.s(dst), d.s(x), d.s(shift), d.s(scale)
+	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			o, b := r*cols, (r/l)*ld
+			dr, xr, shr, scr := ds[o:o+cols], xs[o:o+cols], sh[b:b+cols], sc[b:b+cols]
+			for j := range dr {
+				dr[j] = xr[j]*(1+scr[j]) + shr[j]
+			}
+		}
+	})
+}
+
 const geluC = 0.7978845608028654 // sqrt(2/pi)
 
 func act[T kernels.Float](a kernels.Act, x T) T {

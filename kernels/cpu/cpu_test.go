@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -215,6 +216,45 @@ func TestElementwise(t *testing.T) {
 		want[i] = x[i]*(1+want[i]) + y[i]
 	}
 	near(t, "Modulate", Data[float64](mod), want, 1e-15)
+
+	// per-sequence vectors: 4 sequences of l rows; v, shift, scale a column block at off of
+	// a [4, ld] matrix
+	{
+		const seqs, off, ld = 4, 3, 17
+		l, c := rows/seqs, cols
+		nn := l * seqs * c // the rows of whole sequences
+		if c > ld-off {
+			t.Fatalf("test shape: %d columns do not fit the block", c)
+		}
+		r := rand.New(rand.NewPCG(7, 8))
+		vec := func() (kernels.Buffer, []float64) {
+			h := make([]float64, seqs*ld)
+			for i := range h {
+				h[i] = r.NormFloat64()
+			}
+			b := buf(d, h)
+			return d.Slice(b, off, len(h)-off), h
+		}
+		v, vh := vec()
+		sh, shh := vec()
+		for _, beta := range []float64{0, 0.5} {
+			dst := buf(d, y)
+			d.MulRows(dst, buf(d, x), v, l*seqs, l, c, ld, beta)
+			for i := range want[:nn] {
+				rr, j := i/c, i%c
+				want[i] = x[i]*vh[(rr/l)*ld+off+j] + beta*y[i]
+			}
+			near(t, fmt.Sprintf("MulRows beta=%g", beta), Data[float64](dst)[:nn], want[:nn], 1e-15)
+		}
+		dst := d.Alloc(n)
+		d.ModulateRows(dst, buf(d, x), sh, v, l*seqs, l, c, ld)
+		for i := range want[:nn] {
+			rr, j := i/c, i%c
+			k := (rr/l)*ld + off + j
+			want[i] = x[i]*(1+vh[k]) + shh[k]
+		}
+		near(t, "ModulateRows", Data[float64](dst)[:nn], want[:nn], 1e-15)
+	}
 
 	var sum, sq float64
 	for _, u := range x {

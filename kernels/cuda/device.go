@@ -347,6 +347,31 @@ func (d *Device) Modulate(dst, x, shift, scale kernels.Buffer) {
 	d.elementwise("modulate", n, p(dst), p(x), p(shift), p(scale), i64(n))
 }
 
+// rowThreads is the block width of the row-broadcast kernels: transformer widths are
+// multiples of 128, so a row of 384 fills three blocks.
+const rowThreads = 128
+
+// rowBroadcast launches a row-broadcast kernel (mul_rows, modulate_rows): blocks of
+// rowThreads over the columns, grid rows striding over the rows.
+func (d *Device) rowBroadcast(name string, rows, cols int, args ...uint64) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	gx := min((cols+rowThreads-1)/rowThreads, 64)
+	gy := min(rows, 65535)
+	d.launch(name, [3]uint32{uint32(gx), uint32(gy), 1}, [3]uint32{rowThreads, 1, 1}, 0, args...)
+}
+
+// MulRows sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j].
+func (d *Device) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta float32) {
+	d.rowBroadcast("mul_rows", rows, cols, p(dst), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld), f32(beta))
+}
+
+// ModulateRows sets dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j].
+func (d *Device) ModulateRows(dst, x, shift, scale kernels.Buffer, rows, l, cols, ld int) {
+	d.rowBroadcast("modulate_rows", rows, cols, p(dst), p(x), p(shift), p(scale), i32(rows), i32(l), i32(cols), i32(ld))
+}
+
 // Activate sets y = act(x).
 func (d *Device) Activate(a kernels.Act, y, x kernels.Buffer) {
 	n := lenOf(x)

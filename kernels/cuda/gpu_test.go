@@ -243,6 +243,27 @@ func TestElementwise(t *testing.T) {
 	run("Modulate", []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(n, 1, 0), r.in(n, 0.3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 		d.Modulate(b[0], b[1], b[2], b[3])
 	})
+	// row-broadcast ops: sequences of l rows, their vectors a column block (at column off)
+	// of a [seqs, ld] matrix; 70000 rows take the grid-stride path over rows
+	for _, c := range []struct{ seqs, l, cols, ld, off int }{{6, 50, 301, 911, 301}, {10000, 7, 33, 99, 66}} {
+		rows, n := c.seqs*c.l, c.seqs*c.l*c.cols
+		shape := fmt.Sprintf("%dx%d/l=%d", rows, c.cols, c.l)
+		vec := func(d kernels.Device[float32], b kernels.Buffer) kernels.Buffer {
+			return d.Slice(b, c.off, c.seqs*c.ld-c.off)
+		}
+		for _, beta := range []float32{0, 0.5} {
+			dst := r.out(n)
+			if beta != 0 {
+				dst = r.in(n, 1, 0)
+			}
+			r.runOp(fmt.Sprintf("MulRows/beta=%g/%s", beta, shape), "MulRows", shape, []pair{dst}, []pair{r.in(n, 1, 0), r.in(c.seqs*c.ld, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+				d.MulRows(b[0], b[1], vec(d, b[2]), rows, c.l, c.cols, c.ld, beta)
+			})
+		}
+		r.runOp("ModulateRows/"+shape, "ModulateRows", shape, []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(c.seqs*c.ld, 1, 0), r.in(c.seqs*c.ld, 0.3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.ModulateRows(b[0], b[1], vec(d, b[2]), vec(d, b[3]), rows, c.l, c.cols, c.ld)
+		})
+	}
 	for _, a := range []kernels.Act{kernels.Identity, kernels.SiLU, kernels.GELUTanh} {
 		run("Activate/"+a.String(), []pair{r.out(n)}, []pair{r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 			d.Activate(a, b[0], b[1])

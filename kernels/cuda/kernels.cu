@@ -267,6 +267,29 @@ __global__ void modulate(float *dst, const float *x, const float *shift, const f
 	GRID_STRIDE(i, n) dst[i] = x[i] * (1.0f + scale[i]) + shift[i];
 }
 
+// Row-broadcast ops: blockIdx.y strides over rows, x-threads over the columns of a row,
+// so no index is divided per element. v, shift, scale: row r uses v[(r/l)*ld + j].
+// dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j]
+__global__ void mul_rows(float *dst, const float *x, const float *v, int rows, int l, int cols, int ld, float beta) {
+	for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+		const float *vr = v + (long long)(r / l) * ld;
+		long long o = (long long)r * cols;
+		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) {
+			float y = x[o + j] * vr[j];
+			dst[o + j] = beta == 0.0f ? y : y + beta * dst[o + j];
+		}
+	}
+}
+
+// dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j]
+__global__ void modulate_rows(float *dst, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld) {
+	for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+		long long b = (long long)(r / l) * ld, o = (long long)r * cols;
+		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x)
+			dst[o + j] = x[o + j] * (1.0f + scale[b + j]) + shift[b + j];
+	}
+}
+
 // y[i] = act(x[i])
 __global__ void activate(int act, float *y, const float *x, long long n) {
 	GRID_STRIDE(i, n) y[i] = act_f(act, x[i]);

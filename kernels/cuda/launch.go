@@ -20,6 +20,8 @@ var kernelParams = rowVariants(map[string]int{
 	"axpby":              5,
 	"mul":                5,
 	"modulate":           5,
+	"mul_rows":           8,
+	"modulate_rows":      8,
 	"activate":           4,
 	"activate_grad":      6,
 	"layer_norm":         7,

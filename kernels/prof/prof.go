@@ -194,6 +194,14 @@ func (p *Device[T]) Mul(dst, x, y kernels.Buffer, beta T) {
 func (p *Device[T]) Modulate(dst, x, shift, scale kernels.Buffer) {
 	p.op("Modulate "+cls(shape(dst)), func() { p.Device.Modulate(dst, x, shift, scale) })
 }
+
+func (p *Device[T]) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta T) {
+	p.op("MulRows "+cls(rows*cols), func() { p.Device.MulRows(dst, x, v, rows, l, cols, ld, beta) })
+}
+
+func (p *Device[T]) ModulateRows(dst, x, shift, scale kernels.Buffer, rows, l, cols, ld int) {
+	p.op("ModulateRows "+cls(rows*cols), func() { p.Device.ModulateRows(dst, x, shift, scale, rows, l, cols, ld) })
+}
 func (p *Device[T]) Activate(act kernels.Act, y, x kernels.Buffer) {
 	p.op("Activate/"+act.String()+" "+cls(shape(x)), func() { p.Device.Activate(act, y, x) })
 }
