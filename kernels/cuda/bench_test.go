@@ -93,6 +93,20 @@ func BenchmarkRows(b *testing.B) {
 			b.SetBytes(int64(12 * n))
 			runSync(b, d, func() { d.SoftmaxGrad(dx, dy, y, s.rows, s.cols, 0) })
 		})
+		b.Run("AddRowVector/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			runSync(b, d, func() { d.AddRowVector(y, x, s.rows, s.cols) })
+		})
+		// per-sequence gate and modulation of sequences of 256 rows, vectors read from a
+		// [rows/256, 6 cols] block as in a DiT block (bytes: x read, dst written)
+		b.Run("MulRows/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			runSync(b, d, func() { d.MulRows(dx, x, dy, s.rows, 256, s.cols, 6*s.cols, 0) })
+		})
+		b.Run("ModulateRows/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			runSync(b, d, func() { d.ModulateRows(dx, x, dy, y, s.rows, 256, s.cols, 6*s.cols) })
+		})
 		b.Run("SumRows/"+shape, func(b *testing.B) {
 			b.SetBytes(int64(4 * n))
 			runSync(b, d, func() { d.SumRows(mean, x, s.rows, s.cols, 0) })

@@ -292,7 +292,7 @@ func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a 
 
 // AddRowVector adds v to every row of x.
 func (d *Device) AddRowVector(x, v kernels.Buffer, rows, cols int) {
-	d.elementwise("add_row_vector", rows*cols, p(x), p(v), i32(rows), i32(cols))
+	d.rowBroadcast("add_row_vector", rows, cols, p(x), p(v), i32(rows), i32(cols))
 }
 
 // sumRowsChunk is the fewest rows one block of the tall SumRows path sums.

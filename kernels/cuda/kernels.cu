@@ -193,9 +193,13 @@ __device__ __forceinline__ void row_softmax_grad(long long r, int t, int n, floa
 
 extern "C" {
 
-// x[i*cols+j] += v[j]
+// x[i*cols+j] += v[j]; launched as the row-broadcast kernels below (no 64-bit division
+// per element)
 __global__ void add_row_vector(float *x, const float *v, int rows, int cols) {
-	GRID_STRIDE(i, (long long)rows * cols) x[i] += v[i % cols];
+	for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+		long long o = (long long)r * cols;
+		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) x[o + j] += v[j];
+	}
 }
 
 // dst[j] = beta*dst[j] + sum_i x[i*cols+j]; block (32, 32), grid ceil(cols/32).
