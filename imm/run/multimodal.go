@@ -410,7 +410,6 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	defer ml.Close()
 
 	D, B := layout.Dim(), cfg.Train.Batch
-	x, mask := make([]float32, B*D), make([]float32, B*D)
 	batch := func(x, mask []float32) ([]int32, error) {
 		b, err := loader.Next()
 		if err != nil {
@@ -427,6 +426,8 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		batch = func(x, mask []float32) ([]int32, error) { return g.next(loader, x, mask) }
 		holdGroup = cfg.IMM.M
 	}
+	pre := newPrefetcher(B*D, 1, batch, loader.State)
+	defer pre.stop() // before loader.Close (deferred earlier, so run later)
 	sum := &Summary{Params: tr.Net.Reg.Count(), Dim: D}
 	save := func() (string, error) {
 		if err := ml.Flush(); err != nil {
@@ -447,14 +448,15 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			}
 			return nil, fmt.Errorf("%w at step %d (checkpoint %s; continue with --resume): %w", ErrInterrupted, tr.Step, path, err)
 		}
-		labels, err := batch(x, mask)
-		if err != nil {
+		pb := pre.next()
+		if pb.err != nil {
 			prog.Stop(false)
-			return nil, err
+			return nil, pb.err
 		}
-		present := Hold(tr.RNG(), cfg.HoldProb, layout.Segments, holdGroup, mask, B)
-		m, err := tr.Update(imm.Batch[float32]{X: x, Mask: mask, Present: present, Labels: labels})
-		st, _ := json.Marshal(loader.State())
+		present := Hold(tr.RNG(), cfg.HoldProb, layout.Segments, holdGroup, pb.mask, B)
+		m, err := tr.Update(imm.Batch[float32]{X: pb.x, Mask: pb.mask, Present: present, Labels: pb.labels})
+		st, _ := json.Marshal(pb.state)
+		pre.release(pb)
 		tr.Extra[loaderState] = string(st)
 		el := time.Since(start).Seconds()
 		sps := float64((tr.Step-first)*B) / max(el, 1e-9)
