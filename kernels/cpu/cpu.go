@@ -317,8 +317,10 @@ func act[T kernels.Float](a kernels.Act, x T) T {
 	case kernels.SiLU:
 		return x / (1 + T(math.Exp(-float64(x))))
 	case kernels.GELUTanh:
+		// 0.5 u (1 + tanh v) = u sigmoid(2v), v = c (u + 0.044715 u^3): the sigmoid form
+		// has no cancellation in 1 + tanh v for negative u
 		u := float64(x)
-		return T(0.5 * u * (1 + math.Tanh(geluC*(u+0.044715*u*u*u))))
+		return T(u / (1 + math.Exp(-2*geluC*(u+0.044715*u*u*u))))
 	}
 	return x
 }
@@ -329,9 +331,10 @@ func actGrad[T kernels.Float](a kernels.Act, x T) T {
 		s := 1 / (1 + math.Exp(-float64(x)))
 		return T(s * (1 + float64(x)*(1-s)))
 	case kernels.GELUTanh:
+		// with s = sigmoid(2v): 0.5 (1 + tanh v) = s and 0.5 (1 - tanh^2 v) = 2 s (1 - s)
 		u := float64(x)
-		th := math.Tanh(geluC * (u + 0.044715*u*u*u))
-		return T(0.5*(1+th) + 0.5*u*(1-th*th)*geluC*(1+3*0.044715*u*u))
+		s := 1 / (1 + math.Exp(-2*geluC*(u+0.044715*u*u*u)))
+		return T(s + 2*u*s*(1-s)*geluC*(1+3*0.044715*u*u))
 	}
 	return 1
 }
@@ -339,6 +342,11 @@ func actGrad[T kernels.Float](a kernels.Act, x T) T {
 // Activate sets y = act(x).
 func (d *Device[T]) Activate(a kernels.Act, y, x kernels.Buffer) {
 	ys, xs := d.s(y), d.s(x)
+	if y32, ok := any(ys).([]float32); ok {
+		x32 := any(xs).([]float32)
+		d.parallel(len(x32), elemGrain/4, func(lo, hi int) { act32(a, y32[lo:hi], x32[lo:hi]) })
+		return
+	}
 	d.parallel(len(xs), elemGrain/4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			ys[i] = act(a, xs[i])
@@ -349,6 +357,11 @@ func (d *Device[T]) Activate(a kernels.Act, y, x kernels.Buffer) {
 // ActivateGrad sets dx = beta*dx + dy*act'(x).
 func (d *Device[T]) ActivateGrad(a kernels.Act, dx, dy, x kernels.Buffer, beta T) {
 	dxs, dys, xs := d.s(dx), d.s(dy), d.s(x)
+	if dx32, ok := any(dxs).([]float32); ok {
+		dy32, x32, b32 := any(dys).([]float32), any(xs).([]float32), any(beta).(float32)
+		d.parallel(len(x32), elemGrain/4, func(lo, hi int) { actGrad32(a, dx32[lo:hi], dy32[lo:hi], x32[lo:hi], b32) })
+		return
+	}
 	d.parallel(len(xs), elemGrain/4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := dys[i] * actGrad(a, xs[i])
@@ -419,6 +432,15 @@ func (d *Device[T]) LayerNormGrad(dx, dy, x, mean, rstd kernels.Buffer, rows, co
 // Softmax applies a row-wise softmax.
 func (d *Device[T]) Softmax(y, x kernels.Buffer, rows, cols int) {
 	ys, xs := d.s(y), d.s(x)
+	if y32, ok := any(ys).([]float32); ok {
+		x32 := any(xs).([]float32)
+		d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				softmaxRow32(y32[i*cols:i*cols+cols], x32[i*cols:i*cols+cols])
+			}
+		})
+		return
+	}
 	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row, out := xs[i*cols:i*cols+cols], ys[i*cols:i*cols+cols]

@@ -1,0 +1,156 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/immkit/immkit/kernels"
+)
+
+// inputs32 is a dense grid over [lo, hi] (step 1/1024), random values and edge cases.
+func inputs32(lo, hi float32) []float32 {
+	var xs []float32
+	for v := lo; v <= hi; v += 1.0 / 1024 {
+		xs = append(xs, v)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		xs = append(xs, lo+(hi-lo)*r.Float32())
+	}
+	return append(xs, 0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, lo, hi)
+}
+
+// exp32 is within 2 float32 ulps (2.4e-7 relative) of math.Exp on its fast range, and
+// exact (math.Exp rounded) outside it, for NaN and the infinities.
+func TestExp32(t *testing.T) {
+	var worst float64
+	for _, x := range inputs32(-87, 88) {
+		want := math.Exp(float64(x))
+		rel := math.Abs(float64(exp32(x))-want) / want
+		worst = max(worst, rel)
+		if rel > 2.4e-7 {
+			t.Fatalf("exp32(%v) = %v, math.Exp %v: relative error %.3g", x, exp32(x), want, rel)
+		}
+	}
+	t.Logf("max relative error %.3g", worst)
+	for _, x := range []float32{-87.01, -100, -1e30, 88.01, 88.7, 89, 1e30, float32(math.Inf(1)), float32(math.Inf(-1))} {
+		if got, want := exp32(x), float32(math.Exp(float64(x))); got != want {
+			t.Errorf("exp32(%v) = %v, want %v", x, got, want)
+		}
+	}
+	if v := exp32(float32(math.NaN())); v == v {
+		t.Errorf("exp32(NaN) = %v", v)
+	}
+}
+
+// The float32 device's SiLU, GELU-tanh (values and gradients) and softmax agree with the
+// float64 formulas of the generic ops. Values: within 4 ulps times (1 + |z|), z the
+// sigmoid's argument (x, or 2c(x + 0.044715 x^3)): rounding z in float32 moves e^z by
+// |z| ulps, as in any float32 evaluation. Gradients: within 4 ulps of the largest of the
+// terms they sum (1 + |x|), as near their zero crossings the float32 sum cancels.
+func TestFastActivations32(t *testing.T) {
+	xs := inputs32(-40, 40)
+	n := len(xs)
+	d := New[float32](2)
+	x := d.Alloc(n)
+	d.Write(x, xs)
+	dys := make([]float32, n)
+	for i := range dys {
+		dys[i] = 1
+	}
+	dy := d.Alloc(n)
+	d.Write(dy, dys)
+	for _, a := range []kernels.Act{kernels.SiLU, kernels.GELUTanh} {
+		y, g := d.Alloc(n), d.Alloc(n)
+		d.Activate(a, y, x)
+		d.ActivateGrad(a, g, dy, x, 0)
+		ys, gs := Data[float32](y), Data[float32](g)
+		var wv, wg float64
+		for i, v := range xs {
+			want := act(a, float64(v))
+			z := float64(v)
+			if a == kernels.GELUTanh {
+				z = 2 * geluC * (z + 0.044715*z*z*z)
+			}
+			ev := math.Abs(float64(ys[i])-want) / max(math.Abs(want), 1e-300) / (1 + math.Abs(z))
+			if math.Abs(want) < 1e-35 {
+				ev = 0 // the sigmoid factor (|x| <= 40 times smaller) is subnormal in float32
+			}
+			wantG := actGrad(a, float64(v))
+			eg := math.Abs(float64(gs[i])-wantG) / (1 + math.Abs(float64(v)))
+			wv, wg = max(wv, ev), max(wg, eg)
+			if ev > 4.8e-7 || eg > 4.8e-7 {
+				t.Fatalf("%s(%v): value %v (float64 %v, rel %.3g), grad %v (float64 %v, err %.3g)", a, v, ys[i], want, ev, gs[i], wantG, eg)
+			}
+		}
+		t.Logf("%s: value max relative error %.3g, gradient %.3g", a, wv, wg)
+		// beta != 0 accumulates
+		d.Write(g, xs)
+		d.ActivateGrad(a, g, dy, x, 0.5)
+		for i, v := range xs[:1000] {
+			want := 0.5*float64(v) + actGrad(a, float64(v))
+			if e := math.Abs(float64(Data[float32](g)[i])-want) / (1 + math.Abs(float64(v))); e > 1e-6 {
+				t.Fatalf("%s grad with beta 0.5 at %v: %v, want %v", a, v, Data[float32](g)[i], want)
+			}
+		}
+	}
+
+	rows, cols := 300, 77
+	r := rand.New(rand.NewPCG(3, 4))
+	h := make([]float32, rows*cols)
+	h64 := make([]float64, rows*cols)
+	for i := range h {
+		h[i] = float32(r.NormFloat64() * 8)
+		h64[i] = float64(h[i])
+	}
+	d64 := New[float64](2)
+	x32, y32 := d.Alloc(len(h)), d.Alloc(len(h))
+	d.Write(x32, h)
+	d.Softmax(y32, x32, rows, cols)
+	x64, y64 := d64.Alloc(len(h)), d64.Alloc(len(h))
+	d64.Write(x64, h64)
+	d64.Softmax(y64, x64, rows, cols)
+	// within 4 ulps times (1 + |x - max|), the rounding of x - max in float32 moving e^(x-max)
+	for i, want := range Data[float64](y64) {
+		got := float64(Data[float32](y32)[i])
+		row := h64[i/cols*cols : i/cols*cols+cols]
+		z := slices.Max(row) - h64[i]
+		if want > 1e-35 && math.Abs(got-want)/want > 4.8e-7*(1+z) {
+			t.Fatalf("softmax element %d: %v, float64 %v", i, got, want)
+		}
+	}
+}
+
+func BenchmarkActivate32(b *testing.B) {
+	d := New[float32](1)
+	n := 1 << 16
+	x, y := d.Alloc(n), d.Alloc(n)
+	h := make([]float32, n)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range h {
+		h[i] = float32(r.NormFloat64() * 3)
+	}
+	d.Write(x, h)
+	for _, a := range []kernels.Act{kernels.SiLU, kernels.GELUTanh} {
+		b.Run(a.String(), func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			for b.Loop() {
+				d.Activate(a, y, x)
+			}
+		})
+		b.Run(a.String()+"/grad", func(b *testing.B) {
+			b.SetBytes(int64(12 * n))
+			for b.Loop() {
+				d.ActivateGrad(a, y, x, x, 0)
+			}
+		})
+	}
+	b.Run("softmax/256", func(b *testing.B) {
+		b.SetBytes(int64(8 * n))
+		for b.Loop() {
+			d.Softmax(y, x, n/256, 256)
+		}
+	})
+}
