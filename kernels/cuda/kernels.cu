@@ -9,7 +9,8 @@
 
 __device__ __forceinline__ float act_f(int a, float x) {
 	if (a == 1) return x * __frcp_rn(1.0f + __expf(-x)); // __expf(-x) = inf: x * 0
-	if (a == 2) return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+	// GELU-tanh as x sigmoid(2u), u = c (x + 0.044715 x^3): 0.5 x (1 + tanh u) without tanhf
+	if (a == 2) return x * __frcp_rn(1.0f + __expf(-1.5957691216057308f * (x + 0.044715f * x * x * x)));
 	return x;
 }
 
@@ -19,8 +20,9 @@ __device__ __forceinline__ float act_grad_f(int a, float x) {
 		return s * (1.0f + x * (1.0f - s));
 	}
 	if (a == 2) {
-		float th = tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x));
-		return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+		// s = sigmoid(2u) = 0.5 (1 + tanh u), 2 s (1 - s) = 0.5 (1 - tanh^2 u)
+		float s = __frcp_rn(1.0f + __expf(-1.5957691216057308f * (x + 0.044715f * x * x * x)));
+		return s + 2.0f * x * s * (1.0f - s) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
 	}
 	return 1.0f;
 }
