@@ -128,11 +128,11 @@ if [[ -n "${toypid:-}" ]]; then
 fi
 
 echo "== benchmarks"
-timeout 100 ./cuda.test -test.run '^$' -test.bench . -test.benchtime 200ms 2>&1 >"$out/bench.log"
+timeout 150 ./cuda.test -test.run '^$' -test.bench . -test.benchtime 200ms 2>&1 >"$out/bench.log"
 echo "bench exit status: $?"
 
 echo "== IMM DiT-S/2 training step, 32x32x3, batch 256 (both forward passes, backward, AdamW)"
-for dev in cuda cuda-tf32; do
+for dev in cuda cuda-tf32 cuda-bf16; do
 	IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 20x 2>&1 |
 		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$dev/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
 done

@@ -240,6 +240,16 @@ func (c *Context) SgemmStridedBatched(ta, tb bool, m, n, k int, alpha float32, a
 		C.CUdeviceptr(cc), C.int(ldc), C.longlong(sc), C.int(batch)))
 }
 
+// GemmStridedBatchedEx is cublasGemmStridedBatchedEx (column-major) with explicit data
+// and compute types.
+func (c *Context) GemmStridedBatchedEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda, sa int, b Ptr, btype, ldb, sb int, beta float32, cc Ptr, ctype, ldc, sc, batch, compute int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return blasErr("cublasGemmStridedBatchedEx", C.shim_gemm_batched_ex(op(ta), op(tb), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		C.CUdeviceptr(a), C.int(atype), C.int(lda), C.longlong(sa), C.CUdeviceptr(b), C.int(btype), C.int(ldb), C.longlong(sb), C.float(beta),
+		C.CUdeviceptr(cc), C.int(ctype), C.int(ldc), C.longlong(sc), C.int(batch), C.int(compute)))
+}
+
 // GemmEx is cublasGemmEx (column-major) with explicit data and compute types.
 func (c *Context) GemmEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda int, b Ptr, btype, ldb int, beta float32, cc Ptr, ctype, ldc, compute int) error {
 	c.mu.Lock()

@@ -67,6 +67,11 @@ func (c *Context) SgemmStridedBatched(ta, tb bool, m, n, k int, alpha float32, a
 	return errNoCgo
 }
 
+// GemmStridedBatchedEx fails without cgo.
+func (c *Context) GemmStridedBatchedEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda, sa int, b Ptr, btype, ldb, sb int, beta float32, cc Ptr, ctype, ldc, sc, batch, compute int) error {
+	return errNoCgo
+}
+
 // GemmEx fails without cgo.
 func (c *Context) GemmEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda int, b Ptr, btype, ldb int, beta float32, cc Ptr, ctype, ldc, compute int) error {
 	return errNoCgo

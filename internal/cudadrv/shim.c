@@ -35,6 +35,7 @@ static cublasStatus_t (*p_cublasSetMathMode)(cublasHandle_t, int);
 static cublasStatus_t (*p_cublasSgemm)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, const float *, int, const float *, float *, int);
 static cublasStatus_t (*p_cublasSgemmStridedBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, long long, const float *, int, long long, const float *, float *, int, long long, int);
 static cublasStatus_t (*p_cublasGemmEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *, void *, int, int, int, int);
+static cublasStatus_t (*p_cublasGemmStridedBatchedEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, long long, const void *, int, int, long long, const void *, void *, int, int, long long, int, int, int);
 
 #define SYM(lib, var, name) do { *(void **)(&var) = dlsym(lib, name); if (!var) { snprintf(msg, msglen, "dlsym %s: %s", name, dlerror()); return 0; } } while (0)
 
@@ -76,6 +77,7 @@ int shim_load_cublas(const char *path, char *msg, int msglen) {
 	SYM(h, p_cublasSgemm, "cublasSgemm_v2");
 	SYM(h, p_cublasSgemmStridedBatched, "cublasSgemmStridedBatched");
 	SYM(h, p_cublasGemmEx, "cublasGemmEx");
+	SYM(h, p_cublasGemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
 	return 1;
 }
 
@@ -154,4 +156,9 @@ cublasStatus_t shim_sgemm_batched(int ta, int tb, int m, int n, int k, float alp
 cublasStatus_t shim_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int atype, int lda, CUdeviceptr b, int btype, int ldb, float beta, CUdeviceptr c, int ctype, int ldc, int compute) {
 	if (p_cuCtxSetCurrent(ctx)) return 1;
 	return p_cublasGemmEx(blas, ta, tb, m, n, k, &alpha, (const void *)a, atype, lda, (const void *)b, btype, ldb, &beta, (void *)c, ctype, ldc, compute, -1);
+}
+
+cublasStatus_t shim_gemm_batched_ex(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int atype, int lda, long long sa, CUdeviceptr b, int btype, int ldb, long long sb, float beta, CUdeviceptr c, int ctype, int ldc, long long sc, int batch, int compute) {
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	return p_cublasGemmStridedBatchedEx(blas, ta, tb, m, n, k, &alpha, (const void *)a, atype, lda, sa, (const void *)b, btype, ldb, sb, &beta, (void *)c, ctype, ldc, sc, batch, compute, -1);
 }

@@ -119,14 +119,17 @@ func BenchmarkRows(b *testing.B) {
 
 func BenchmarkGemm(b *testing.B) {
 	d := benchGPU(b)
-	for _, tf32 := range []bool{false, true} {
-		for _, s := range []struct{ m, n, k int }{{4096, 1024, 1024}, {8192, 8192, 8192}} {
+	for _, name := range []string{"fp32", "tf32", "bf16"} {
+		for _, s := range []struct{ m, n, k int }{{4096, 1024, 1024}, {8192, 8192, 8192}, {65536, 1152, 384}} {
 			a, bb, c := d.Alloc(s.m*s.k), d.Alloc(s.k*s.n), d.Alloc(s.m*s.n)
 			d.RandNormal(a, 1, 0, 1)
 			d.RandNormal(bb, 2, 0, 1)
-			gd, name := d, "fp32"
-			if tf32 {
-				gd, name = withTF32(d).(*Device), "tf32"
+			gd := d
+			switch name {
+			case "tf32":
+				gd = withTF32(d).(*Device)
+			case "bf16": // the operands' conversion to bf16 included
+				gd = withBF16(d).(*Device)
 			}
 			b.Run(fmt.Sprintf("%s/%dx%dx%d", name, s.m, s.n, s.k), func(b *testing.B) {
 				runSync(b, d, func() { gd.Gemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n) })

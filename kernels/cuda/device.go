@@ -27,6 +27,10 @@ type Options struct {
 	// TF32 lets cuBLAS run FP32 GEMMs on TF32 tensor cores (about 10 bits of mantissa
 	// in the products, FP32 accumulation). Off: full FP32 SGEMM.
 	TF32 bool
+	// BF16 runs the GEMMs on bf16 tensor cores: both operands are rounded to bf16 (8 bits
+	// of mantissa) into scratch before each product, accumulation and output stay FP32.
+	// Activations and weights are stored in FP32 either way. Takes precedence over TF32.
+	BF16 bool
 }
 
 // Device is the CUDA backend; it is not safe for concurrent use by several goroutines
@@ -41,6 +45,8 @@ type Device struct {
 	mmd   *scratch // laplace_mmd_rows partials (doubles)
 	ids   *scratch // Embed ids (int32)
 	srp   *scratch // sum_rows_part partials (float32)
+	bfA   *scratch // bf16 copies of the GEMM operands (Options.BF16)
+	bfB   *scratch
 	hpart []float64
 	math  int // cuBLAS math mode of this Device's GEMMs
 }
@@ -65,7 +71,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, srp: &scratch{}}
+		mmd: &scratch{}, ids: &scratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -95,7 +101,10 @@ func (d *Device) Name() string { return "cuda" }
 // Describe names the card, e.g. "NVIDIA H200 (cc 90, 140 GiB, driver 13000, FP32 GEMM)".
 func (d *Device) Describe() string {
 	g := "FP32"
-	if d.opt.TF32 {
+	switch {
+	case d.opt.BF16:
+		g = "BF16"
+	case d.opt.TF32:
 		g = "TF32"
 	}
 	return fmt.Sprintf("%s (cc %d, %d GiB, driver %d, %s GEMM)", d.ctx.Name, d.ctx.Capability, d.ctx.TotalMem>>30, d.ctx.Driver, g)
@@ -277,13 +286,66 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a kernels
 	if m == 0 || n == 0 {
 		return
 	}
+	if d.opt.BF16 {
+		d.gemmBF16(transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1)
+		return
+	}
 	d.setMath()
 	check(d.ctx.Sgemm(transB, transA, n, m, k, alpha, ptrOf(b), ldb, ptrOf(a), lda, beta, ptrOf(c), ldc))
+}
+
+// toBF16 rounds batch row-major matrices of rows x cols (leading dimension ld, batch
+// stride stride) into dense bf16 in s and returns their address.
+func (d *Device) toBF16(s *scratch, src kernels.Buffer, batch, rows, cols, ld, stride int) cudadrv.Ptr {
+	dst := s.get(d.ctx, max(2*batch*rows*cols, 4))
+	if batch*rows*cols > 0 {
+		gx := min((cols+rowThreads-1)/rowThreads, 64)
+		gy := min(batch*rows, 65535)
+		d.launch("to_bf16", [3]uint32{uint32(gx), uint32(gy), 1}, [3]uint32{rowThreads, 1, 1}, 0,
+			uint64(dst), p(src), i32(batch), i32(rows), i32(cols), i32(ld), i64(stride))
+	}
+	return dst
+}
+
+// gemmBF16 is Gemm (batch 1) or GemmBatched with both operands rounded to bf16 first:
+// cublasGemmEx / cublasGemmStridedBatchedEx with CUDA_R_16BF inputs, FP32 output and
+// CUBLAS_COMPUTE_32F. An operand with stride 0 (one matrix for every product) is
+// converted once.
+func (d *Device) gemmBF16(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda, strideA int, b kernels.Buffer, ldb, strideB int, beta float32, c kernels.Buffer, ldc, strideC, batch int) {
+	ra, ca := m, k // A as stored
+	if transA {
+		ra, ca = k, m
+	}
+	rb, cb := k, n
+	if transB {
+		rb, cb = n, k
+	}
+	na, nb := batch, batch
+	sa, sb := ra*ca, rb*cb
+	if strideA == 0 {
+		na, sa = 1, 0
+	}
+	if strideB == 0 {
+		nb, sb = 1, 0
+	}
+	abf := d.toBF16(d.bfA, a, na, ra, ca, lda, strideA)
+	bbf := d.toBF16(d.bfB, b, nb, rb, cb, ldb, strideB)
+	if batch == 1 {
+		check(d.ctx.GemmEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, max(cb, 1), abf, cudadrv.R16BF, max(ca, 1),
+			beta, ptrOf(c), cudadrv.R32F, ldc, cudadrv.Compute32F))
+		return
+	}
+	check(d.ctx.GemmStridedBatchedEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, max(cb, 1), sb, abf, cudadrv.R16BF, max(ca, 1), sa,
+		beta, ptrOf(c), cudadrv.R32F, ldc, strideC, batch, cudadrv.Compute32F))
 }
 
 // GemmBatched runs batch products with strides, as one cuBLAS strided-batched call.
 func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda, strideA int, b kernels.Buffer, ldb, strideB int, beta float32, c kernels.Buffer, ldc, strideC int, batch int) {
 	if m == 0 || n == 0 || batch == 0 {
+		return
+	}
+	if d.opt.BF16 {
+		d.gemmBF16(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
 		return
 	}
 	d.setMath()

@@ -58,6 +58,16 @@ func withTF32(d kernels.Device[float32]) kernels.Device[float32] {
 	return d
 }
 
+// withBF16 is withTF32 for bf16 GEMMs (Options.BF16).
+func withBF16(d kernels.Device[float32]) kernels.Device[float32] {
+	if g, ok := d.(*Device); ok {
+		c := *g
+		c.opt.BF16 = true
+		return &c
+	}
+	return d
+}
+
 // rig holds both devices and the inputs of one parity check.
 type rig struct {
 	t   *testing.T
@@ -148,7 +158,7 @@ const fp32Tol = 1e-5
 
 func TestGemm(t *testing.T) {
 	r := newRig(t)
-	for _, tf32 := range []bool{false, true} {
+	for _, mode := range []string{"fp32", "tf32", "bf16"} {
 		for _, c := range []struct {
 			ta, tb  bool
 			m, n, k int
@@ -170,8 +180,11 @@ func TestGemm(t *testing.T) {
 				cc = r.in(c.m*ldc, 1, 0)
 			}
 			dev, tol, name := r.g, fp32Tol, "Gemm"
-			if tf32 {
+			switch mode {
+			case "tf32":
 				dev, tol, name = withTF32(r.g), 1e-2, "Gemm/tf32"
+			case "bf16":
+				dev, tol, name = withBF16(r.g), 1e-2, "Gemm/bf16"
 			}
 			dev.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.g, lda, b.g, ldb, c.beta, cc.g, ldc)
 			r.c.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1.25, a.c, lda, b.c, ldb, c.beta, cc.c, ldc)
@@ -190,6 +203,13 @@ func TestGemmBatched(t *testing.T) {
 	r.g.GemmBatched(false, true, m, n, k, 0.5, a.g, k, sa, b.g, k, sb, 0, c.g, n, sc, batch)
 	r.c.GemmBatched(false, true, m, n, k, 0.5, a.c, k, sa, b.c, k, sb, 0, c.c, n, sc, batch)
 	r.check("GemmBatched", fmt.Sprintf("%dx(%dx%dx%d)", batch, m, n, k), c, fp32Tol)
+	// bf16 operands, and an A shared by every product (stride 0, as the DiT's token sums)
+	for _, strideA := range []int{sa, 0} {
+		c := r.in(batch*sc, 1, 0)
+		withBF16(r.g).GemmBatched(true, false, m, n, k, 0.5, a.g, m, strideA, b.g, n, sb, 1, c.g, n, sc, batch)
+		r.c.GemmBatched(true, false, m, n, k, 0.5, a.c, m, strideA, b.c, n, sb, 1, c.c, n, sc, batch)
+		r.check("GemmBatched/bf16", fmt.Sprintf("%dx(%dx%dx%d) strideA=%d", batch, m, n, k, strideA), c, 1e-2)
+	}
 }
 
 // elementwise tests run one op on both devices; f gets the device and the buffers.

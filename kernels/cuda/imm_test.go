@@ -96,24 +96,28 @@ func relDiff(g kernels.Device[float32], b kernels.Buffer, ref []float32) float64
 // TestDiTStep runs one IMM training step of a DiT (target branch, loss branch forward and
 // backward) on the CPU and on the GPU from the same weights, batch and draws, and compares
 // the loss and every parameter gradient: under 1e-3 relative in fp32, under 1e-2 with
-// TF32 GEMMs (issue 10: CPU vs GPU parity of one training step).
+// TF32 or bf16 GEMMs (issue 10: CPU vs GPU parity of one training step).
 func TestDiTStep(t *testing.T) {
 	g := testDev(t)
 	for _, c := range []struct {
 		name, size string
 		ch, px     int
 		batch      int
-		tf32       bool
+		gemm       string // "", "tf32" or "bf16"
 		tol        float64
 	}{
-		{"tiny2-8x8x1-b32", "tiny/2", 1, 8, 32, false, 1e-3},
-		{"S2-16x16x3-b16", "S/2", 3, 16, 16, false, 1e-3},
-		{"S2-16x16x3-b16-tf32", "S/2", 3, 16, 16, true, 1e-2},
+		{"tiny2-8x8x1-b32", "tiny/2", 1, 8, 32, "", 1e-3},
+		{"S2-16x16x3-b16", "S/2", 3, 16, 16, "", 1e-3},
+		{"S2-16x16x3-b16-tf32", "S/2", 3, 16, 16, "tf32", 1e-2},
+		{"S2-16x16x3-b16-bf16", "S/2", 3, 16, 16, "bf16", 1e-2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dg := g
-			if c.tf32 {
+			switch c.gemm {
+			case "tf32":
 				dg = withTF32(g)
+			case "bf16":
+				dg = withBF16(g)
 			}
 			mc, err := nn.NewDiTConfig(c.size, c.ch, c.px, c.px, 10)
 			if err != nil {

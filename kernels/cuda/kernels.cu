@@ -5,6 +5,8 @@
 // Parameters are pointers, int, float, double or unsigned long long; the Go launcher
 // (launch.go) passes them in the order written here, and ptx_test.go checks the counts.
 
+#include <cuda_bf16.h>
+
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
 __device__ __forceinline__ float act_f(int a, float x) {
@@ -271,6 +273,19 @@ __global__ void mul(float *dst, const float *x, const float *y, float beta, long
 // dst[i] = x[i]*(1+scale[i]) + shift[i]
 __global__ void modulate(float *dst, const float *x, const float *shift, const float *scale, long long n) {
 	GRID_STRIDE(i, n) dst[i] = x[i] * (1.0f + scale[i]) + shift[i];
+}
+
+// to_bf16 rounds (to nearest even) batch matrices of rows x cols, row-major with leading
+// dimension ld and batch stride stride, into dense bf16 dst[(b*rows+r)*cols+c]: the
+// operands of a bf16 GEMM. blockIdx.y strides over batch*rows.
+__global__ void to_bf16(unsigned short *dst, const float *src, int batch, int rows, int cols, int ld, long long stride) {
+	for (long long br = blockIdx.y; br < (long long)batch * rows; br += gridDim.y) {
+		long long b = br / rows, r = br % rows;
+		const float *s = src + b * stride + r * ld;
+		unsigned short *o = dst + br * cols;
+		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x)
+			o[j] = __bfloat16_as_ushort(__float2bfloat16_rn(s[j]));
+	}
 }
 
 // Row-broadcast ops: blockIdx.y strides over rows, x-threads over the columns of a row,

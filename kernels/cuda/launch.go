@@ -21,6 +21,7 @@ var kernelParams = rowVariants(map[string]int{
 	"mul":                5,
 	"modulate":           5,
 	"mul_rows":           8,
+	"to_bf16":            7,
 	"modulate_rows":      8,
 	"activate":           4,
 	"activate_grad":      6,

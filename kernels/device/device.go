@@ -1,6 +1,7 @@
 // Package device picks the compute backend for a --device flag: "cpu" (kernels/cpu),
 // "cuda" (kernels/cuda, an NVIDIA GPU reached by dlopen, so the same binary runs where
-// there is none; FP32 GEMMs), "cuda-tf32" (the same with TF32 tensor-core GEMMs) or
+// there is none; FP32 GEMMs), "cuda-tf32" (the same with TF32 tensor-core GEMMs),
+// "cuda-bf16" (GEMM operands rounded to bf16, bf16 tensor cores, FP32 accumulation) or
 // "auto" (the GPU with FP32 GEMMs when a usable one is present, else the CPU).
 //
 // A command wires it in with one line:
@@ -38,7 +39,7 @@ func profiled(d kernels.Device[float32], sync func() error) kernels.Device[float
 }
 
 // Names are the values Open accepts.
-var Names = []string{"auto", "cpu", "cuda", "cuda-tf32"}
+var Names = []string{"auto", "cpu", "cuda", "cuda-tf32", "cuda-bf16"}
 
 // Open returns the backend named by name (one of Names; "" means auto) and a
 // one-line description of what was chosen and why. "cuda" without a usable GPU is an
@@ -52,8 +53,8 @@ func Open(name string, cpuWorkers int) (kernels.Device[float32], string, error) 
 	switch name {
 	case "cpu":
 		return profiled(cpu.New[float32](cpuWorkers), nil), fmt.Sprintf("cpu: %d workers (requested --device cpu)", cpuWorkers), nil
-	case "cuda", "cuda-tf32":
-		d, err := cuda.New(cuda.Options{TF32: name == "cuda-tf32"})
+	case "cuda", "cuda-tf32", "cuda-bf16":
+		d, err := cuda.New(cuda.Options{TF32: name == "cuda-tf32", BF16: name == "cuda-bf16"})
 		if err != nil {
 			return nil, "", fmt.Errorf("device: --device %s: %w", name, err)
 		}
@@ -65,5 +66,5 @@ func Open(name string, cpuWorkers int) (kernels.Device[float32], string, error) 
 		}
 		return profiled(cpu.New[float32](cpuWorkers), nil), fmt.Sprintf("cpu: %d workers (--device auto: no usable GPU: %v)", cpuWorkers, err), nil
 	}
-	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu, cuda or cuda-tf32)", name)
+	return nil, "", fmt.Errorf("device: unknown device %q (want auto, cpu, cuda, cuda-tf32 or cuda-bf16)", name)
 }
