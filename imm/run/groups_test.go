@@ -5,49 +5,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/immkit/immkit/imm/mmdata"
-	"github.com/immkit/immkit/imm/mmdata/mmdatatest"
 	"github.com/immkit/immkit/shards"
-	"github.com/immkit/immkit/testdata/gen"
 )
-
-var (
-	colorOnce    sync.Once
-	colorFixture *mmdatatest.Fixture
-	colorErr     error
-)
-
-// colorShapes is a shard set labelled by colour only (8 labels), so that a small batch
-// holds several samples per label.
-func colorShapes(t *testing.T) *mmdatatest.Fixture {
-	t.Helper()
-	colorOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "immkit-run-groups")
-		if err != nil {
-			colorErr = err
-			return
-		}
-		colorFixture, colorErr = mmdatatest.BuildShapes(context.Background(), dir,
-			mmdatatest.Options{Samples: 64, Seed: 5, ImageSize: 24, LabelBy: gen.LabelColor})
-	})
-	if colorErr != nil {
-		t.Fatal(colorErr)
-	}
-	return colorFixture
-}
 
 // Every group of a composed batch shares a label, every particle is a real sample's
 // assembled row (found, with its label, in the loader's stream read independently), no
 // sample appears twice in a batch, and a composer on a loader resumed from the state
 // after batch k gives the same batches k+1, ... as one that read from the start.
 func TestLabelGroups(t *testing.T) {
-	f := colorShapes(t)
+	f := colorShapes.get(t)
 	o := mmdata.Options{ArtefactsDir: f.Encoded, Seed: 1, TextLen: 8, ImagePatch: 4}
 	layout, err := mmdata.NewLayout(f.Shards, o)
 	if err != nil {
@@ -148,7 +119,7 @@ func rowKey(x, mask []float32) string {
 // A run with label groups, interrupted at step 3 and resumed, ends as the uninterrupted
 // run: the composer keeps no state beyond the loader position.
 func TestMultimodalGroupLabelsResume(t *testing.T) {
-	f := colorShapes(t)
+	f := colorShapes.get(t)
 	opts := func(out string) Options {
 		o := testOptions(t, out, 6)
 		o.Data, o.Artefacts = f.Shards, f.Encoded

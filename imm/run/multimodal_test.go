@@ -12,30 +12,41 @@ import (
 	"github.com/immkit/immkit/imm/mmdata/mmdatatest"
 	"github.com/immkit/immkit/internal/safetensors"
 	"github.com/immkit/immkit/kernels/cpu"
+	"github.com/immkit/immkit/testdata/gen"
 )
 
-var (
-	fixtureOnce sync.Once
-	fixture     *mmdatatest.Fixture
-	fixtureErr  error
-)
+// onceFixture builds a shapes shard set once per test binary.
+type onceFixture struct {
+	once sync.Once
+	f    *mmdatatest.Fixture
+	err  error
+	opt  mmdatatest.Options
+}
 
-// shapesFixture builds one small shapes shard set (40 samples, 24 px) for the package.
-func shapesFixture(t *testing.T) *mmdatatest.Fixture {
+func (o *onceFixture) get(t *testing.T) *mmdatatest.Fixture {
 	t.Helper()
-	fixtureOnce.Do(func() {
+	o.once.Do(func() {
 		dir, err := os.MkdirTemp("", "immkit-run-test")
 		if err != nil {
-			fixtureErr = err
+			o.err = err
 			return
 		}
-		fixture, fixtureErr = mmdatatest.BuildShapes(context.Background(), dir, mmdatatest.Options{Samples: 40, Seed: 3, ImageSize: 24})
+		o.f, o.err = mmdatatest.BuildShapes(context.Background(), dir, o.opt)
 	})
-	if fixtureErr != nil {
-		t.Fatal(fixtureErr)
+	if o.err != nil {
+		t.Fatal(o.err)
 	}
-	return fixture
+	return o.f
 }
+
+// the package's fixtures: 40 samples, 24 px, colour-shape labels; and 64 samples
+// labelled by colour only (8 labels), so that a small batch holds several per label
+var (
+	shapes40    = &onceFixture{opt: mmdatatest.Options{Samples: 40, Seed: 3, ImageSize: 24}}
+	colorShapes = &onceFixture{opt: mmdatatest.Options{Samples: 64, Seed: 5, ImageSize: 24, LabelBy: gen.LabelColor}}
+)
+
+func shapesFixture(t *testing.T) *mmdatatest.Fixture { return shapes40.get(t) }
 
 func testOptions(t *testing.T, out string, steps int) Options {
 	f := shapesFixture(t)
