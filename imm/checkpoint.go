@@ -126,15 +126,31 @@ func (tr *Trainer[T]) Save(path string) error {
 		}
 		meta[k] = v
 	}
+	// A checkpoint overwritten in place (immtrain toy) must never sit beside the hash of
+	// its predecessor: a kill between the two renames would leave a good file that fails
+	// its check. So the old hash goes first; a file without a hash is still checked for
+	// structure by Load and Verify.
+	if err := os.Remove(SumPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("imm: write checkpoint %s: remove the previous hash: %w", path, err)
+	}
 	sum, err := safetensors.WriteFile(path, tensors, meta)
 	if err != nil {
 		return fmt.Errorf("imm: write checkpoint %s: %w", path, err)
+	}
+	if saveHook != nil {
+		if err := saveHook(); err != nil {
+			return err
+		}
 	}
 	if err := writeSum(path, sum); err != nil {
 		return fmt.Errorf("imm: write checkpoint hash %s: %w", path, err)
 	}
 	return nil
 }
+
+// saveHook, when set (tests), runs between the checkpoint's rename and its hash's; an
+// error stops Save there, as a kill would.
+var saveHook func() error
 
 // SumPath is the file holding the sha256 of the checkpoint at path.
 func SumPath(path string) string { return path + ".sha256" }
