@@ -143,6 +143,7 @@ func NewModelTrainer[T kernels.Float](d kernels.Device[T], cfg Config, tc TrainC
 	if err != nil {
 		return nil, err
 	}
+	net.Reg.Flatten() // whole-model ZeroGrad, GradNorm, AdamW and EMA: one call each
 	dim := mc.Dim()
 	obj, err := NewObjective(cfg, d, Network(net), dim)
 	if err != nil {

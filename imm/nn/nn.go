@@ -44,6 +44,49 @@ type Registry[T kernels.Float] struct {
 	Params []*Param
 	byName map[string]*Param
 	dry    *dryRun[T] // set when Dev is the device of a Shapes dry run
+	// flatW, flatG: after Flatten, every W and G is a view of these, in Params order
+	flatW, flatG kernels.Buffer
+}
+
+// Flatten moves the weights and gradients of every parameter into one buffer each, the
+// parameters' W and G becoming views of them in registration order, so that whole-model
+// ops run as one call: ZeroGrad, GradNorm (one reduction, so one device sync instead of
+// one per tensor), and the AdamW and EMA made after it. Values are kept; no parameter can
+// be added after. It does nothing on a dry run or when called again.
+func (r *Registry[T]) Flatten() {
+	if r.flatW != nil || r.dry != nil {
+		return
+	}
+	n := r.Count()
+	r.flatW, r.flatG = r.Dev.Alloc(n), r.Dev.Alloc(n)
+	type freer interface{ Free(kernels.Buffer) error }
+	f, canFree := r.Dev.(freer)
+	off := 0
+	for _, p := range r.Params {
+		k := p.Size()
+		w := r.Dev.Slice(r.flatW, off, k)
+		r.Dev.Copy(w, p.W)
+		if canFree {
+			_ = f.Free(p.W) // best effort: the old storage is unreferenced either way
+			_ = f.Free(p.G)
+		}
+		p.W, p.G = w, r.Dev.Slice(r.flatG, off, k)
+		off += k
+	}
+}
+
+// Flat returns the buffers that hold every weight and every gradient after Flatten.
+func (r *Registry[T]) Flat() (w, g kernels.Buffer, ok bool) { return r.flatW, r.flatG, r.flatW != nil }
+
+// views returns views of buf with the parameters' sizes, in Params order.
+func (r *Registry[T]) views(buf kernels.Buffer) []kernels.Buffer {
+	out := make([]kernels.Buffer, len(r.Params))
+	off := 0
+	for i, p := range r.Params {
+		out[i] = r.Dev.Slice(buf, off, p.Size())
+		off += p.Size()
+	}
+	return out
 }
 
 // NewRegistry returns an empty registry on d. On the device that Shapes hands to a model
@@ -59,6 +102,9 @@ func NewRegistry[T kernels.Float](d kernels.Device[T]) *Registry[T] {
 func (r *Registry[T]) Add(name string, shape []int, scale float64, rng *rand.Rand) *Param {
 	if _, dup := r.byName[name]; dup {
 		panic("nn: duplicate parameter " + name)
+	}
+	if r.flatW != nil {
+		panic("nn: parameter " + name + " added after Flatten")
 	}
 	p := &Param{Name: name, Shape: shape}
 	if r.dry != nil { // names and shapes only: no storage, no draws from rng
@@ -186,6 +232,10 @@ func (r *Registry[T]) Get(name string) *Param { return r.byName[name] }
 
 // ZeroGrad sets every gradient to zero.
 func (r *Registry[T]) ZeroGrad() {
+	if r.flatG != nil {
+		r.Dev.Fill(r.flatG, 0)
+		return
+	}
 	for _, p := range r.Params {
 		r.Dev.Fill(p.G, 0)
 	}
@@ -202,6 +252,9 @@ func (r *Registry[T]) Count() int {
 
 // GradNorm is the global L2 norm of all gradients.
 func (r *Registry[T]) GradNorm() float64 {
+	if r.flatG != nil {
+		return math.Sqrt(r.Dev.SumSquares(r.flatG))
+	}
 	var s float64
 	for _, p := range r.Params {
 		s += r.Dev.SumSquares(p.G)

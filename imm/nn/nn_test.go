@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/immkit/immkit/kernels"
@@ -246,5 +247,79 @@ func TestAdamWClipAndEMA(t *testing.T) {
 	ema.Swap()
 	if math.Abs(data(p.W)[0]-0.95) > 1e-8 {
 		t.Fatal("Swap did not install the average")
+	}
+}
+
+// A flattened registry gives the same AdamW and EMA updates, bit for bit, as one with a
+// buffer per parameter, and the same gradient norm up to the order of the float64 sum;
+// its parameters are views of the flat buffers, and Swap exchanges them with the EMA's.
+func TestFlattenMatchesPerParameter(t *testing.T) {
+	d := cpu.New[float32](2)
+	build := func() *Registry[float32] {
+		r := NewRegistry[float32](d)
+		rng := rand.New(rand.NewPCG(9, 9))
+		r.Add("a", []int{3, 5}, 0.5, rng)
+		r.Add("b", []int{7}, 0.5, rng)
+		r.Add("c", []int{2, 2, 2}, 0.5, rng)
+		return r
+	}
+	per, flat := build(), build()
+	flat.Flatten()
+	w, g, ok := flat.Flat()
+	if !ok || w.Len() != flat.Count() || g.Len() != flat.Count() {
+		t.Fatalf("Flat: ok %v, lengths %d %d, want %d", ok, w.Len(), g.Len(), flat.Count())
+	}
+	for i, p := range per.Params {
+		if !slices.Equal(cpu.Data[float32](p.W), cpu.Data[float32](flat.Params[i].W)) {
+			t.Fatalf("%s: Flatten changed the weights", p.Name)
+		}
+	}
+	opt := kernels.AdamW{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+	ap, af := NewAdamW(per, opt, 0), NewAdamW(flat, opt, 0)
+	ep, ef := NewEMA(per, 0.9), NewEMA(flat, 0.9)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for step := range 3 {
+		for i, p := range per.Params {
+			h := make([]float32, p.Size())
+			for j := range h {
+				h[j] = float32(rng.NormFloat64())
+			}
+			d.Write(p.G, h)
+			d.Write(flat.Params[i].G, h)
+		}
+		np, nf := ap.Update(), af.Update()
+		if math.Abs(np-nf) > 1e-12*np {
+			t.Fatalf("step %d: gradient norm %v per parameter, %v flat", step, np, nf)
+		}
+		ep.Update()
+		ef.Update()
+	}
+	for i, p := range per.Params {
+		q := flat.Params[i]
+		for _, c := range [][2]kernels.Buffer{{p.W, q.W}, {ap.M[i], af.M[i]}, {ap.V[i], af.V[i]}, {ep.Avg[i], ef.Avg[i]}} {
+			if !slices.Equal(cpu.Data[float32](c[0]), cpu.Data[float32](c[1])) {
+				t.Fatalf("%s: flat and per-parameter updates differ", p.Name)
+			}
+		}
+	}
+	// the parameters are views: a write through the flat buffer is seen by the parameter
+	d.Fill(w, 2)
+	if cpu.Data[float32](flat.Params[2].W)[0] != 2 {
+		t.Fatal("parameter c is not a view of the flat weights")
+	}
+	flat.ZeroGrad()
+	if flat.GradNorm() != 0 {
+		t.Fatal("ZeroGrad left a gradient")
+	}
+	ef.Swap()
+	if cpu.Data[float32](flat.Params[0].W)[0] == 2 {
+		t.Fatal("Swap did not bring in the average")
+	}
+	if w2, _, _ := flat.Flat(); cpu.Data[float32](w2)[0] == 2 {
+		t.Fatal("Swap did not exchange the flat buffers")
+	}
+	ef.Swap()
+	if cpu.Data[float32](flat.Params[0].W)[0] != 2 {
+		t.Fatal("a second Swap did not restore the weights")
 	}
 }

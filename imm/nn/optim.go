@@ -14,11 +14,20 @@ type AdamW[T kernels.Float] struct {
 	Step int     // number of updates done
 	M, V []kernels.Buffer
 	reg  *Registry[T]
+	// flatM, flatV hold every M and V when the registry is flat (M[i], V[i] are views):
+	// one AdamW call updates the whole model
+	flatM, flatV kernels.Buffer
 }
 
-// NewAdamW returns an optimiser with zero moments.
+// NewAdamW returns an optimiser with zero moments (one buffer each for the whole model
+// when the registry is flat).
 func NewAdamW[T kernels.Float](r *Registry[T], opt kernels.AdamW, clip float64) *AdamW[T] {
 	a := &AdamW[T]{Opt: opt, Clip: clip, reg: r}
+	if _, _, ok := r.Flat(); ok {
+		a.flatM, a.flatV = r.Dev.Alloc(r.Count()), r.Dev.Alloc(r.Count())
+		a.M, a.V = r.views(a.flatM), r.views(a.flatV)
+		return a
+	}
 	for _, p := range r.Params {
 		a.M = append(a.M, r.Dev.Alloc(p.Size()))
 		a.V = append(a.V, r.Dev.Alloc(p.Size()))
@@ -38,6 +47,10 @@ func (a *AdamW[T]) Update() float64 {
 		scale = a.Clip / norm
 	}
 	a.Step++
+	if w, g, ok := a.reg.Flat(); ok && a.flatM != nil {
+		a.reg.Dev.AdamW(w, g, a.flatM, a.flatV, a.Opt, a.Step, T(scale))
+		return norm
+	}
 	for i, p := range a.reg.Params {
 		a.reg.Dev.AdamW(p.W, p.G, a.M[i], a.V[i], a.Opt, a.Step, T(scale))
 	}
@@ -50,11 +63,18 @@ type EMA[T kernels.Float] struct {
 	Decay float64
 	Avg   []kernels.Buffer
 	reg   *Registry[T]
+	flat  kernels.Buffer // every Avg when the registry is flat (Avg[i] are views)
 }
 
 // NewEMA starts the average at the current weights.
 func NewEMA[T kernels.Float](r *Registry[T], decay float64) *EMA[T] {
 	e := &EMA[T]{Decay: decay, reg: r}
+	if w, _, ok := r.Flat(); ok {
+		e.flat = r.Dev.Alloc(r.Count())
+		r.Dev.Copy(e.flat, w)
+		e.Avg = r.views(e.flat)
+		return e
+	}
 	for _, p := range r.Params {
 		b := r.Dev.Alloc(p.Size())
 		r.Dev.Copy(b, p.W)
@@ -65,6 +85,10 @@ func NewEMA[T kernels.Float](r *Registry[T], decay float64) *EMA[T] {
 
 // Update blends the current weights into the average.
 func (e *EMA[T]) Update() {
+	if w, _, ok := e.reg.Flat(); ok && e.flat != nil {
+		e.reg.Dev.EMA(e.flat, w, T(e.Decay))
+		return
+	}
 	for i, p := range e.reg.Params {
 		e.reg.Dev.EMA(e.Avg[i], p.W, T(e.Decay))
 	}
@@ -75,5 +99,8 @@ func (e *EMA[T]) Update() {
 func (e *EMA[T]) Swap() {
 	for i, p := range e.reg.Params {
 		p.W, e.Avg[i] = e.Avg[i], p.W
+	}
+	if e.flat != nil {
+		e.reg.flatW, e.flat = e.flat, e.reg.flatW
 	}
 }
