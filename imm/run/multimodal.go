@@ -273,11 +273,8 @@ func Hold(rng *rand.Rand, p float64, segs []nn.Segment, g int, mask []float32, n
 		if len(held) == 0 {
 			continue
 		}
-		if i%g != 0 {
-			have := has(i)
-			if n := len(have); n < 2 || !isProperSubset(held, have) {
-				continue
-			}
+		if i%g != 0 && !isProperSubset(held, has(i)) {
+			continue
 		}
 		if present == nil {
 			present = make([]float32, n*D)
