@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/immkit/immkit/imm/mmdata"
+	"github.com/immkit/immkit/imm/nn"
 	"github.com/immkit/immkit/shards"
 )
 
@@ -147,4 +150,64 @@ func TestMultimodalGroupLabelsResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRun(t, full, part, 6)
+}
+
+// Hold with groups: at p = 1 every particle holds a non-empty proper subset of its
+// segments, the same one across each group of g when the members have the same segments,
+// and a member lacking a held segment holds nothing.
+func TestHoldGroups(t *testing.T) {
+	segs := []nn.Segment{{Name: "image", Tokens: 2, Features: 3}, {Name: "audio", Tokens: 1, Features: 4}, {Name: "text", Tokens: 3, Features: 2}}
+	D := nn.MultimodalConfig{Segments: segs}.Dim()
+	held := func(present []float32, i int) []int {
+		var h []int
+		for k, s := range segs {
+			off := nn.MultimodalConfig{Segments: segs}.Offset(k)
+			if slices.Contains(present[i*D+off:i*D+off+s.Tokens*s.Features], 1) {
+				h = append(h, k)
+			}
+		}
+		return h
+	}
+	for _, g := range []int{1, 4} {
+		const n = 40
+		mask := make([]float32, n*D)
+		for i := range mask {
+			mask[i] = 1
+		}
+		// particle 7 (in the second group of 4) has no audio
+		off := nn.MultimodalConfig{Segments: segs}.Offset(1)
+		clear(mask[7*D+off : 7*D+off+4])
+		present := Hold(rand.New(rand.NewPCG(1, uint64(g))), 1, segs, g, mask, n)
+		distinct := map[string]bool{}
+		for i := range n {
+			h := held(present, i)
+			switch {
+			case i == 7 && g == 1: // its own group: one of its two segments
+				if len(h) != 1 || h[0] == 1 {
+					t.Fatalf("g=1: particle 7 (image and text) holds %v", h)
+				}
+				continue
+			case i == 7:
+				if first := held(present, 4); slices.Contains(first, 1) && len(h) != 0 {
+					t.Fatalf("g=%d: particle 7 lacks the audio its group holds, yet holds %v", g, h)
+				}
+				continue
+			}
+			if len(h) == 0 || len(h) == len(segs) {
+				t.Fatalf("g=%d: particle %d holds %v, not a non-empty proper subset", g, i, h)
+			}
+			if first := held(present, i-i%g); !slices.Equal(h, first) {
+				t.Fatalf("g=%d: particle %d holds %v, the first of its group %v", g, i, h, first)
+			}
+			for k := range mask[i*D : (i+1)*D] {
+				if present[i*D+k]+mask[i*D+k] != 1 {
+					t.Fatalf("g=%d: particle %d value %d is both (or neither) held and in the loss", g, i, k)
+				}
+			}
+			distinct[fmt.Sprint(h)] = true
+		}
+		if len(distinct) < 2 {
+			t.Fatalf("g=%d: every particle holds the same segments %v", g, distinct)
+		}
+	}
 }
