@@ -146,11 +146,7 @@ func (r *compactReader) skip(typ byte, depth int) {
 			n = r.length()
 		}
 		for i := 0; i < n && r.err == nil; i++ {
-			if et == tBoolTrue || et == tBoolFalse { // list booleans take one byte each
-				r.byte()
-				continue
-			}
-			r.skip(et, depth+1)
+			r.elem(et, depth+1)
 		}
 	case tMap:
 		n := r.length()
@@ -159,8 +155,8 @@ func (r *compactReader) skip(typ byte, depth int) {
 		}
 		kv := r.byte()
 		for i := 0; i < n && r.err == nil; i++ {
-			r.skip(kv>>4, depth+1)
-			r.skip(kv&0x0f, depth+1)
+			r.elem(kv>>4, depth+1)
+			r.elem(kv&0x0f, depth+1)
 		}
 	case tStruct:
 		var last int16
@@ -175,6 +171,17 @@ func (r *compactReader) skip(typ byte, depth int) {
 	default:
 		r.fail(fmt.Errorf("shards: page header: unknown thrift type %d", typ))
 	}
+}
+
+// elem skips an element of a list, set or map. A boolean there takes one byte (in a
+// struct field it is the field header's type), so every element takes at least one byte,
+// which is what length relies on.
+func (r *compactReader) elem(typ byte, depth int) {
+	if typ == tBoolTrue || typ == tBoolFalse {
+		r.byte()
+		return
+	}
+	r.skip(typ, depth)
 }
 
 // length reads a collection or binary length, which cannot exceed the bytes left (every
