@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 
+	"github.com/immkit/immkit/ingest"
 	"github.com/immkit/immkit/internal/pqsafe/pqsafetest"
 )
 
@@ -32,20 +33,20 @@ func rawRow(r int) Sample {
 	return s
 }
 
-// rawPart writes rows [0, rows) of rawRow in ingest's raw-sample columns with arrow-go's
-// writer (zstd, one Write per row group of 7).
+// rawPart writes rows [0, rows) of rawRow in the columns of ingest.RawSchema that encode
+// reads (the others are optional) with arrow-go's writer (zstd, one Write per row group
+// of 7).
 func rawPart(t *testing.T, path string, rows int) {
 	t.Helper()
-	media := arrow.StructOf(arrow.Field{Name: "bytes", Type: arrow.BinaryTypes.Binary, Nullable: true},
-		arrow.Field{Name: "path", Type: arrow.BinaryTypes.String, Nullable: true})
-	sc := arrow.NewSchema([]arrow.Field{
-		{Name: "key", Type: arrow.BinaryTypes.String},
-		{Name: "source", Type: arrow.BinaryTypes.String},
-		{Name: "image", Type: media, Nullable: true},
-		{Name: "text", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "label", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "sha256", Type: arrow.BinaryTypes.Binary},
-	}, nil)
+	var fields []arrow.Field
+	for _, name := range []string{ingest.ColKey, ingest.ColSource, ingest.ColImage, ingest.ColText, ingest.ColLabel, ingest.ColSHA256} {
+		i := ingest.RawSchema.FieldIndices(name)
+		if len(i) != 1 {
+			t.Fatalf("ingest.RawSchema has no column %q", name)
+		}
+		fields = append(fields, ingest.RawSchema.Field(i[0]))
+	}
+	sc := arrow.NewSchema(fields, nil)
 	pqsafetest.WriteFile(t, path, sc, compress.Codecs.Zstd, rows, 7, func(b *array.RecordBuilder, r int) {
 		s := rawRow(r)
 		b.Field(0).(*array.StringBuilder).Append(s.Key)
