@@ -57,21 +57,17 @@ func (r *Registry[T]) Flatten() {
 	if r.flatW != nil || r.dry != nil {
 		return
 	}
-	n := r.Count()
-	r.flatW, r.flatG = r.Dev.Alloc(n), r.Dev.Alloc(n)
+	r.flatW, r.flatG = r.Dev.Alloc(r.Count()), r.Dev.Alloc(r.Count())
+	ws, gs := r.views(r.flatW), r.views(r.flatG)
 	type freer interface{ Free(kernels.Buffer) error }
 	f, canFree := r.Dev.(freer)
-	off := 0
-	for _, p := range r.Params {
-		k := p.Size()
-		w := r.Dev.Slice(r.flatW, off, k)
-		r.Dev.Copy(w, p.W)
+	for i, p := range r.Params {
+		r.Dev.Copy(ws[i], p.W)
 		if canFree {
 			_ = f.Free(p.W) // best effort: the old storage is unreferenced either way
 			_ = f.Free(p.G)
 		}
-		p.W, p.G = w, r.Dev.Slice(r.flatG, off, k)
-		off += k
+		p.W, p.G = ws[i], gs[i]
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build experiment
+
 package toy
 
 import (
@@ -34,13 +36,11 @@ func condSample(d *Dataset, rng *rand.Rand, n, m int, grouped bool) ([]float64, 
 // (docs/multimodal.md): a class-conditional MLP on gmm16 with label = grid row, trained
 // with groups of mixed labels and with groups sharing a label, per seed; it logs the
 // per-class energy distance and the share of samples in their label's row at 1, 2, 4 and
-// 16 steps. Not a check: run it with
+// 16 steps. An experiment, not a check (it asserts nothing), so it is built only with
+// the experiment tag:
 //
-//	IMMKIT_EXP=1 [EXP_STEPS=6000] [EXP_ONE=1] [EXP_FM=1] go test ./imm/toy -run TestExpGroupLabels -v
+//	[EXP_STEPS=6000] [EXP_ONE=1] [EXP_FM=1] go test -tags experiment ./imm/toy -run TestExpGroupLabels -v
 func TestExpGroupLabels(t *testing.T) {
-	if os.Getenv("IMMKIT_EXP") == "" {
-		t.Skip("an experiment, not a check: set IMMKIT_EXP=1 to run it")
-	}
 	d, _ := NewDataset("gmm16", 0.5)
 	steps := 1500
 	seeds := []uint64{1, 2, 3}

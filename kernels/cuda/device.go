@@ -298,12 +298,7 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a kernels
 // stride stride) into dense bf16 in s and returns their address.
 func (d *Device) toBF16(s *scratch, src kernels.Buffer, batch, rows, cols, ld, stride int) cudadrv.Ptr {
 	dst := s.get(d.ctx, max(2*batch*rows*cols, 4))
-	if batch*rows*cols > 0 {
-		gx := min((cols+rowThreads-1)/rowThreads, 64)
-		gy := min(batch*rows, 65535)
-		d.launch("to_bf16", [3]uint32{uint32(gx), uint32(gy), 1}, [3]uint32{rowThreads, 1, 1}, 0,
-			uint64(dst), p(src), i32(batch), i32(rows), i32(cols), i32(ld), i64(stride))
-	}
+	d.rowBroadcast("to_bf16", batch*rows, cols, uint64(dst), p(src), i32(batch), i32(rows), i32(cols), i32(ld), i64(stride))
 	return dst
 }
 
@@ -413,7 +408,8 @@ func (d *Device) Modulate(dst, x, shift, scale kernels.Buffer) {
 // multiples of 128, so a row of 384 fills three blocks.
 const rowThreads = 128
 
-// rowBroadcast launches a row-broadcast kernel (mul_rows, modulate_rows): blocks of
+// rowBroadcast launches a kernel that strides blockIdx.y over rows and x-threads over
+// the columns of a row (add_row_vector, mul_rows, modulate_rows, to_bf16): blocks of
 // rowThreads over the columns, grid rows striding over the rows.
 func (d *Device) rowBroadcast(name string, rows, cols int, args ...uint64) {
 	if rows == 0 || cols == 0 {
