@@ -22,6 +22,13 @@ type Config struct {
 	WeightB    float64 `json:"weight_b"`    // b in w(s,t), 4
 	M          int     `json:"m"`           // particles per group
 	LabelDrop  float64 `json:"label_dropout"`
+	// Kernel is the distance of the Laplace kernel: "particle" (or "", as in configs
+	// written before it existed) is the Euclidean norm over the whole particle, as in the
+	// paper; "modality" sums the norms of a multimodal particle's segments, so the kernel
+	// is the product of one Laplace kernel per modality and every modality's gradient is
+	// its own unit vector, whatever its share of the distance (docs/multimodal.md). For a
+	// particle of one segment the two are the same.
+	Kernel string `json:"kernel,omitempty"`
 }
 
 // DefaultConfig is OT-FM, Euler-FM, s conditioning, k = 12, a = 2, b = 4, M = 4.
@@ -35,6 +42,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Schedule != "ot-fm" && c.Schedule != "cosine":
 		return fmt.Errorf("imm: schedule must be ot-fm or cosine, got %q", c.Schedule)
+	case c.Kernel != "" && c.Kernel != "particle" && c.Kernel != "modality":
+		return fmt.Errorf("imm: kernel must be particle or modality, got %q", c.Kernel)
 	case c.Param != "euler-fm" && c.Param != "simple-edm" && c.Param != "identity":
 		return fmt.Errorf("imm: parameterisation must be euler-fm, simple-edm or identity, got %q", c.Param)
 	case c.Param == "euler-fm" && c.Schedule != "ot-fm":

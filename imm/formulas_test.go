@@ -159,7 +159,7 @@ func TestMMDNonNegative(t *testing.T) {
 		cpu.Data[float64](kw)[i] = math.Exp(4 * rng.Float64())
 	}
 	mmd := d.Alloc(groups)
-	d.LaplaceMMD(mmd, nil, yt, yr, kw, nil, groups, m, dim)
+	d.LaplaceMMD(mmd, nil, yt, yr, kw, nil, groups, m, dim, nil)
 	pos := 0
 	for g, v := range cpu.Data[float64](mmd) {
 		if v < -1e-15 {
@@ -172,7 +172,7 @@ func TestMMDNonNegative(t *testing.T) {
 	if pos < groups/2 {
 		t.Fatalf("only %d of %d groups of different sets have a positive MMD", pos, groups)
 	}
-	d.LaplaceMMD(mmd, nil, yt, yt, kw, nil, groups, m, dim)
+	d.LaplaceMMD(mmd, nil, yt, yt, kw, nil, groups, m, dim, nil)
 	for g, v := range cpu.Data[float64](mmd) {
 		if math.Abs(v) > 1e-15 {
 			t.Fatalf("group %d: MMD of a set with itself %v", g, v)

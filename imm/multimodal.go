@@ -23,6 +23,9 @@ import (
 // the network sees zeros there.
 type Multimodal[T kernels.Float] struct {
 	Obj *Objective[T]
+	// Segments are the LaplaceMMD segment bounds (Device.LaplaceMMD): nil for one
+	// Euclidean norm over the particle, the modality bounds for Config.Kernel "modality".
+	Segments []int
 
 	mask, ytm, yrm, grad, dg, kw, gw, mmd, tmp kernels.Buffer
 }
@@ -30,6 +33,20 @@ type Multimodal[T kernels.Float] struct {
 // NewMultimodal wraps an objective whose network takes multimodal particles.
 func NewMultimodal[T kernels.Float](obj *Objective[T]) *Multimodal[T] {
 	return &Multimodal[T]{Obj: obj}
+}
+
+// SegmentBounds returns the LaplaceMMD segment bounds of Config.Kernel for the model:
+// the offsets of a multimodal model's segments under "modality", nil otherwise (one
+// segment).
+func SegmentBounds(cfg Config, mc ModelConfig) []int {
+	if cfg.Kernel != "modality" || mc.Multimodal == nil || len(mc.Multimodal.Segments) < 2 {
+		return nil
+	}
+	b := []int{0}
+	for _, sg := range mc.Multimodal.Segments {
+		b = append(b, b[len(b)-1]+sg.Tokens*sg.Features)
+	}
+	return b
 }
 
 // uploadMask checks a host mask of rows particles and writes it to the device.
@@ -144,7 +161,7 @@ func (mm *Multimodal[T]) Loss(x, e kernels.Buffer, mask []T, dr Draws, labels []
 	if backward {
 		grad = o.grow(&mm.grad, rows*D)
 	}
-	o.Dev.LaplaceMMD(mmd, grad, yt, yrm, kw, gw, groups, m, D)
+	o.Dev.LaplaceMMD(mmd, grad, yt, yrm, kw, gw, groups, m, D, mm.Segments)
 	hm := make([]T, groups)
 	o.Dev.Read(hm, mmd)
 	var loss float64

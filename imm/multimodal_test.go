@@ -12,7 +12,7 @@ import (
 // mmSetup builds a float64 multimodal network (image 4 tokens x 3, text 3 tokens x 2) and
 // a batch of 2 groups of 4 particles whose text segments are padded at the end by
 // 0..2 tokens (group 0) or 1..2 tokens (group 1). x and e are zero at padded coordinates.
-func mmSetup(t *testing.T) (*cpu.Device[float64], *nn.Multimodal[float64], *Multimodal[float64], []float64, []float64, []float64, Draws, []int32) {
+func mmSetup(t *testing.T, kernel string) (*cpu.Device[float64], *nn.Multimodal[float64], *Multimodal[float64], []float64, []float64, []float64, Draws, []int32) {
 	t.Helper()
 	d := cpu.New[float64](2)
 	mc := nn.MultimodalConfig{Segments: []nn.Segment{{Name: "image", Tokens: 4, Features: 3}, {Name: "text", Tokens: 3, Features: 2}},
@@ -22,6 +22,7 @@ func mmSetup(t *testing.T) (*cpu.Device[float64], *nn.Multimodal[float64], *Mult
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
+	cfg.Kernel = kernel
 	obj, err := NewObjective(cfg, d, net, mc.Dim())
 	if err != nil {
 		t.Fatal(err)
@@ -46,13 +47,24 @@ func mmSetup(t *testing.T) (*cpu.Device[float64], *nn.Multimodal[float64], *Mult
 		e[i] *= mask[i]
 	}
 	dr := Draws{S: []float64{0.1, 0.3}, R: []float64{0.2, 0.5}, T: []float64{0.4, 0.9}}
-	return d, net, NewMultimodal(obj), mask, x, e, dr, []int32{0, 1, 2, 1, 0, 0, 1, 2}
+	mm := NewMultimodal(obj)
+	mm.Segments = SegmentBounds(cfg, ModelConfig{Multimodal: &mc})
+	if want := kernel == "modality"; (mm.Segments != nil) != want {
+		t.Fatalf("kernel %s: segment bounds %v", kernel, mm.Segments)
+	}
+	return d, net, mm, mask, x, e, dr, []int32{0, 1, 2, 1, 0, 0, 1, 2}
 }
 
 // maskedMMDRef is an independent float64 loop of the masked loss: distances run over the
 // coordinates unmasked in at least one of the two particles (a masked coordinate counts
-// as 0), D_g counts the coordinates unmasked in some particle of the group.
+// as 0), D_g counts the coordinates unmasked in some particle of the group. With kernel
+// "modality" the distance is the sum of the norms over the coordinate ranges of segs
+// (mmSetup's image [0, 12) and text [12, 18)).
 func maskedMMDRef(cfg Config, yt, yr, mask []float64, dr Draws, dim int) float64 {
+	segs := []int{0, dim}
+	if cfg.Kernel == "modality" {
+		segs = []int{0, 12, dim}
+	}
 	m, groups := cfg.M, len(dr.T)
 	var loss float64
 	for g := range groups {
@@ -68,22 +80,26 @@ func maskedMMDRef(cfg Config, yt, yr, mask []float64, dr Draws, dim int) float64
 		}
 		w := cfg.KernelWeight(dr.S[g], dr.T[g]) / float64(deff)
 		k := func(a, b []float64, ja, jb int) float64 {
-			var s float64
-			for i := range dim {
-				ma, mb := mask[(g*m+ja)*dim+i] == 1, mask[(g*m+jb)*dim+i] == 1
-				if !ma && !mb {
-					continue
+			var dist float64
+			for q := 1; q < len(segs); q++ {
+				var s float64
+				for i := segs[q-1]; i < segs[q]; i++ {
+					ma, mb := mask[(g*m+ja)*dim+i] == 1, mask[(g*m+jb)*dim+i] == 1
+					if !ma && !mb {
+						continue
+					}
+					va, vb := 0.0, 0.0
+					if ma {
+						va = a[(g*m+ja)*dim+i]
+					}
+					if mb {
+						vb = b[(g*m+jb)*dim+i]
+					}
+					s += (va - vb) * (va - vb)
 				}
-				va, vb := 0.0, 0.0
-				if ma {
-					va = a[(g*m+ja)*dim+i]
-				}
-				if mb {
-					vb = b[(g*m+jb)*dim+i]
-				}
-				s += (va - vb) * (va - vb)
+				dist += math.Sqrt(s)
 			}
-			return math.Exp(-w * math.Max(math.Sqrt(s), 1e-8))
+			return math.Exp(-w * math.Max(dist, 1e-8))
 		}
 		var mmd float64
 		for j := range m {
@@ -97,7 +113,13 @@ func maskedMMDRef(cfg Config, yt, yr, mask []float64, dr Draws, dim int) float64
 }
 
 func TestMultimodalMaskedLoss(t *testing.T) {
-	d, net, mm, mask, xs, es, dr, labels := mmSetup(t)
+	for _, kernel := range []string{"particle", "modality"} {
+		t.Run(kernel, func(t *testing.T) { testMultimodalMaskedLoss(t, kernel) })
+	}
+}
+
+func testMultimodalMaskedLoss(t *testing.T, kernel string) {
+	d, net, mm, mask, xs, es, dr, labels := mmSetup(t, kernel)
 	cfg, D := mm.Obj.Cfg, mm.Obj.Dim
 	x, e := host(d, xs), host(d, es)
 	yrb, err := mm.Obj.Target(x, e, dr, labels, net.Null())
@@ -150,7 +172,13 @@ func TestMultimodalMaskedLoss(t *testing.T) {
 // TestMultimodalLossGradient checks the gradient of the masked loss with respect to every
 // parameter against central finite differences (y_r held fixed, as the stop-gradient).
 func TestMultimodalLossGradient(t *testing.T) {
-	d, net, mm, mask, xs, es, dr, labels := mmSetup(t)
+	for _, kernel := range []string{"particle", "modality"} {
+		t.Run(kernel, func(t *testing.T) { testMultimodalLossGradient(t, kernel) })
+	}
+}
+
+func testMultimodalLossGradient(t *testing.T, kernel string) {
+	d, net, mm, mask, xs, es, dr, labels := mmSetup(t, kernel)
 	x, e := host(d, xs), host(d, es)
 	yrb, err := mm.Obj.Target(x, e, dr, labels, net.Null())
 	if err != nil {
@@ -174,7 +202,7 @@ func TestMultimodalLossGradient(t *testing.T) {
 // and that SampleHeld keeps present segments at their clean values while it generates
 // the others.
 func TestMultimodalHold(t *testing.T) {
-	d, net, mm, _, xs, es, dr, labels := mmSetup(t)
+	d, net, mm, _, xs, es, dr, labels := mmSetup(t, "particle")
 	D, rows := mm.Obj.Dim, len(labels)
 	present := make([]float64, rows*D)
 	for i := range rows {

@@ -199,7 +199,7 @@ func (o *Objective[T]) Loss(x, e kernels.Buffer, dr Draws, labels []int32, yr ke
 	if backward {
 		grad = o.grow(&o.grad, rows*o.Dim)
 	}
-	o.Dev.LaplaceMMD(mmd, grad, yt, yr, kw, gw, groups, m, o.Dim)
+	o.Dev.LaplaceMMD(mmd, grad, yt, yr, kw, gw, groups, m, o.Dim, nil)
 	hm := make([]T, groups)
 	o.Dev.Read(hm, mmd)
 	var loss float64

@@ -150,8 +150,10 @@ func NewModelTrainer[T kernels.Float](d kernels.Device[T], cfg Config, tc TrainC
 		return nil, err
 	}
 	pcg := rand.NewPCG(tc.Seed, 0x747261696e)
+	mm := NewMultimodal(obj)
+	mm.Segments = SegmentBounds(cfg, mc)
 	tr := &Trainer[T]{
-		Cfg: cfg, Train: tc, Model: mc, Dev: d, Net: net, Obj: obj, MM: NewMultimodal(obj),
+		Cfg: cfg, Train: tc, Model: mc, Dev: d, Net: net, Obj: obj, MM: mm,
 		Opt:   nn.NewAdamW(net.Reg, kernels.AdamW{LR: tc.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: tc.WeightDecay}, tc.Clip),
 		EMA:   nn.NewEMA(net.Reg, tc.EMADecay),
 		Extra: map[string]string{},

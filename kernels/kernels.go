@@ -14,6 +14,8 @@
 // Ops never allocate their outputs; out-of-range shapes are programming errors and panic.
 package kernels
 
+import "fmt"
+
 // Float is the element type a Device computes in.
 type Float interface{ ~float32 | ~float64 }
 
@@ -147,7 +149,15 @@ type Device[T Float] interface {
 	// it writes mmd[g] (length groups) and, when grad is not nil,
 	//   grad[g*m+j, :] = gw[g] * d mmd[g] / d yt_j
 	// (yr is a constant: the stop-gradient target branch).
-	LaplaceMMD(mmd, grad, yt, yr, kw, gw Buffer, groups, m, d int)
+	//
+	// segs, when not nil, splits each particle into segments [segs[q], segs[q+1]) with
+	// segs[0] = 0 < segs[1] < ... < segs[len-1] = d (at most MaxSegments of them), and the
+	// distance becomes the sum of the segments' norms: the product of one Laplace kernel
+	// per segment,
+	//   k_g(a,b) = exp(-kw[g] * max(sum_q ||a_q-b_q||_2, 1e-8) / d),
+	// whose gradient gives every segment its own unit vector (a segment whose norm is at
+	// most 1e-8 adds 0 to the sum and to the gradient). nil is one segment.
+	LaplaceMMD(mmd, grad, yt, yr, kw, gw Buffer, groups, m, d int, segs []int)
 
 	// RandNormal fills dst with independent N(0, std^2) draws from Philox4x32-10 with the
 	// given key: element i comes from the counter block (counter + i/4), Box-Muller on
@@ -156,6 +166,27 @@ type Device[T Float] interface {
 	// RandUniform fills dst with U[0,1) draws from the same Philox stream (word i%4 of
 	// block counter + i/4, scaled by 2^-32).
 	RandUniform(dst Buffer, key, counter uint64)
+}
+
+// MaxSegments bounds the segments of a LaplaceMMD particle.
+const MaxSegments = 8
+
+// CheckSegments reports whether segs are valid LaplaceMMD segment bounds of particles of
+// dim d: nil, or 0 = segs[0] < segs[1] < ... < segs[len-1] = d with at most MaxSegments
+// segments.
+func CheckSegments(segs []int, d int) error {
+	if segs == nil {
+		return nil
+	}
+	if len(segs) < 2 || len(segs)-1 > MaxSegments || segs[0] != 0 || segs[len(segs)-1] != d {
+		return fmt.Errorf("kernels: segment bounds %v: want 0 = b0 < ... < bk = %d with 1 <= k <= %d", segs, d, MaxSegments)
+	}
+	for q := 1; q < len(segs); q++ {
+		if segs[q] <= segs[q-1] {
+			return fmt.Errorf("kernels: segment bounds %v are not increasing at %d", segs, q)
+		}
+	}
+	return nil
 }
 
 // AdamW holds the hyper-parameters of the AdamW update.

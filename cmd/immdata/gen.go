@@ -54,6 +54,8 @@ See docs/synthetic-corpus.md for the rules.`,
 	f.Float64Var(&o.opts.AudioSeconds, "audio-seconds", 1, "length of each WAV clip in seconds")
 	f.IntVar(&o.opts.SampleRate, "sample-rate", 16000, "WAV sample rate in Hz")
 	f.StringVar(&o.opts.LabelBy, "label", gen.LabelShape, "class label and directory name: shape, color or color-shape")
+	f.StringVar(&o.opts.Background, "background", gen.BackgroundTexture, "image background: texture (stripes and noise) or plain (one grey per image)")
+	f.StringVar(&o.opts.Layout, "layout", gen.LayoutGrid, "shape positions: grid (3 x 3) or center")
 	f.BoolVar(&o.opts.Bad, "bad", false, "also write the malformed-input set under OUT/bad/")
 	f.BoolVar(&o.tar, "tar", false, "also write webdataset tar shards under OUT/shards/")
 	f.BoolVar(&o.tarOnly, "tar-only", false, "write only the tar shards (and manifest), no per-sample files")

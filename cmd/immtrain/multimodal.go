@@ -12,6 +12,7 @@ import (
 	"github.com/immkit/immkit/imm/run"
 	"github.com/immkit/immkit/internal/cli"
 	"github.com/immkit/immkit/kernels/device"
+	"github.com/immkit/immkit/testdata/gen"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -23,6 +24,8 @@ type multimodalOpts struct {
 	demo       bool
 	demoN      int
 	demoEvalN  int
+	demoBG     string
+	demoLayout string
 	deviceName string
 	modalities string
 	g          *cli.Global
@@ -61,6 +64,8 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.BoolVar(&o.demo, "demo", false, "without --data: build the synthetic shapes corpus into OUT/data first, then train and evaluate")
 	f.IntVar(&o.demoN, "demo-samples", 2000, "samples of the --demo corpus")
 	f.IntVar(&o.demoEvalN, "demo-eval-n", 64, "samples per step count of the --demo evaluation")
+	f.StringVar(&o.demoBG, "demo-background", gen.BackgroundPlain, "background of the --demo corpus images: plain or texture (immdata gen --background)")
+	f.StringVar(&o.demoLayout, "demo-layout", gen.LayoutCenter, "shape positions of the --demo corpus: center or grid (immdata gen --layout)")
 	f.StringVar(&o.deviceName, "device", "auto", "compute backend: "+strings.Join(device.Names, ", "))
 	f.StringVar(&o.Size, "size", d.Size, "model size: "+strings.Join(run.SizeNames, ", "))
 	f.IntVar(&o.Train.Batch, "batch", d.Train.Batch, "particles per step (a multiple of --group)")
@@ -86,6 +91,7 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.StringVar(&o.IMM.Schedule, "schedule", d.IMM.Schedule, "noise schedule: ot-fm or cosine (held conditioning needs ot-fm)")
 	f.StringVar(&o.IMM.Param, "param", d.IMM.Param, "parameterisation: euler-fm, simple-edm or identity")
 	f.IntVar(&o.IMM.K, "k", d.IMM.K, "mapping step exponent k of r(s,t)")
+	f.StringVar(&o.IMM.Kernel, "kernel", d.IMM.Kernel, "distance of the Laplace kernel: modality (sum of per-modality norms) or particle (one norm over the whole particle)")
 	return cmd
 }
 
@@ -111,7 +117,7 @@ func (o *multimodalOpts) run(ctx context.Context, cmd *cobra.Command) error {
 				fmt.Fprintf(errOut, "demo: building the shapes corpus (%d samples) into %s\n", o.demoN, filepath.Join(o.Out, "data"))
 			}
 			start := time.Now()
-			if err := run.BuildDemoData(ctx, filepath.Join(o.Out, "data"), o.demoN, o.Train.Seed, o.g.NumWorkers()); err != nil {
+			if err := run.BuildDemoData(ctx, filepath.Join(o.Out, "data"), o.demoN, o.Train.Seed, o.demoBG, o.demoLayout, o.g.NumWorkers()); err != nil {
 				return err
 			}
 			if !o.g.Quiet {
@@ -126,8 +132,8 @@ func (o *multimodalOpts) run(ctx context.Context, cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if o.demo && !o.Resume && dev.Name() == "cuda" {
-		gpuDemoDefaults(cmd.Flags(), o)
+	if o.demo && !o.Resume {
+		demoDefaults(cmd.Flags(), o, dev.Name() == "cuda")
 	}
 	if err := o.Options.Validate(); err != nil {
 		return cli.Usagef("%v", err)
@@ -180,21 +186,41 @@ func (o *multimodalOpts) labels() []string {
 	return c.Labels
 }
 
-// gpuDemoDefaults sizes the --demo run for a GPU, for the flags the user did not set: the
-// CPU defaults (tiny model, batch 32, 1200 steps: 38 K samples) are far too few samples
-// for IMM to draw shapes (docs/multimodal.md); on a GPU the small model at batch 256
-// for 6000 steps sees 1.5 M samples in a few minutes (the MNIST run on an H200 trained
-// the small model at batch 256 at 41 steps/s).
-func gpuDemoDefaults(f *pflag.FlagSet, o *multimodalOpts) {
-	for name, set := range map[string]func(){
-		"size":       func() { o.Size = "small" },
-		"batch":      func() { o.Train.Batch = 256 },
-		"steps":      func() { o.Train.Steps = 6000 },
-		"ckpt-every": func() { o.CkptEvery = 1000 },
-		"eval-every": func() { o.EvalEvery = 2000 },
-	} {
+// demoDefaults sets the --demo recipe for the flags the user did not set. On the CPU it
+// is what learned the demo corpus in its 10-minute budget on 2 cores (docs/multimodal.md,
+// "The demo recipe"): the identity parameterisation (G predicts the clean particle, so no
+// per-pixel noise has to pass through the 64-wide tokens), learning rate 1e-2, 8x8 image
+// patches, 20 mel frames per audio token, 12 text tokens, demoSteps steps, one sample
+// sheet at the end and guidance 8 (where the demo's eval agreed best among 1.5, 3, 5, 8
+// and 12). On a GPU (gpu true) the small model at batch 256 for 6000 steps sees
+// 1.5 M samples in a few minutes instead (the MNIST run on an H200 trained the small model
+// at batch 256 at 41 steps/s).
+func demoDefaults(f *pflag.FlagSet, o *multimodalOpts, gpu bool) {
+	set := map[string]func(){
+		"param":       func() { o.IMM.Param = "identity" },
+		"lr":          func() { o.Train.LR = 1e-2 },
+		"image-patch": func() { o.Layout.ImagePatch = 8 },
+		"audio-group": func() { o.Layout.AudioGroup = 20 },
+		"text-len":    func() { o.Layout.TextLen = 12 },
+		"steps":       func() { o.Train.Steps = demoSteps },
+		"ckpt-every":  func() { o.CkptEvery = 500 },
+		"eval-every":  func() { o.EvalEvery = 0 },
+		"cfg":         func() { o.CFG = 8 },
+	}
+	if gpu {
+		set["size"] = func() { o.Size = "small" }
+		set["batch"] = func() { o.Train.Batch = 256 }
+		set["lr"] = func() { o.Train.LR = 5e-3 }
+		set["steps"] = func() { o.Train.Steps = 6000 }
+		set["ckpt-every"] = func() { o.CkptEvery = 1000 }
+		set["eval-every"] = func() { o.EvalEvery = 2000 }
+	}
+	for name, fn := range set {
 		if !f.Changed(name) {
-			set()
+			fn()
 		}
 	}
 }
+
+// demoSteps is the CPU demo's step count (docs/multimodal.md, "The demo recipe").
+const demoSteps = 4000

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/immkit/immkit/imm/mmdata/mmdatatest"
+	"github.com/immkit/immkit/imm/run"
 	"github.com/immkit/immkit/internal/cli"
 	"github.com/spf13/pflag"
 )
@@ -111,25 +112,35 @@ func TestMultimodalSampleEval(t *testing.T) {
 	}
 }
 
-// TestGPUDemoDefaults: on a GPU, --demo scales the flags the user left alone and keeps
-// the ones given.
-func TestGPUDemoDefaults(t *testing.T) {
-	o := &multimodalOpts{}
-	o.Size, o.Train.Batch, o.Train.Steps, o.CkptEvery, o.EvalEvery = "tiny", 32, 1200, 100, 400
-	f := pflag.NewFlagSet("multimodal", pflag.ContinueOnError)
-	f.StringVar(&o.Size, "size", o.Size, "")
-	f.IntVar(&o.Train.Batch, "batch", o.Train.Batch, "")
-	f.IntVar(&o.Train.Steps, "steps", o.Train.Steps, "")
-	f.IntVar(&o.CkptEvery, "ckpt-every", o.CkptEvery, "")
-	f.IntVar(&o.EvalEvery, "eval-every", o.EvalEvery, "")
-	if err := f.Parse([]string{"--steps", "77", "--batch", "64"}); err != nil {
-		t.Fatal(err)
-	}
-	gpuDemoDefaults(f, o)
-	if o.Train.Steps != 77 || o.Train.Batch != 64 {
-		t.Errorf("given flags changed: steps %d batch %d", o.Train.Steps, o.Train.Batch)
-	}
-	if o.Size != "small" || o.CkptEvery != 1000 || o.EvalEvery != 2000 {
-		t.Errorf("defaults not scaled: size %s ckpt-every %d eval-every %d", o.Size, o.CkptEvery, o.EvalEvery)
+// TestDemoDefaults: --demo sets its recipe for the flags the user left alone, on the CPU
+// and, scaled, on a GPU, and keeps the ones given.
+func TestDemoDefaults(t *testing.T) {
+	for _, gpu := range []bool{false, true} {
+		o := &multimodalOpts{Options: run.DefaultOptions()}
+		o.Data, o.Out = "shards", "run"
+		f := pflag.NewFlagSet("multimodal", pflag.ContinueOnError)
+		f.IntVar(&o.Train.Steps, "steps", o.Train.Steps, "")
+		f.IntVar(&o.Train.Batch, "batch", o.Train.Batch, "")
+		f.StringVar(&o.IMM.Param, "param", o.IMM.Param, "")
+		if err := f.Parse([]string{"--steps", "77", "--param", "simple-edm"}); err != nil {
+			t.Fatal(err)
+		}
+		demoDefaults(f, o, gpu)
+		if o.Train.Steps != 77 || o.IMM.Param != "simple-edm" {
+			t.Errorf("gpu %v: given flags changed: steps %d param %s", gpu, o.Train.Steps, o.IMM.Param)
+		}
+		if o.Layout.ImagePatch != 8 || o.Layout.AudioGroup != 20 || o.Layout.TextLen != 12 || o.CFG != 8 {
+			t.Errorf("gpu %v: not the demo's recipe: patch %d audio group %d text len %d cfg %g", gpu, o.Layout.ImagePatch, o.Layout.AudioGroup, o.Layout.TextLen, o.CFG)
+		}
+		wantSize, wantBatch, wantLR, wantEval := "tiny", 32, 1e-2, 0
+		if gpu {
+			wantSize, wantBatch, wantLR, wantEval = "small", 256, 5e-3, 2000
+		}
+		if o.Size != wantSize || o.Train.Batch != wantBatch || o.Train.LR != wantLR || o.EvalEvery != wantEval {
+			t.Errorf("gpu %v: size %s batch %d lr %g eval-every %d, want %s %d %g %d", gpu, o.Size, o.Train.Batch, o.Train.LR, o.EvalEvery, wantSize, wantBatch, wantLR, wantEval)
+		}
+		if err := o.Options.Validate(); err != nil {
+			t.Errorf("gpu %v: demo options invalid: %v", gpu, err)
+		}
 	}
 }

@@ -83,6 +83,7 @@ func DefaultOptions() Options {
 	c := imm.DefaultConfig()
 	c.K = 4
 	c.M = 2
+	c.Kernel = "modality"
 	return Options{
 		Size: "tiny", IMM: c,
 		Train:     imm.TrainConfig{Objective: "imm", Batch: 32, Steps: 1200, LR: 2e-3, Clip: 1, EMADecay: 0.99, Seed: 1},

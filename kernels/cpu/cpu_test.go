@@ -473,37 +473,73 @@ func TestRandStreams(t *testing.T) {
 }
 
 func TestLaplaceMMD(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	d := New[float64](2)
-	groups, m, dim := 3, 4, 5
-	n := groups * m * dim
-	yt, yr := randSlice(r, n), randSlice(r, n)
-	kw := []float64{0.5, 2, 7}
-	gw := []float64{1, 0.3, 2}
-	ref := func(yt []float64) []float64 {
-		out := make([]float64, groups)
-		for g := 0; g < groups; g++ {
-			k := func(a, b []float64, j, l int) float64 {
-				var s float64
-				for i := 0; i < dim; i++ {
-					v := a[(g*m+j)*dim+i] - b[(g*m+l)*dim+i]
-					s += v * v
-				}
-				return math.Exp(-kw[g] * math.Max(math.Sqrt(s), 1e-8) / float64(dim))
+	// segs nil is one Euclidean norm over the particle; {0, 2, 3, 7} sums three segment
+	// norms (the product of three Laplace kernels); the third case has a segment that is
+	// equal in two particles (its norm is clamped to 0 for that pair).
+	for _, segs := range [][]int{nil, {0, 2, 3, 7}, {0, 4, 7}} {
+		t.Run(fmt.Sprint(segs), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(11, 12))
+			d := New[float64](2)
+			groups, m, dim := 3, 4, 7
+			n := groups * m * dim
+			yt, yr := randSlice(r, n), randSlice(r, n)
+			if len(segs) == 3 {
+				copy(yt[dim:dim+4], yt[:4]) // particles 0 and 1 of group 0 share segment 0
 			}
-			for j := 0; j < m; j++ {
-				for l := 0; l < m; l++ {
-					out[g] += (k(yt, yt, j, l) + k(yr, yr, j, l) - 2*k(yt, yr, j, l)) / float64(m*m)
-				}
+			bounds := segs
+			if bounds == nil {
+				bounds = []int{0, dim}
 			}
-		}
-		return out
+			kw := []float64{0.5, 2, 7}
+			gw := []float64{1, 0.3, 2}
+			ref := func(yt []float64) []float64 {
+				out := make([]float64, groups)
+				for g := 0; g < groups; g++ {
+					k := func(a, b []float64, j, l int) float64 {
+						var dist float64
+						for q := 1; q < len(bounds); q++ {
+							var s float64
+							for i := bounds[q-1]; i < bounds[q]; i++ {
+								v := a[(g*m+j)*dim+i] - b[(g*m+l)*dim+i]
+								s += v * v
+							}
+							dist += math.Sqrt(s)
+						}
+						return math.Exp(-kw[g] * math.Max(dist, 1e-8) / float64(dim))
+					}
+					for j := 0; j < m; j++ {
+						for l := 0; l < m; l++ {
+							out[g] += (k(yt, yt, j, l) + k(yr, yr, j, l) - 2*k(yt, yr, j, l)) / float64(m*m)
+						}
+					}
+				}
+				return out
+			}
+			mmd, grad := d.Alloc(groups), d.Alloc(n)
+			d.LaplaceMMD(mmd, grad, buf(d, yt), buf(d, yr), buf(d, kw), buf(d, gw), groups, m, dim, segs)
+			near(t, "mmd", Data[float64](mmd), ref(yt), 1e-12)
+			if len(segs) != 3 { // finite differences are not defined at the shared segment's kink
+				fdCheck(t, "mmd grad", yt, gw, Data[float64](grad), ref)
+			}
+			// The MMD of a set with itself is zero.
+			d.LaplaceMMD(mmd, nil, buf(d, yt), buf(d, yt), buf(d, kw), nil, groups, m, dim, segs)
+			near(t, "mmd(x,x)", Data[float64](mmd), make([]float64, groups), 1e-15)
+		})
 	}
-	mmd, grad := d.Alloc(groups), d.Alloc(n)
-	d.LaplaceMMD(mmd, grad, buf(d, yt), buf(d, yr), buf(d, kw), buf(d, gw), groups, m, dim)
-	near(t, "mmd", Data[float64](mmd), ref(yt), 1e-12)
-	fdCheck(t, "mmd grad", yt, gw, Data[float64](grad), ref)
-	// The MMD of a set with itself is zero.
-	d.LaplaceMMD(mmd, nil, buf(d, yt), buf(d, yt), buf(d, kw), nil, groups, m, dim)
-	near(t, "mmd(x,x)", Data[float64](mmd), make([]float64, groups), 1e-15)
+}
+
+func TestCheckSegments(t *testing.T) {
+	for _, c := range []struct {
+		segs []int
+		ok   bool
+	}{{nil, true}, {[]int{0, 7}, true}, {[]int{0, 3, 7}, true}, {[]int{0}, false}, {[]int{1, 7}, false},
+		{[]int{0, 3, 6}, false}, {[]int{0, 3, 3, 7}, false}, {[]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, false}} {
+		d := 7
+		if len(c.segs) == 10 {
+			d = 9
+		}
+		if err := kernels.CheckSegments(c.segs, d); (err == nil) != c.ok {
+			t.Errorf("CheckSegments(%v, %d) = %v, want ok %v", c.segs, d, err, c.ok)
+		}
+	}
 }

@@ -8,7 +8,13 @@ import (
 
 // LaplaceMMD computes the grouped Laplace-kernel MMD and its gradient with respect to yt;
 // see kernels.Device. Distances and sums are accumulated in float64.
-func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int) {
+func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int, segs []int) {
+	if err := kernels.CheckSegments(segs, dim); err != nil {
+		panic(err)
+	}
+	if segs == nil {
+		segs = []int{0, dim}
+	}
 	ms, gs, ts, rs, kws := d.s(mmd), d.s(grad), d.s(yt), d.s(yr), d.s(kw)
 	var gws []T
 	if gs != nil {
@@ -21,21 +27,31 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 			w := float64(kws[g]) / float64(dim)
 			base := g * m * dim
 			row := func(s []T, j int) []T { return s[base+j*dim : base+j*dim+dim] }
-			// kern returns k(a,b) and leaves (a-b)/||a-b|| in diff (zero when clamped).
+			// kern returns k(a,b) and leaves in diff, per segment, (a_q-b_q)/||a_q-b_q||
+			// (zero for a segment of norm <= 1e-8, and everywhere when the sum is clamped).
 			kern := func(a, b []T) float64 {
-				var n2 float64
-				for i := range a {
-					v := float64(a[i]) - float64(b[i])
-					diff[i] = v
-					n2 += v * v
+				var n float64
+				for q := 1; q < len(segs); q++ {
+					lo, hi := segs[q-1], segs[q]
+					var n2 float64
+					for i := lo; i < hi; i++ {
+						v := float64(a[i]) - float64(b[i])
+						diff[i] = v
+						n2 += v * v
+					}
+					nq := math.Sqrt(n2)
+					if nq <= 1e-8 {
+						clear(diff[lo:hi])
+						continue
+					}
+					for i := lo; i < hi; i++ {
+						diff[i] /= nq
+					}
+					n += nq
 				}
-				n := math.Sqrt(n2)
 				if n <= 1e-8 {
 					clear(diff)
 					return math.Exp(-w * 1e-8)
-				}
-				for i := range diff {
-					diff[i] /= n
 				}
 				return math.Exp(-w * n)
 			}

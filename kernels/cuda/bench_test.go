@@ -153,7 +153,7 @@ func BenchmarkLaplaceMMD(b *testing.B) {
 	d.Fill(kw, 2)
 	d.Fill(gw, 1)
 	b.SetBytes(int64(12 * n))
-	runSync(b, d, func() { d.LaplaceMMD(mmd, grad, yt, yr, kw, gw, groups, m, dim) })
+	runSync(b, d, func() { d.LaplaceMMD(mmd, grad, yt, yr, kw, gw, groups, m, dim, nil) })
 }
 
 // BenchmarkIMMStep is one IMM training step of the mlp64 configuration of

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"github.com/immkit/immkit/internal/cudadrv"
@@ -42,13 +43,15 @@ type Device struct {
 	part cudadrv.Ptr // reduce_sum partials: partBlocks doubles
 	// Scratch of the ops; pointers, so that a copy of the Device (the TF32 view of the
 	// tests) shares them rather than freeing memory the original still holds.
-	mmd   *scratch // laplace_mmd_rows partials (doubles)
-	ids   *scratch // Embed ids (int32)
-	srp   *scratch // sum_rows_part partials (float32)
-	bfA   *scratch // bf16 copies of the GEMM operands (Options.BF16)
-	bfB   *scratch
-	hpart []float64
-	math  int // cuBLAS math mode of this Device's GEMMs
+	mmd      *scratch // laplace_mmd_rows partials (doubles)
+	ids      *scratch // Embed ids (int32)
+	segs     *scratch // LaplaceMMD segment bounds (int32), segsHost on the device
+	segsHost []int
+	srp      *scratch // sum_rows_part partials (float32)
+	bfA      *scratch // bf16 copies of the GEMM operands (Options.BF16)
+	bfB      *scratch
+	hpart    []float64
+	math     int // cuBLAS math mode of this Device's GEMMs
 }
 
 var _ kernels.Device[float32] = (*Device)(nil)
@@ -71,7 +74,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &scratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -535,25 +538,42 @@ func (d *Device) EMA(avg, pb kernels.Buffer, decay float32) {
 	d.elementwise("ema", n, p(avg), p(pb), f32(decay), i64(n))
 }
 
-// maxMMDShared bounds the per-block shared memory of laplace_mmd_rows (2*m floats).
+// maxMMDShared bounds the per-block shared memory of laplace_mmd_rows (2*m floats per
+// segment).
 const maxMMDShared = 40 << 10
 
 // LaplaceMMD computes the grouped Laplace-kernel MMD and, when grad is not nil, its
 // gradient: one block per particle, then one pass per group.
-func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int) {
+func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int, segs []int) {
+	if err := kernels.CheckSegments(segs, dim); err != nil {
+		panic(err)
+	}
 	if groups == 0 || m == 0 {
 		return
 	}
-	if 8*m > maxMMDShared {
-		panic(fmt.Sprintf("cuda: LaplaceMMD group size %d exceeds %d", m, maxMMDShared/8))
+	if segs == nil {
+		segs = []int{0, dim}
+	}
+	nseg := len(segs) - 1
+	if 8*m*nseg > maxMMDShared {
+		panic(fmt.Sprintf("cuda: LaplaceMMD group size %d with %d segments exceeds %d", m, nseg, maxMMDShared/8))
+	}
+	if !slices.Equal(d.segsHost, segs) { // upload the bounds only when they change
+		b := make([]int32, len(segs))
+		for i, v := range segs {
+			b[i] = int32(v)
+		}
+		ptr := d.segs.get(d.ctx, 4*len(b))
+		check(d.ctx.HtoD(ptr, unsafe.Pointer(&b[0]), 4*len(b)))
+		d.segsHost = slices.Clone(segs)
 	}
 	need := 3 * groups * m
 	part := d.mmd.get(d.ctx, 8*need)
 	if grad == nil {
 		gw = nil
 	}
-	d.launch("laplace_mmd_rows", [3]uint32{uint32(groups * m), 1, 1}, [3]uint32{128, 1, 1}, 8*m,
-		uint64(part), p(grad), p(yt), p(yr), p(kw), p(gw), i32(groups), i32(m), i32(dim))
+	d.launch("laplace_mmd_rows", [3]uint32{uint32(groups * m), 1, 1}, [3]uint32{128, 1, 1}, 8*m*nseg,
+		uint64(part), p(grad), p(yt), p(yr), p(kw), p(gw), i32(groups), i32(m), i32(dim), uint64(d.segs.ptr), i32(nseg))
 	d.elementwise("laplace_mmd_finish", groups, p(mmd), uint64(part), i32(groups), i32(m))
 }
 

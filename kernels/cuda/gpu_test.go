@@ -354,7 +354,10 @@ func TestReductions(t *testing.T) {
 
 func TestLaplaceMMD(t *testing.T) {
 	r := newRig(t)
-	for _, c := range []struct{ groups, m, d int }{{64, 4, 2}, {16, 8, 64}, {4, 128, 3}} {
+	for _, c := range []struct {
+		groups, m, d int
+		segs         []int
+	}{{64, 4, 2, nil}, {16, 8, 64, nil}, {4, 128, 3, nil}, {16, 4, 11328, []int{0, 3072, 11072, 11328}}, {8, 8, 64, []int{0, 1, 40, 64}}} {
 		n := c.groups * c.m * c.d
 		yt, yr := r.in(n, 1, 0), r.in(n, 1, 0.2)
 		// two equal particles exercise the clamped distance
@@ -362,17 +365,17 @@ func TestLaplaceMMD(t *testing.T) {
 		yt = r.put(yt.host)
 		kw, gw := r.in(c.groups, 0.5, 2), r.in(c.groups, 1, 0)
 		mmd, grad := r.out(c.groups), r.out(n)
-		shape := fmt.Sprintf("groups=%d m=%d d=%d", c.groups, c.m, c.d)
-		r.g.LaplaceMMD(mmd.g, grad.g, yt.g, yr.g, kw.g, gw.g, c.groups, c.m, c.d)
-		r.c.LaplaceMMD(mmd.c, grad.c, yt.c, yr.c, kw.c, gw.c, c.groups, c.m, c.d)
+		shape := fmt.Sprintf("groups=%d m=%d d=%d segs=%v", c.groups, c.m, c.d, c.segs)
+		r.g.LaplaceMMD(mmd.g, grad.g, yt.g, yr.g, kw.g, gw.g, c.groups, c.m, c.d, c.segs)
+		r.c.LaplaceMMD(mmd.c, grad.c, yt.c, yr.c, kw.c, gw.c, c.groups, c.m, c.d, c.segs)
 		r.check("LaplaceMMD/value", shape, mmd, fp32Tol)
 		r.check("LaplaceMMD/grad", shape, grad, fp32Tol)
 		for _, p := range []pair{yt, yr, kw, gw} {
 			r.same("LaplaceMMD", p)
 		}
 		mmd2 := r.out(c.groups)
-		r.g.LaplaceMMD(mmd2.g, nil, yt.g, yr.g, kw.g, nil, c.groups, c.m, c.d)
-		r.c.LaplaceMMD(mmd2.c, nil, yt.c, yr.c, kw.c, nil, c.groups, c.m, c.d)
+		r.g.LaplaceMMD(mmd2.g, nil, yt.g, yr.g, kw.g, nil, c.groups, c.m, c.d, c.segs)
+		r.c.LaplaceMMD(mmd2.c, nil, yt.c, yr.c, kw.c, nil, c.groups, c.m, c.d, c.segs)
 		r.check("LaplaceMMD/nograd", shape, mmd2, fp32Tol)
 	}
 }

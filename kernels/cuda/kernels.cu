@@ -505,8 +505,10 @@ __global__ void ema(float *avg, const float *p, float decay, long long n) {
 
 // laplace_mmd_rows: one block per particle (g, j). Writes the three kernel sums of row j
 // to part[(g*m+j)*3 + {0: tt, 1: rr, 2: tr}] and, when grad is not null, the gradient row.
-// Dynamic shared memory: 2*m floats (the per-pair coefficients).
-__global__ void laplace_mmd_rows(double *part, float *grad, const float *yt, const float *yr, const float *kw, const float *gw, int groups, int m, int d) {
+// The particle is split into nseg segments [segs[q], segs[q+1]) and the distance is the
+// sum of their norms (one segment [0, d): the Euclidean norm). Dynamic shared memory:
+// 2*nseg*m floats (the per-pair, per-segment coefficients).
+__global__ void laplace_mmd_rows(double *part, float *grad, const float *yt, const float *yr, const float *kw, const float *gw, int groups, int m, int d, const int *segs, int nseg) {
 	extern __shared__ float coef[];
 	__shared__ double sh[32];
 	int g = blockIdx.x / m, j = blockIdx.x % m;
@@ -517,24 +519,36 @@ __global__ void laplace_mmd_rows(double *part, float *grad, const float *yt, con
 	double stt = 0, srr = 0, str = 0;
 	for (int l = threadIdx.x; l < m; l += blockDim.x) {
 		double ntt = 0, ntr = 0, nrr = 0;
-		for (int i = 0; i < d; i++) {
-			double a = (double)tj[i] - tg[l * d + i];
-			double b = (double)tj[i] - rg[l * d + i];
-			double c = (double)rj[i] - rg[l * d + i];
-			ntt += a * a;
-			ntr += b * b;
-			nrr += c * c;
+		for (int q = 0; q < nseg; q++) {
+			double qtt = 0, qtr = 0, qrr = 0;
+			for (int i = segs[q]; i < segs[q + 1]; i++) {
+				double a = (double)tj[i] - tg[l * d + i];
+				double b = (double)tj[i] - rg[l * d + i];
+				double c = (double)rj[i] - rg[l * d + i];
+				qtt += a * a;
+				qtr += b * b;
+				qrr += c * c;
+			}
+			qtt = sqrt(qtt);
+			qtr = sqrt(qtr);
+			qrr = sqrt(qrr);
+			// 1/norm of the segment for now, 0 when the segment is clamped
+			coef[q * m + l] = qtt <= 1e-8 ? 0.0f : (float)(1.0 / qtt);
+			coef[(nseg + q) * m + l] = qtr <= 1e-8 ? 0.0f : (float)(1.0 / qtr);
+			ntt += qtt <= 1e-8 ? 0.0 : qtt;
+			ntr += qtr <= 1e-8 ? 0.0 : qtr;
+			nrr += qrr <= 1e-8 ? 0.0 : qrr;
 		}
-		ntt = sqrt(ntt);
-		ntr = sqrt(ntr);
-		nrr = sqrt(nrr);
 		double ktt = exp(-w * fmax(ntt, 1e-8)), ktr = exp(-w * fmax(ntr, 1e-8)), krr = exp(-w * fmax(nrr, 1e-8));
 		stt += ktt;
 		str += ktr;
 		srr += krr;
-		// d/dtj of k = -w k (tj - x)/||tj - x|| (0 when clamped)
-		coef[l] = ntt <= 1e-8 ? 0.0f : (float)(2.0 * ktt * -w / ntt);
-		coef[m + l] = ntr <= 1e-8 ? 0.0f : (float)(-2.0 * ktr * -w / ntr);
+		// d/dtj of k = -w k sum_q (tj - x)_q/||(tj - x)_q|| (0 when clamped)
+		double ctt = ntt <= 1e-8 ? 0.0 : 2.0 * ktt * -w, ctr = ntr <= 1e-8 ? 0.0 : -2.0 * ktr * -w;
+		for (int q = 0; q < nseg; q++) {
+			coef[q * m + l] = (float)(ctt * coef[q * m + l]);
+			coef[(nseg + q) * m + l] = (float)(ctr * coef[(nseg + q) * m + l]);
+		}
 	}
 	stt = block_sum(stt, sh);
 	srr = block_sum(srr, sh);
@@ -548,13 +562,16 @@ __global__ void laplace_mmd_rows(double *part, float *grad, const float *yt, con
 	if (!grad) return;
 	__syncthreads();
 	double s = (double)gw[g] / ((double)m * m);
-	for (int i = threadIdx.x; i < d; i += blockDim.x) {
-		double acc = 0;
-		for (int l = 0; l < m; l++) {
-			acc += (double)coef[l] * ((double)tj[i] - tg[l * d + i]);
-			acc += (double)coef[m + l] * ((double)tj[i] - rg[l * d + i]);
+	for (int q = 0; q < nseg; q++) {
+		const float *ct = coef + q * m, *cr = coef + (nseg + q) * m;
+		for (int i = segs[q] + threadIdx.x; i < segs[q + 1]; i += blockDim.x) {
+			double acc = 0;
+			for (int l = 0; l < m; l++) {
+				acc += (double)ct[l] * ((double)tj[i] - tg[l * d + i]);
+				acc += (double)cr[l] * ((double)tj[i] - rg[l * d + i]);
+			}
+			grad[((long long)g * m + j) * d + i] = (float)(s * acc);
 		}
-		grad[((long long)g * m + j) * d + i] = (float)(s * acc);
 	}
 }
 

@@ -35,7 +35,7 @@ var kernelParams = rowVariants(map[string]int{
 	"reduce_sum":         4,
 	"adamw":              13,
 	"ema":                4,
-	"laplace_mmd_rows":   9,
+	"laplace_mmd_rows":   11,
 	"laplace_mmd_finish": 4,
 	"rand_uniform":       4,
 	"rand_normal":        5,

@@ -321,3 +321,43 @@ func TestShapeFill(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainCenter checks the demo variant: with Background plain every pixel outside the
+// shape's bounding square is one grey (the same in every such pixel of an image), and with
+// Layout center every shape is in the centre cell and its caption says so.
+func TestPlainCenter(t *testing.T) {
+	dir := generate(t, gen.Options{Seed: 4, Samples: 30, ImageSize: 48, ImageFormat: gen.FormatPNG,
+		Background: gen.BackgroundPlain, Layout: gen.LayoutCenter})
+	for _, m := range readManifest(t, dir) {
+		if m.Position != "center" || !strings.HasSuffix(m.Caption, "in the center") {
+			t.Errorf("%s: position %q, caption %q: want the center", m.Key, m.Position, m.Caption)
+		}
+		img := decodeImage(t, filepath.Join(dir, m.Image))
+		n, cx, cy, _ := shapeMask(img, m.Color)
+		if cell := 48.0 / 3; n == 0 || int(cx/cell) != 1 || int(cy/cell) != 1 {
+			t.Errorf("%s: %d %s pixels with centroid (%.1f, %.1f), want the centre cell", m.Key, n, m.Color, cx, cy)
+		}
+		var grey [3]uint32
+		seen := false
+		b := img.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				if math.Abs(float64(x)+0.5-m.CenterX) <= m.Radius+1 && math.Abs(float64(y)+0.5-m.CenterY) <= m.Radius+1 {
+					continue
+				}
+				r, g, bb, _ := img.At(x, y).RGBA()
+				if !seen {
+					grey, seen = [3]uint32{r, g, bb}, true
+				} else if [3]uint32{r, g, bb} != grey {
+					t.Fatalf("%s: background pixel (%d,%d) is %v, pixel of the first is %v: want one grey", m.Key, x, y, [3]uint32{r, g, bb}, grey)
+				}
+			}
+		}
+	}
+	if err := (gen.Options{Background: "stripes"}).Validate(); err == nil || !strings.Contains(err.Error(), "background") {
+		t.Errorf("Validate(background stripes) = %v, want a background error", err)
+	}
+	if err := (gen.Options{Layout: "ring"}).Validate(); err == nil || !strings.Contains(err.Error(), "layout") {
+		t.Errorf("Validate(layout ring) = %v, want a layout error", err)
+	}
+}

@@ -32,6 +32,18 @@ const (
 	LabelColorShape = "color-shape" // "red-triangle"
 )
 
+// Backgrounds of [Options.Background].
+const (
+	BackgroundTexture = "texture" // per-sample grey and tint, diagonal stripes, per-pixel noise (default)
+	BackgroundPlain   = "plain"   // the per-sample grey and tint only
+)
+
+// Layouts of [Options.Layout].
+const (
+	LayoutGrid   = "grid"   // the 3 x 3 positions of [Positions], drawn uniformly (default)
+	LayoutCenter = "center" // every shape in the centre cell
+)
+
 // Output modes of [Options.Output].
 const (
 	OutputDir  = "dir"  // OUT/<label>/<key>.* only (default)
@@ -59,6 +71,8 @@ type Options struct {
 	AudioSeconds float64 // clip length, default 1.0, at most 600
 	SampleRate   int     // default 16000, 4000..192000
 	LabelBy      string  // shape (default), color or color-shape
+	Background   string  // texture (default: grey stripes and per-pixel noise) or plain (one grey per image)
+	Layout       string  // grid (default: 3 x 3 positions) or center (every shape in the centre cell)
 	Output       string  // dir (default), tar or both
 	ShardSamples int     // samples per tar shard, default 1000
 	Bad          bool    // also write the malformed-input set (see BadFiles)
@@ -83,6 +97,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LabelBy == "" {
 		o.LabelBy = LabelShape
+	}
+	if o.Background == "" {
+		o.Background = BackgroundTexture
+	}
+	if o.Layout == "" {
+		o.Layout = LayoutGrid
 	}
 	if o.Output == "" {
 		o.Output = OutputDir
@@ -122,6 +142,10 @@ func (o Options) Validate() error {
 		return bad("sample rate %d is below twice the highest pitch %g Hz", o.SampleRate, Colors[len(Colors)-1].PitchHz)
 	case o.LabelBy != LabelShape && o.LabelBy != LabelColor && o.LabelBy != LabelColorShape:
 		return bad("label rule must be shape, color or color-shape, got %q", o.LabelBy)
+	case o.Background != BackgroundTexture && o.Background != BackgroundPlain:
+		return bad("background must be texture or plain, got %q", o.Background)
+	case o.Layout != LayoutGrid && o.Layout != LayoutCenter:
+		return bad("layout must be grid or center, got %q", o.Layout)
 	case o.Output != OutputDir && o.Output != OutputTar && o.Output != OutputBoth:
 		return bad("output must be dir, tar or both, got %q", o.Output)
 	case o.ShardSamples < 1:

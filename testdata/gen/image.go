@@ -10,8 +10,8 @@ import (
 	"math/rand/v2"
 )
 
-// renderImage draws the sample's image: a grey textured background (per-sample tint,
-// diagonal triangle-wave stripes, per-pixel noise) and the shape filled with its palette
+// renderImage draws the sample's image: a grey background with a per-sample tint (textured
+// with diagonal triangle-wave stripes and per-pixel noise unless s.PlainBackground) and the shape filled with its palette
 // colour, antialiased by 2x2 supersampling of [Shape.Contains].
 //
 // The background is integer arithmetic; the shape's coverage test is float64 with no
@@ -24,6 +24,23 @@ func renderImage(s *Spec, r *rand.Rand) *image.RGBA {
 	for c := range tint {
 		tint[c] = r.IntN(25) - 12
 	}
+	if s.PlainBackground {
+		for i := 0; i < len(img.Pix); i += 4 {
+			for c := range 3 {
+				img.Pix[i+c] = byte(base + tint[c])
+			}
+			img.Pix[i+3] = 255
+		}
+	} else {
+		drawTexture(img, base, tint, r)
+	}
+	drawShape(img, s)
+	return img
+}
+
+// drawTexture fills img with the textured background around grey base with tint.
+func drawTexture(img *image.RGBA, base int, tint [3]int, r *rand.Rand) {
+	n := img.Rect.Dx()
 	theta := r.Float64() * math.Pi
 	period := max(float64(n)/16+r.Float64()*float64(n)/8, 4)
 	amp := 8 + r.IntN(12)
@@ -56,6 +73,11 @@ func renderImage(s *Spec, r *rand.Rand) *image.RGBA {
 			p[3] = 255
 		}
 	}
+}
+
+// drawShape blends the sample's shape in its palette colour over img.
+func drawShape(img *image.RGBA, s *Spec) {
+	n := s.ImageSize
 	col, _ := ColorByName(s.Color)
 	shape, _ := ShapeByName(s.Shape)
 	fill := [3]int{int(col.RGB.R), int(col.RGB.G), int(col.RGB.B)}
@@ -84,7 +106,6 @@ func renderImage(s *Spec, r *rand.Rand) *image.RGBA {
 			}
 		}
 	}
-	return img
 }
 
 // encodeImage encodes img in the sample's format.

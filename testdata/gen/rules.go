@@ -295,8 +295,10 @@ type Spec struct {
 	Radius      float64 `json:"radius"`
 	ImageSize   int     `json:"image_size"`
 	ImageFormat string  `json:"image_format"` // jpeg or png
-	PitchHz     float64 `json:"pitch_hz"`
-	Notes       int     `json:"notes"`
+	// PlainBackground is set for [BackgroundPlain]: one grey per image, no stripes or noise.
+	PlainBackground bool    `json:"plain_background,omitempty"`
+	PitchHz         float64 `json:"pitch_hz"`
+	Notes           int     `json:"notes"`
 	// Image, Text and Audio are file paths relative to the output directory, with slashes.
 	Image string `json:"image"`
 	Text  string `json:"text"`
@@ -320,21 +322,25 @@ func (o Options) drawSpec(i int, r *rand.Rand) Spec {
 	col := Colors[r.IntN(len(Colors))]
 	size := Sizes[r.IntN(len(Sizes))]
 	pos := Positions[r.IntN(len(Positions))]
+	if o.Layout == LayoutCenter {
+		pos, _ = PositionByName("center")
+	}
 	cell := float64(o.ImageSize) / 3
 	radius := size.Scale * cell
 	slack := (0.5 - size.Scale) * cell * 0.5 // keep the shape inside its cell
 	jx := (r.Float64()*2 - 1) * slack
 	jy := (r.Float64()*2 - 1) * slack
 	s := Spec{
-		Index:      i,
-		Key:        fmt.Sprintf("%06d", i),
-		Attributes: Attributes{Color: col.Name, Shape: shape.Name, Size: size.Name, Position: pos.Name},
-		CenterX:    float64((float64(pos.Col)+0.5)*cell) + jx,
-		CenterY:    float64((float64(pos.Row)+0.5)*cell) + jy,
-		Radius:     radius,
-		ImageSize:  o.ImageSize,
-		PitchHz:    col.PitchHz,
-		Notes:      shape.Notes,
+		Index:           i,
+		Key:             fmt.Sprintf("%06d", i),
+		Attributes:      Attributes{Color: col.Name, Shape: shape.Name, Size: size.Name, Position: pos.Name},
+		CenterX:         float64((float64(pos.Col)+0.5)*cell) + jx,
+		CenterY:         float64((float64(pos.Row)+0.5)*cell) + jy,
+		Radius:          radius,
+		ImageSize:       o.ImageSize,
+		PitchHz:         col.PitchHz,
+		Notes:           shape.Notes,
+		PlainBackground: o.Background == BackgroundPlain,
 	}
 	s.Caption = s.Attributes.Caption()
 	switch o.LabelBy {

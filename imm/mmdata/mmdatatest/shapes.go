@@ -20,6 +20,8 @@ type Options struct {
 	Seed        uint64           // corpus and encode seed
 	ImageSize   int              // generated and encoded image side; default 32
 	LabelBy     string           // gen label rule; default gen.LabelColorShape
+	Background  string           // gen background; default gen.BackgroundTexture
+	Layout      string           // gen layout; default gen.LayoutGrid
 	ValFraction float64          // fraction of keys in the val split; default 0.1
 	Encode      *encoders.Config // encode config; nil means the defaults with ImageSize
 	Workers     int              // goroutines of each step; default 2
@@ -55,7 +57,8 @@ func BuildShapes(ctx context.Context, dir string, o Options) (*Fixture, error) {
 	f := &Fixture{
 		Corpus: filepath.Join(dir, "corpus"), Ingested: filepath.Join(dir, "ingested"),
 		Encoded: filepath.Join(dir, "encoded"), Shards: filepath.Join(dir, "shards"),
-		Gen: gen.Options{Seed: o.Seed, Samples: o.Samples, ImageSize: o.ImageSize, ImageFormat: gen.FormatPNG, LabelBy: o.LabelBy, Workers: o.Workers},
+		Gen: gen.Options{Seed: o.Seed, Samples: o.Samples, ImageSize: o.ImageSize, ImageFormat: gen.FormatPNG, LabelBy: o.LabelBy,
+			Background: o.Background, Layout: o.Layout, Workers: o.Workers},
 	}
 	if _, err := gen.Generate(ctx, f.Corpus, f.Gen); err != nil {
 		return nil, fmt.Errorf("mmdatatest: generate: %w", err)
