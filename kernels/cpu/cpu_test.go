@@ -39,9 +39,14 @@ func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, workers := range []int{1, 3} {
 		d := New[float64](workers)
-		for _, sh := range [][3]int{{1, 1, 1}, {5, 7, 3}, {300, 17, 40}, {130, 300, 9}, {64, 64, 0}} {
+		// {64, 300, 260} with ta takes the transposed route for weight gradients (c^T = B^T A).
+		for _, sh := range [][3]int{{1, 1, 1}, {5, 7, 3}, {300, 17, 40}, {130, 300, 9}, {64, 64, 0}, {64, 300, 260}} {
 			m, n, k := sh[0], sh[1], sh[2]
 			for _, ta := range []bool{false, true} {
+				beta := 0.5
+				if sh[2]%2 == 0 {
+					beta = 0 // even k: the beta = 0 branches (c is overwritten, not read)
+				}
 				for _, tb := range []bool{false, true} {
 					lda, ldb, ldc := k+2, n+1, n+3
 					if ta {
@@ -77,12 +82,12 @@ func TestGemm(t *testing.T) {
 								}
 								s += av * bv
 							}
-							want[i*ldc+j] = 1.5*s + 0.5*c0[i*ldc+j]
+							want[i*ldc+j] = 1.5*s + beta*c0[i*ldc+j]
 						}
 					}
 					ab, bb, cb := buf(d, a), buf(d, b), buf(d, c)
 					a0 := append([]float64(nil), a...)
-					d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, 0.5, cb, ldc)
+					d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, beta, cb, ldc)
 					got := Data[float64](cb)
 					for i := range got {
 						if math.IsNaN(want[i]) != math.IsNaN(got[i]) {
