@@ -43,15 +43,14 @@ type Device struct {
 	part cudadrv.Ptr // reduce_sum partials: partBlocks doubles
 	// Scratch of the ops; pointers, so that a copy of the Device (the TF32 view of the
 	// tests) shares them rather than freeing memory the original still holds.
-	mmd      *scratch // laplace_mmd_rows partials (doubles)
-	ids      *scratch // Embed ids (int32)
-	segs     *scratch // LaplaceMMD segment bounds (int32), segsHost on the device
-	segsHost []int
-	srp      *scratch // sum_rows_part partials (float32)
-	bfA      *scratch // bf16 copies of the GEMM operands (Options.BF16)
-	bfB      *scratch
-	hpart    []float64
-	math     int // cuBLAS math mode of this Device's GEMMs
+	mmd   *scratch    // laplace_mmd_rows partials (doubles)
+	ids   *scratch    // Embed ids (int32)
+	segs  *segScratch // LaplaceMMD segment bounds (int32)
+	srp   *scratch    // sum_rows_part partials (float32)
+	bfA   *scratch    // bf16 copies of the GEMM operands (Options.BF16)
+	bfB   *scratch
+	hpart []float64
+	math  int // cuBLAS math mode of this Device's GEMMs
 }
 
 var _ kernels.Device[float32] = (*Device)(nil)
@@ -74,7 +73,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, segs: &scratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -187,6 +186,14 @@ func p(b kernels.Buffer) uint64 { return uint64(ptrOf(b)) }
 type scratch struct {
 	ptr   cudadrv.Ptr
 	bytes int
+}
+
+// segScratch holds the LaplaceMMD segment bounds on the device and, in host, the bounds
+// it holds, so that they are uploaded only when they change; shared by the copies of a
+// Device like the other scratch.
+type segScratch struct {
+	scratch
+	host []int
 }
 
 // get returns at least n bytes, reallocating (contents lost) when the current ones are
@@ -558,14 +565,14 @@ func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m,
 	if 8*m*nseg > maxMMDShared {
 		panic(fmt.Sprintf("cuda: LaplaceMMD group size %d with %d segments exceeds %d", m, nseg, maxMMDShared/8))
 	}
-	if !slices.Equal(d.segsHost, segs) { // upload the bounds only when they change
+	if !slices.Equal(d.segs.host, segs) { // upload the bounds only when they change
 		b := make([]int32, len(segs))
 		for i, v := range segs {
 			b[i] = int32(v)
 		}
 		ptr := d.segs.get(d.ctx, 4*len(b))
 		check(d.ctx.HtoD(ptr, unsafe.Pointer(&b[0]), 4*len(b)))
-		d.segsHost = slices.Clone(segs)
+		d.segs.host = slices.Clone(segs)
 	}
 	need := 3 * groups * m
 	part := d.mmd.get(d.ctx, 8*need)
