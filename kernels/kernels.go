@@ -171,22 +171,22 @@ type Device[T Float] interface {
 // MaxSegments bounds the segments of a LaplaceMMD particle.
 const MaxSegments = 8
 
-// CheckSegments reports whether segs are valid LaplaceMMD segment bounds of particles of
-// dim d: nil, or 0 = segs[0] < segs[1] < ... < segs[len-1] = d with at most MaxSegments
-// segments.
-func CheckSegments(segs []int, d int) error {
+// Segments checks LaplaceMMD segment bounds of particles of dim d and returns them with
+// nil as its meaning, one segment {0, d}: valid bounds are nil or 0 = segs[0] < segs[1] <
+// ... < segs[len-1] = d with at most MaxSegments segments.
+func Segments(segs []int, d int) ([]int, error) {
 	if segs == nil {
-		return nil
+		return []int{0, d}, nil
 	}
 	if len(segs) < 2 || len(segs)-1 > MaxSegments || segs[0] != 0 || segs[len(segs)-1] != d {
-		return fmt.Errorf("kernels: segment bounds %v: want 0 = b0 < ... < bk = %d with 1 <= k <= %d", segs, d, MaxSegments)
+		return nil, fmt.Errorf("kernels: segment bounds %v: want 0 = b0 < ... < bk = %d with 1 <= k <= %d", segs, d, MaxSegments)
 	}
 	for q := 1; q < len(segs); q++ {
 		if segs[q] <= segs[q-1] {
-			return fmt.Errorf("kernels: segment bounds %v are not increasing at %d", segs, q)
+			return nil, fmt.Errorf("kernels: segment bounds %v are not increasing at %d", segs, q)
 		}
 	}
-	return nil
+	return segs, nil
 }
 
 // AdamW holds the hyper-parameters of the AdamW update.

@@ -154,7 +154,8 @@ func (d *Device[T]) gemm(transA, transB bool, m, n, k int, alpha T, a []T, lda i
 	// for each of the k rows, so c must stay in L1. Compute c^T = B^T A and transpose it
 	// (BenchmarkGemmShapes).
 	if transA && !transB && m < n && m <= 2*grain && n >= 2*grain && k >= 4*grain {
-		tp := make([]T, n*m)
+		tp := getScratch[T](n * m)
+		defer putScratch(tp)
 		d.gemm(true, false, n, m, k, 1, b, ldb, a, lda, 0, tp, m)
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
@@ -594,3 +595,26 @@ func (d *Device[T]) EMA(avg, p kernels.Buffer, decay T) {
 		}
 	})
 }
+
+// scratch32 and scratch64 hold the transposed products of gemm between calls, so the
+// weight-gradient route allocates nothing in a steady-state training step.
+var scratch32, scratch64 sync.Pool
+
+// scratchPool is the pool of slices of T (a *[]T of another type from it is dropped).
+func scratchPool[T kernels.Float]() *sync.Pool {
+	if _, ok := any(T(0)).(float32); ok {
+		return &scratch32
+	}
+	return &scratch64
+}
+
+// getScratch returns a slice of n elements (contents undefined).
+func getScratch[T kernels.Float](n int) []T {
+	if v, ok := scratchPool[T]().Get().(*[]T); ok && cap(*v) >= n {
+		return (*v)[:n]
+	}
+	return make([]T, n)
+}
+
+// putScratch hands s back for a later getScratch.
+func putScratch[T kernels.Float](s []T) { scratchPool[T]().Put(&s) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/immkit/immkit/kernels"
@@ -533,18 +534,18 @@ func TestLaplaceMMD(t *testing.T) {
 	}
 }
 
-func TestCheckSegments(t *testing.T) {
+func TestSegments(t *testing.T) {
 	for _, c := range []struct {
-		segs []int
-		ok   bool
-	}{{nil, true}, {[]int{0, 7}, true}, {[]int{0, 3, 7}, true}, {[]int{0}, false}, {[]int{1, 7}, false},
-		{[]int{0, 3, 6}, false}, {[]int{0, 3, 3, 7}, false}, {[]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, false}} {
+		segs, want []int
+	}{{nil, []int{0, 7}}, {[]int{0, 7}, []int{0, 7}}, {[]int{0, 3, 7}, []int{0, 3, 7}}, {[]int{0}, nil}, {[]int{1, 7}, nil},
+		{[]int{0, 3, 6}, nil}, {[]int{0, 3, 3, 7}, nil}, {[]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, nil}} {
 		d := 7
 		if len(c.segs) == 10 {
 			d = 9
 		}
-		if err := kernels.CheckSegments(c.segs, d); (err == nil) != c.ok {
-			t.Errorf("CheckSegments(%v, %d) = %v, want ok %v", c.segs, d, err, c.ok)
+		got, err := kernels.Segments(c.segs, d)
+		if (err == nil) != (c.want != nil) || !slices.Equal(got, c.want) {
+			t.Errorf("Segments(%v, %d) = %v, %v; want %v", c.segs, d, got, err, c.want)
 		}
 	}
 }

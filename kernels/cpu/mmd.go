@@ -9,11 +9,9 @@ import (
 // LaplaceMMD computes the grouped Laplace-kernel MMD and its gradient with respect to yt;
 // see kernels.Device. Distances and sums are accumulated in float64.
 func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int, segs []int) {
-	if err := kernels.CheckSegments(segs, dim); err != nil {
+	segs, err := kernels.Segments(segs, dim)
+	if err != nil {
 		panic(err)
-	}
-	if segs == nil {
-		segs = []int{0, dim}
 	}
 	ms, gs, ts, rs, kws := d.s(mmd), d.s(grad), d.s(yt), d.s(yr), d.s(kw)
 	var gws []T

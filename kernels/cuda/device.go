@@ -552,14 +552,12 @@ const maxMMDShared = 40 << 10
 // LaplaceMMD computes the grouped Laplace-kernel MMD and, when grad is not nil, its
 // gradient: one block per particle, then one pass per group.
 func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int, segs []int) {
-	if err := kernels.CheckSegments(segs, dim); err != nil {
+	segs, err := kernels.Segments(segs, dim)
+	if err != nil {
 		panic(err)
 	}
 	if groups == 0 || m == 0 {
 		return
-	}
-	if segs == nil {
-		segs = []int{0, dim}
 	}
 	nseg := len(segs) - 1
 	if 8*m*nseg > maxMMDShared {
