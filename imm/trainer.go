@@ -272,7 +272,8 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 	tr.Step++
 	m := Metrics{Step: tr.Step, Loss: loss, GradNorm: math.NaN()}
 	if finite(loss) {
-		m.GradNorm = tr.Opt.Update() // skips the update itself when the norm is not finite
+		// AdamW and the EMA in one pass; both skipped when the norm is not finite
+		m.GradNorm = tr.Opt.UpdateEMA(tr.EMA)
 	}
 	if !finite(loss) || !finite(m.GradNorm) {
 		m.Skipped = true
@@ -288,7 +289,6 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 		return m, nil
 	}
 	tr.BadRun = 0
-	tr.EMA.Update()
 	return m, nil
 }
 

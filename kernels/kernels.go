@@ -141,6 +141,9 @@ type Device[T Float] interface {
 	AdamW(p, g, m, v Buffer, o AdamW, step int, gscale T)
 	// EMA sets avg[i] = decay*avg[i] + (1-decay)*p[i].
 	EMA(avg, p Buffer, decay T)
+	// AdamWEMA is AdamW followed by EMA(avg, p, decay) on the updated p, in one pass over
+	// the parameters: the same values as the two calls.
+	AdamWEMA(p, g, m, v, avg Buffer, o AdamW, step int, gscale, decay T)
 
 	// LaplaceMMD is the grouped Laplace-kernel MMD of DESIGN.md section 5. yt and yr hold
 	// groups*m particles of dim d (row g*m+j is particle j of group g). With

@@ -252,7 +252,9 @@ func TestAdamWClipAndEMA(t *testing.T) {
 
 // A flattened registry gives the same AdamW and EMA updates, bit for bit, as one with a
 // buffer per parameter, and the same gradient norm up to the order of the float64 sum;
-// its parameters are views of the flat buffers, and Swap exchanges them with the EMA's.
+// UpdateEMA (the fused AdamWEMA op) gives the same bits as Update then EMA.Update, flat
+// and per parameter; the parameters are views of the flat buffers, and Swap exchanges
+// them with the EMA's.
 func TestFlattenMatchesPerParameter(t *testing.T) {
 	d := cpu.New[float32](2)
 	build := func() *Registry[float32] {
@@ -263,8 +265,9 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 		r.Add("c", []int{2, 2, 2}, 0.5, rng)
 		return r
 	}
-	per, flat := build(), build()
+	per, flat, perF, flatF := build(), build(), build(), build()
 	flat.Flatten()
+	flatF.Flatten()
 	w, g, ok := flat.Flat()
 	if !ok || w.Len() != flat.Count() || g.Len() != flat.Count() {
 		t.Fatalf("Flat: ok %v, lengths %d %d, want %d", ok, w.Len(), g.Len(), flat.Count())
@@ -277,6 +280,8 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 	opt := kernels.AdamW{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 	ap, af := NewAdamW(per, opt, 0), NewAdamW(flat, opt, 0)
 	ep, ef := NewEMA(per, 0.9), NewEMA(flat, 0.9)
+	apF, afF := NewAdamW(perF, opt, 0), NewAdamW(flatF, opt, 0)
+	epF, efF := NewEMA(perF, 0.9), NewEMA(flatF, 0.9)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for step := range 3 {
 		for i, p := range per.Params {
@@ -284,8 +289,9 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 			for j := range h {
 				h[j] = float32(rng.NormFloat64())
 			}
-			d.Write(p.G, h)
-			d.Write(flat.Params[i].G, h)
+			for _, r := range []*Registry[float32]{per, flat, perF, flatF} {
+				d.Write(r.Params[i].G, h)
+			}
 		}
 		np, nf := ap.Update(), af.Update()
 		if math.Abs(np-nf) > 1e-12*np {
@@ -293,12 +299,21 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 		}
 		ep.Update()
 		ef.Update()
+		if npF, nfF := apF.UpdateEMA(epF), afF.UpdateEMA(efF); npF != np || nfF != nf {
+			t.Fatalf("step %d: UpdateEMA gradient norms %v %v, Update %v %v", step, npF, nfF, np, nf)
+		}
 	}
 	for i, p := range per.Params {
-		q := flat.Params[i]
-		for _, c := range [][2]kernels.Buffer{{p.W, q.W}, {ap.M[i], af.M[i]}, {ap.V[i], af.V[i]}, {ep.Avg[i], ef.Avg[i]}} {
-			if !slices.Equal(cpu.Data[float32](c[0]), cpu.Data[float32](c[1])) {
-				t.Fatalf("%s: flat and per-parameter updates differ", p.Name)
+		for _, o := range []struct {
+			name  string
+			a     *AdamW[float32]
+			e     *EMA[float32]
+			param *Param
+		}{{"flat", af, ef, flat.Params[i]}, {"fused per-parameter", apF, epF, perF.Params[i]}, {"fused flat", afF, efF, flatF.Params[i]}} {
+			for _, c := range [][2]kernels.Buffer{{p.W, o.param.W}, {ap.M[i], o.a.M[i]}, {ap.V[i], o.a.V[i]}, {ep.Avg[i], o.e.Avg[i]}} {
+				if !slices.Equal(cpu.Data[float32](c[0]), cpu.Data[float32](c[1])) {
+					t.Fatalf("%s: %s and per-parameter updates differ", p.Name, o.name)
+				}
 			}
 		}
 	}

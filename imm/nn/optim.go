@@ -37,7 +37,11 @@ func NewAdamW[T kernels.Float](r *Registry[T], opt kernels.AdamW, clip float64) 
 
 // Update applies one step with the current gradients and returns the gradient norm
 // before clipping. A non-finite norm skips the update and is returned as is.
-func (a *AdamW[T]) Update() float64 {
+func (a *AdamW[T]) Update() float64 { return a.UpdateEMA(nil) }
+
+// UpdateEMA is Update, then, when the step was taken, e.Update, fused into one pass over
+// the weights (kernels.Device.AdamWEMA). e nil: no EMA.
+func (a *AdamW[T]) UpdateEMA(e *EMA[T]) float64 {
 	norm := a.reg.GradNorm()
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
 		return norm
@@ -47,12 +51,25 @@ func (a *AdamW[T]) Update() float64 {
 		scale = a.Clip / norm
 	}
 	a.Step++
+	dev := a.reg.Dev
 	if w, g, ok := a.reg.Flat(); ok && a.flatM != nil {
-		a.reg.Dev.AdamW(w, g, a.flatM, a.flatV, a.Opt, a.Step, T(scale))
+		switch {
+		case e == nil:
+			dev.AdamW(w, g, a.flatM, a.flatV, a.Opt, a.Step, T(scale))
+		case e.flat != nil:
+			dev.AdamWEMA(w, g, a.flatM, a.flatV, e.flat, a.Opt, a.Step, T(scale), T(e.Decay))
+		default:
+			dev.AdamW(w, g, a.flatM, a.flatV, a.Opt, a.Step, T(scale))
+			e.Update()
+		}
 		return norm
 	}
 	for i, p := range a.reg.Params {
-		a.reg.Dev.AdamW(p.W, p.G, a.M[i], a.V[i], a.Opt, a.Step, T(scale))
+		if e == nil {
+			dev.AdamW(p.W, p.G, a.M[i], a.V[i], a.Opt, a.Step, T(scale))
+		} else {
+			dev.AdamWEMA(p.W, p.G, a.M[i], a.V[i], e.Avg[i], a.Opt, a.Step, T(scale), T(e.Decay))
+		}
 	}
 	return norm
 }

@@ -570,7 +570,21 @@ func (d *Device[T]) SumSquares(x kernels.Buffer) float64 {
 
 // AdamW updates p in place.
 func (d *Device[T]) AdamW(p, g, m, v kernels.Buffer, o kernels.AdamW, step int, gscale T) {
+	d.adamW(p, g, m, v, nil, o, step, gscale, 0)
+}
+
+// AdamWEMA is AdamW and EMA in one pass.
+func (d *Device[T]) AdamWEMA(p, g, m, v, avg kernels.Buffer, o kernels.AdamW, step int, gscale, decay T) {
+	d.adamW(p, g, m, v, avg, o, step, gscale, decay)
+}
+
+// adamW is AdamW, then with avg not nil the EMA of the updated weights (in T, as EMA).
+func (d *Device[T]) adamW(p, g, m, v, avg kernels.Buffer, o kernels.AdamW, step int, gscale, decay T) {
 	ps, gs, ms, vs := d.s(p), d.s(g), d.s(m), d.s(v)
+	var as []T
+	if avg != nil {
+		as = d.s(avg)
+	}
 	b1, b2 := o.Beta1, o.Beta2
 	c1 := 1 - math.Pow(b1, float64(step))
 	c2 := 1 - math.Pow(b2, float64(step))
@@ -582,6 +596,9 @@ func (d *Device[T]) AdamW(p, g, m, v kernels.Buffer, o kernels.AdamW, step int, 
 			ms[i], vs[i] = T(mi), T(vi)
 			pi := float64(ps[i])
 			ps[i] = T(pi - o.LR*(mi/c1/(math.Sqrt(vi/c2)+o.Eps)+o.WeightDecay*pi))
+			if as != nil {
+				as[i] = decay*as[i] + (1-decay)*ps[i]
+			}
 		}
 	})
 }

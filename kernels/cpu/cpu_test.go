@@ -418,6 +418,45 @@ func TestAdamWAndEMA(t *testing.T) {
 	avg := buf(d, []float64{1, 1, 1})
 	d.EMA(avg, buf(d, []float64{0, 2, 4}), 0.75)
 	near(t, "EMA", Data[float64](avg), []float64{0.75, 1.25, 1.75}, 1e-15)
+
+	// AdamWEMA: the same bits as AdamW then EMA, in float32 over several workers' ranges.
+	f := New[float32](2)
+	rng := rand.New(rand.NewPCG(5, 6))
+	n := 3*elemGrain + 17
+	vals := func(scale float64, abs bool) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			x := rng.NormFloat64() * scale
+			if abs {
+				x = math.Abs(x)
+			}
+			s[i] = float32(x)
+		}
+		return s
+	}
+	p0, g0, m0, v0, a0 := vals(1, false), vals(0.1, false), vals(0.01, false), vals(1e-4, true), vals(1, false)
+	two := [2][5]kernels.Buffer{}
+	for k := range two {
+		for j, s := range [][]float32{p0, g0, m0, v0, a0} {
+			two[k][j] = f.Alloc(n)
+			f.Write(two[k][j], s)
+		}
+	}
+	for step := 4; step <= 6; step++ {
+		s, u := two[0], two[1]
+		f.AdamW(s[0], s[1], s[2], s[3], o, step, 0.7)
+		f.EMA(s[4], s[0], 0.99)
+		f.AdamWEMA(u[0], u[1], u[2], u[3], u[4], o, step, 0.7, 0.99)
+	}
+	for j, name := range []string{"p", "g", "m", "v", "avg"} {
+		a, b := Data[float32](two[0][j]), Data[float32](two[1][j])
+		if !slices.Equal(a, b) {
+			t.Fatalf("AdamWEMA %s differs from AdamW then EMA", name)
+		}
+	}
+	if slices.Equal(Data[float32](two[1][4]), a0) || slices.Equal(Data[float32](two[1][0]), p0) {
+		t.Fatal("AdamWEMA left the weights or the average unchanged")
+	}
 }
 
 // TestPhiloxKnownAnswers checks the Random123 known-answer vectors of philox4x32_10.

@@ -539,6 +539,16 @@ func (d *Device) AdamW(pb, g, m, v kernels.Buffer, o kernels.AdamW, step int, gs
 		f32(float32(o.Eps)), f32(float32(o.WeightDecay)), f32(float32(c1)), f32(float32(c2)), f32(gscale), i64(n))
 }
 
+// AdamWEMA is AdamW and EMA in one kernel: p, g, m, v, avg are read once and p, m, v, avg
+// written once (32 bytes per parameter instead of 28 + 12).
+func (d *Device) AdamWEMA(pb, g, m, v, avg kernels.Buffer, o kernels.AdamW, step int, gscale, decay float32) {
+	c1 := 1 - math.Pow(o.Beta1, float64(step))
+	c2 := 1 - math.Pow(o.Beta2, float64(step))
+	n := lenOf(pb)
+	d.elementwise("adamw_ema", n, p(pb), p(g), p(m), p(v), p(avg), f32(float32(o.LR)), f32(float32(o.Beta1)), f32(float32(o.Beta2)),
+		f32(float32(o.Eps)), f32(float32(o.WeightDecay)), f32(float32(c1)), f32(float32(c2)), f32(gscale), f32(decay), i64(n))
+}
+
 // EMA blends p into avg.
 func (d *Device) EMA(avg, pb kernels.Buffer, decay float32) {
 	n := lenOf(avg)

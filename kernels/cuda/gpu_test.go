@@ -320,6 +320,9 @@ func TestElementwise(t *testing.T) {
 	run("EMA", []pair{r.in(n, 1, 0)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 		d.EMA(b[0], b[1], 0.999)
 	})
+	run("AdamWEMA", []pair{r.in(n, 1, 0), r.in(n, 0.1, 0), r.put(vIn.host), r.in(n, 1, 0)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+		d.AdamWEMA(b[0], b[4], b[1], b[2], b[3], o, 7, 0.5, 0.99)
+	})
 	run("Fill+Copy+Slice", []pair{r.out(n), r.out(n)}, []pair{r.in(n, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 		d.Fill(b[0], 2.5)
 		d.Copy(d.Slice(b[1], 10, 100), d.Slice(b[2], 20, 100))

@@ -498,6 +498,21 @@ __global__ void adamw(float *p, const float *g, float *m, float *v, float lr, fl
 	}
 }
 
+// adamw followed by ema(avg, p, decay) on the updated p.
+__global__ void adamw_ema(float *p, const float *g, float *m, float *v, float *avg, float lr, float b1, float b2, float eps, float wd, float c1, float c2, float gscale, float decay, long long n) {
+	GRID_STRIDE(i, n) {
+		float gi = g[i] * gscale;
+		float mi = b1 * m[i] + (1.0f - b1) * gi;
+		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		float pi = p[i];
+		pi = pi - lr * (mi / c1 / (sqrtf(vi / c2) + eps) + wd * pi);
+		p[i] = pi;
+		avg[i] = decay * avg[i] + (1.0f - decay) * pi;
+	}
+}
+
 // avg[i] = decay*avg[i] + (1-decay)*p[i]
 __global__ void ema(float *avg, const float *p, float decay, long long n) {
 	GRID_STRIDE(i, n) avg[i] = decay * avg[i] + (1.0f - decay) * p[i];

@@ -35,6 +35,7 @@ var kernelParams = rowVariants(map[string]int{
 	"reduce_sum":         4,
 	"adamw":              13,
 	"ema":                4,
+	"adamw_ema":          15,
 	"laplace_mmd_rows":   11,
 	"laplace_mmd_finish": 4,
 	"rand_uniform":       4,

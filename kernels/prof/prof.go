@@ -243,6 +243,9 @@ func (p *Device[T]) AdamW(pb, g, m, v kernels.Buffer, o kernels.AdamW, step int,
 func (p *Device[T]) EMA(avg, pb kernels.Buffer, decay T) {
 	p.op("EMA "+cls(shape(avg)), func() { p.Device.EMA(avg, pb, decay) })
 }
+func (p *Device[T]) AdamWEMA(pb, g, m, v, avg kernels.Buffer, o kernels.AdamW, step int, gscale, decay T) {
+	p.op("AdamWEMA "+cls(shape(pb)), func() { p.Device.AdamWEMA(pb, g, m, v, avg, o, step, gscale, decay) })
+}
 func (p *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, d int, segs []int) {
 	p.op(fmt.Sprintf("LaplaceMMD groups=%d m=%d d=%d segments=%d grad=%v", groups, m, d, max(len(segs)-1, 1), grad != nil), func() {
 		p.Device.LaplaceMMD(mmd, grad, yt, yr, kw, gw, groups, m, d, segs)
