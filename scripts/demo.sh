@@ -7,7 +7,7 @@
 #      and evaluates cross-modal agreement against chance (immtrain eval)
 #   2. immdata verify + inspect - the demo's shards and a contact sheet of the real images
 #   3. immtrain sample --given image - captions and sounds generated for held-out images
-# Needs only Go. Takes about 8-9 minutes on 2 idle cores.
+# Needs only Go. Takes about 7-9 minutes on 2 idle cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out/demo}"

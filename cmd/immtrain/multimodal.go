@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/immkit/immkit/imm/mmdata"
 	"github.com/immkit/immkit/imm/run"
 	"github.com/immkit/immkit/internal/cli"
 	"github.com/immkit/immkit/kernels/device"
@@ -81,6 +82,7 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.StringVar(&o.modalities, "modalities", "", "comma-separated subset of image,audio,text (default: all the shards have)")
 	f.IntVar(&o.Layout.ImagePatch, "image-patch", 0, "patch side of the image segment (default: 4 for tiny/small, 2 for S/2 and B/2)")
 	f.IntVar(&o.Layout.AudioGroup, "audio-group", 10, "mel frames per audio token")
+	f.StringVar(&o.Layout.AudioNorm, "audio-norm", mmdata.AudioNormGlobal, "log-mel standardisation: global (one mean and std over all bins) or bin (each mel bin by its own)")
 	f.IntVar(&o.Layout.TextLen, "text-len", 16, "text tokens per particle")
 	f.IntVar(&o.Layout.TextDim, "text-dim", 16, "width of the frozen text embedding table")
 	f.Float64Var(&o.CFG, "cfg", d.CFG, "classifier-free guidance weight of the sample sheets (1 = none)")

@@ -3,6 +3,7 @@ package mmdata
 import (
 	"fmt"
 	"image"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -167,14 +168,21 @@ func toRGBA(src *image.NRGBA) *image.RGBA {
 }
 
 // MelOf returns the denormalised mel of an audio segment (the values at the segment's
-// offset), NMels x Frames row-major as audio.Mel holds it.
+// offset), NMels x Frames row-major as audio.Mel holds it, each bin clamped to [Min, Max]
+// when the segment has a range (Stats.AudioMin/AudioMax).
 func (s *AudioSegment) MelOf(seg []float32, sigma float64) *audio.Mel {
 	fm := make([]float32, s.Frames*s.NMels)
 	s.ungroup(fm, seg, sigma)
 	m := &audio.Mel{Data: make([]float32, len(fm)), NMels: s.NMels, Frames: s.Frames, Config: s.Mel}
-	for f := range s.Frames {
-		for c := range s.NMels {
-			m.Data[c*s.Frames+f] = fm[f*s.NMels+c]
+	clamp := len(s.Min) == s.NMels && len(s.Max) == s.NMels
+	for c := range s.NMels {
+		lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+		if clamp {
+			lo, hi = float32(s.Min[c]), float32(s.Max[c])
+		}
+		row := m.Data[c*s.Frames : (c+1)*s.Frames]
+		for f := range row {
+			row[f] = min(max(fm[f*s.NMels+c], lo), hi)
 		}
 	}
 	return m

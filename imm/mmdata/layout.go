@@ -48,6 +48,12 @@ const (
 	TextPadFill = "fill"
 )
 
+// Audio standardisations of Options.AudioNorm.
+const (
+	AudioNormBin    = "bin"
+	AudioNormGlobal = "global"
+)
+
 // ErrUnsupported is wrapped by the errors for encodings this package cannot turn into a
 // continuous segment (discrete image or audio tokens).
 var ErrUnsupported = errors.New("mmdata: unsupported encoding")
@@ -76,6 +82,14 @@ type Options struct {
 	StatsSamples int
 	// GriffinLimIters is the number of Griffin-Lim iterations of Decode; default 32.
 	GriffinLimIters int
+	// AudioNorm is how the log-mel is standardised when the statistics are computed:
+	// AudioNormGlobal (default: one mean and std over every bin, as Whisper's own
+	// (x+4)/4) or AudioNormBin (each mel bin by its own mean and std). Per-bin
+	// standardisation raises bins that barely vary (the silent top of a corpus of tones,
+	// the empty band above a low-pass) to unit variance, and they then take most of the
+	// particle's distance; global keeps their small share. Given Stats are used as they
+	// are (a run's config holds them, so its normalisation never changes).
+	AudioNorm string
 	// MelInvert is how Decode maps a mel to a linear spectrogram before Griffin-Lim:
 	// "nnls" (default, librosa's mel_to_stft) or "pinv" (pseudo-inverse, much faster,
 	// see docs/multimodal-data.md).
@@ -110,6 +124,9 @@ func (o Options) withDefaults() Options {
 	if o.MelInvert == "" {
 		o.MelInvert = string(audio.InvertNNLS)
 	}
+	if o.AudioNorm == "" {
+		o.AudioNorm = AudioNormGlobal
+	}
 	return o
 }
 
@@ -123,6 +140,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("mmdata: text padding %q, want %q or %q", o.TextPad, TextPadEnd, TextPadFill)
 	case o.MelInvert != string(audio.InvertNNLS) && o.MelInvert != string(audio.InvertPinv):
 		return fmt.Errorf("mmdata: mel inversion %q, want nnls or pinv", o.MelInvert)
+	case o.AudioNorm != AudioNormBin && o.AudioNorm != AudioNormGlobal:
+		return fmt.Errorf("mmdata: audio normalisation %q, want %q or %q", o.AudioNorm, AudioNormBin, AudioNormGlobal)
 	case o.StatsSamples < 1 || o.GriffinLimIters < 1:
 		return fmt.Errorf("mmdata: stats samples %d and Griffin-Lim iterations %d must be >= 1", o.StatsSamples, o.GriffinLimIters)
 	}
@@ -142,6 +161,13 @@ type Stats struct {
 	ImageStd  []float64 `json:"image_std,omitempty"`
 	AudioMean []float64 `json:"audio_mean,omitempty"` // per mel bin, len n_mels
 	AudioStd  []float64 `json:"audio_std,omitempty"`
+	// AudioMin and AudioMax are the per-bin range of the log-mel over the same samples.
+	// Decode clamps generated mels to it (as pixels are clamped to 0..255): a guided
+	// sample can overshoot the data by several log10 units, and Griffin-Lim then turns the
+	// few loudest frames into clicks over silence. Configs written before they existed
+	// have neither and decode unclamped.
+	AudioMin []float64 `json:"audio_min,omitempty"`
+	AudioMax []float64 `json:"audio_max,omitempty"`
 }
 
 // minStd floors the standard deviations, so a constant channel maps to 0 instead of
@@ -209,6 +235,7 @@ type AudioSegment struct {
 	Group      int
 	Mean       []float64 // per mel bin
 	Std        []float64
+	Min, Max   []float64       // per mel bin: the range MelOf clamps to (nil: no clamp)
 	Mel        audio.MelConfig // configuration of the mel, for Griffin-Lim
 }
 

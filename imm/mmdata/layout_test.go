@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,7 +82,11 @@ func TestPatchOrder(t *testing.T) {
 // sigma_d per image channel and per mel bin.
 func TestNormalisation(t *testing.T) {
 	f := shapes(t)
-	l, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, SigmaD: 0.7})
+	l, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, SigmaD: 0.7, AudioNorm: mmdata.AudioNormBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, SigmaD: 0.7}) // global by default
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +94,21 @@ func TestNormalisation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type acc struct{ n, s, q []float64 }
-	newAcc := func(c int) *acc { return &acc{make([]float64, c), make([]float64, c), make([]float64, c)} }
-	add := func(a *acc, c int, v float64) { a.n[c]++; a.s[c] += v; a.q[c] += v * v }
-	img, mel := newAcc(3), newAcc(80)
+	type acc struct{ n, s, q, lo, hi []float64 }
+	newAcc := func(c int) *acc {
+		a := &acc{make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c)}
+		for i := range c {
+			a.lo[i], a.hi[i] = math.Inf(1), math.Inf(-1)
+		}
+		return a
+	}
+	add := func(a *acc, c int, v float64) {
+		a.n[c]++
+		a.s[c] += v
+		a.q[c] += v * v
+		a.lo[c], a.hi[c] = min(a.lo[c], v), max(a.hi[c], v)
+	}
+	img, mel, pool := newAcc(3), newAcc(80), newAcc(1)
 	rows := 0
 	for _, s := range m.SplitShards(shards.SplitTrain) {
 		p := filepath.Join(f.Shards, s.Path)
@@ -105,6 +121,7 @@ func TestNormalisation(t *testing.T) {
 		for _, v := range readColumn(t, p, "audio_mel") {
 			for j, x := range v.([]float32) {
 				add(mel, j%80, float64(x))
+				add(pool, 0, float64(x))
 			}
 		}
 	}
@@ -122,6 +139,16 @@ func TestNormalisation(t *testing.T) {
 	}
 	check("image", img, l.Image.Mean, l.Image.Std)
 	check("mel", mel, l.Audio.Mean, l.Audio.Std)
+	for c := range 80 {
+		if l.Audio.Min[c] != mel.lo[c] || l.Audio.Max[c] != mel.hi[c] {
+			t.Fatalf("mel bin %d: range [%v, %v], the train split's [%v, %v]", c, l.Audio.Min[c], l.Audio.Max[c], mel.lo[c], mel.hi[c])
+		}
+		// AudioNormGlobal: one mean and std over every bin; the range stays per bin.
+		check("mel (global)", pool, g.Audio.Mean[c:c+1], g.Audio.Std[c:c+1])
+		if g.Audio.Min[c] != mel.lo[c] || g.Audio.Max[c] != mel.hi[c] {
+			t.Fatalf("mel bin %d (global): range [%v, %v], the train split's [%v, %v]", c, g.Audio.Min[c], g.Audio.Max[c], mel.lo[c], mel.hi[c])
+		}
+	}
 
 	// normalised particles: mean 0, std sigma_d per channel over the train split
 	D := l.Dim()
@@ -271,6 +298,86 @@ func TestGivenStats(t *testing.T) {
 	bad.ImageStd = []float64{1}
 	if _, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, Stats: &bad}); err == nil || !strings.Contains(err.Error(), "image channels") {
 		t.Fatalf("one-channel statistics accepted: %v", err)
+	}
+	// The mel range: absent is accepted (configs from before it), a partial or inverted
+	// one is not.
+	for _, c := range []struct {
+		lo, hi []float64
+		want   string
+	}{
+		{nil, nil, ""},
+		{st.AudioMin, nil, "mel range of 80/0 bins"},
+		{st.AudioMin[:3], st.AudioMax[:3], "mel range of 3/3 bins"},
+		{st.AudioMax, st.AudioMin, "min <= max"},
+		{append([]float64{math.NaN()}, st.AudioMin[1:]...), st.AudioMax, "finite bounds"},
+	} {
+		r := st
+		r.AudioMin, r.AudioMax = c.lo, c.hi
+		_, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, Stats: &r})
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("mel range %d/%d bins: error %v, want %q", len(c.lo), len(c.hi), err, c.want)
+		}
+	}
+}
+
+// TestMelClamp: MelOf clamps each bin of a generated mel to the statistics' range, leaves
+// a real mel (inside the range) as it was, and does not clamp without a range.
+func TestMelClamp(t *testing.T) {
+	f := shapes(t)
+	l, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Audio
+	seg := make([]float32, a.Frames*a.NMels)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for j := range seg {
+		seg[j] = float32(rng.NormFloat64() * 40) // far outside the data on both sides
+	}
+	sigma := l.Opts.SigmaD
+	m := a.MelOf(seg, sigma)
+	lowHit, highHit := 0, 0
+	for c := range a.NMels {
+		for fr := range a.Frames {
+			v := float64(m.Data[c*a.Frames+fr])
+			// independent denormalisation: x * std / sigma + mean, then the clamp
+			raw := float64(seg[fr*a.NMels+c])*a.Std[c]/sigma + a.Mean[c]
+			want := math.Min(math.Max(raw, a.Min[c]), a.Max[c])
+			if math.Abs(v-want) > 1e-5*math.Max(1, math.Abs(want)) {
+				t.Fatalf("bin %d frame %d: %v, want %v (raw %v, range [%v, %v])", c, fr, v, want, raw, a.Min[c], a.Max[c])
+			}
+			if float32(v) == float32(a.Min[c]) {
+				lowHit++
+			}
+			if float32(v) == float32(a.Max[c]) {
+				highHit++
+			}
+		}
+	}
+	if lowHit == 0 || highHit == 0 {
+		t.Fatalf("the clamp never bit: %d values at the minimum, %d at the maximum", lowHit, highHit)
+	}
+	// A training sample's mel is inside the range: decoded as assembled.
+	bt := batches(t, l, f.Shards, shards.SplitTrain)[0]
+	D := l.Dim()
+	x, mask := make([]float32, bt.Len()*D), make([]float32, bt.Len()*D)
+	if _, err := l.Assemble(bt, x, mask); err != nil {
+		t.Fatal(err)
+	}
+	off, _ := l.Offset(mmdata.Audio)
+	got := a.MelOf(x[off:], sigma)
+	unclamped := *a
+	unclamped.Min, unclamped.Max = nil, nil
+	ref := unclamped.MelOf(x[off:], sigma)
+	for j := range got.Data {
+		// only float32 rounding of the normalise/denormalise round trip at the bounds
+		if math.Abs(float64(got.Data[j]-ref.Data[j])) > 1e-6*math.Max(1, math.Abs(float64(ref.Data[j]))) {
+			t.Fatalf("a training mel changed by the clamp at %d: %v -> %v", j, ref.Data[j], got.Data[j])
+		}
+	}
+	// Without a range nothing is clamped.
+	if free := unclamped.MelOf(seg, sigma); slices.Equal(free.Data, m.Data) {
+		t.Fatal("MelOf without a range clamped")
 	}
 }
 

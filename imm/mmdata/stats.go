@@ -20,6 +20,9 @@ func (l *Layout) stats() error {
 		if l.Audio != nil && (len(st.AudioMean) != l.Audio.NMels || len(st.AudioStd) != l.Audio.NMels) {
 			return fmt.Errorf("mmdata: given statistics have %d/%d mel bins, the mel has %d", len(st.AudioMean), len(st.AudioStd), l.Audio.NMels)
 		}
+		if err := checkRange(st.AudioMin, st.AudioMax, l.Audio); err != nil {
+			return err
+		}
 		for _, v := range [][]float64{st.ImageStd, st.AudioStd} {
 			for _, s := range v {
 				if !(s > 0) || math.IsInf(s, 0) {
@@ -43,18 +46,45 @@ func (l *Layout) stats() error {
 	}
 	if l.Audio != nil {
 		l.Audio.Mean, l.Audio.Std = l.Stats.AudioMean, l.Stats.AudioStd
+		l.Audio.Min, l.Audio.Max = l.Stats.AudioMin, l.Stats.AudioMax
 	}
 	return nil
 }
 
-// moments accumulates per-channel sums in float64.
+// checkRange checks given per-bin mel bounds: both absent, or both one finite value per
+// bin with min <= max.
+func checkRange(lo, hi []float64, a *AudioSegment) error {
+	if len(lo) == 0 && len(hi) == 0 {
+		return nil
+	}
+	if a == nil || len(lo) != a.NMels || len(hi) != a.NMels {
+		bins := 0
+		if a != nil {
+			bins = a.NMels
+		}
+		return fmt.Errorf("mmdata: given statistics have a mel range of %d/%d bins, the mel has %d", len(lo), len(hi), bins)
+	}
+	for c := range lo {
+		if math.IsNaN(lo[c]) || math.IsNaN(hi[c]) || math.IsInf(lo[c], 0) || math.IsInf(hi[c], 0) || lo[c] > hi[c] {
+			return fmt.Errorf("mmdata: given statistics have the mel range [%v, %v] in bin %d; want finite bounds, min <= max", lo[c], hi[c], c)
+		}
+	}
+	return nil
+}
+
+// moments accumulates per-channel sums in float64, and the per-channel range.
 type moments struct {
-	n       []float64
-	sum, sq []float64
+	n         []float64
+	sum, sq   []float64
+	low, high []float64
 }
 
 func newMoments(c int) *moments {
-	return &moments{n: make([]float64, c), sum: make([]float64, c), sq: make([]float64, c)}
+	m := &moments{n: make([]float64, c), sum: make([]float64, c), sq: make([]float64, c), low: make([]float64, c), high: make([]float64, c)}
+	for i := range c {
+		m.low[i], m.high[i] = math.Inf(1), math.Inf(-1)
+	}
+	return m
 }
 
 func (m *moments) add(c int, v float32) {
@@ -62,6 +92,31 @@ func (m *moments) add(c int, v float32) {
 	m.n[c]++
 	m.sum[c] += x
 	m.sq[c] += x * x
+	m.low[c], m.high[c] = math.Min(m.low[c], x), math.Max(m.high[c], x)
+}
+
+// pooled returns the moments of all channels together, repeated for every channel.
+func (m *moments) pooled() *moments {
+	var n, sum, sq float64
+	for c := range m.n {
+		n, sum, sq = n+m.n[c], sum+m.sum[c], sq+m.sq[c]
+	}
+	p := newMoments(len(m.n))
+	for c := range p.n {
+		p.n[c], p.sum[c], p.sq[c] = n, sum, sq
+	}
+	return p
+}
+
+// bounds returns the per-channel range; a channel without values gets [0, 0].
+func (m *moments) bounds() (lo, hi []float64) {
+	lo, hi = make([]float64, len(m.n)), make([]float64, len(m.n))
+	for c := range m.n {
+		if m.n[c] > 0 {
+			lo[c], hi[c] = m.low[c], m.high[c]
+		}
+	}
+	return lo, hi
 }
 
 func (m *moments) result() (mean, std []float64) {
@@ -147,6 +202,10 @@ func (l *Layout) audioStats() {
 		for j, x := range m.Data[r*m.Size : (r+1)*m.Size] {
 			mo.add(j%s.NMels, x)
 		}
+	}
+	l.Stats.AudioMin, l.Stats.AudioMax = mo.bounds()
+	if l.Opts.AudioNorm == AudioNormGlobal {
+		mo = mo.pooled()
 	}
 	l.Stats.AudioMean, l.Stats.AudioStd = mo.result()
 	l.Stats.Samples = max(l.Stats.Samples, n)
