@@ -2,8 +2,8 @@ package cuda
 
 import (
 	"fmt"
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/immkit/immkit/imm/nn"
