@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,8 +39,8 @@ type LoaderOptions struct {
 	// being consumed counts until the next call to Next). At least one batch is always
 	// queued. Default 64 MiB.
 	Prefetch int64
-	Columns  []string       // columns to load (latent, token and int32 columns); nil means all
-	SeqLen   map[string]int // padded length of token columns; absent or 0 means the longest in the batch
+	Columns  []string       // columns to load (latent, token, float-list and int32 columns); nil means all
+	SeqLen   map[string]int // padded length of token and float-list columns; absent or 0 means the longest in the batch
 	Epochs   int            // epochs to stream before io.EOF; 0 means no end
 	DropLast bool           // drop the last, partial global batch of each epoch
 	// ReuseBatches recycles the buffers of the batch returned by Next at the following
@@ -62,6 +63,7 @@ type Batch struct {
 	Keys      []string
 	Latents   map[string]*Latent // fixed_size_list<float16|float32> columns
 	Tokens    map[string]*Tokens // list<int32> columns
+	Floats    map[string]*Floats // list<float32> columns (audio_mel)
 	Ints      map[string][]int32 // int32 columns (label_id), Ints[name][i]
 }
 
@@ -86,6 +88,15 @@ type Tokens struct {
 	Lengths []int32 // Lengths[i]: tokens of sample i kept, <= SeqLen
 }
 
+// Floats is a batch of float32 lists padded with zeros to a common length.
+type Floats struct {
+	Len int // values per sample: LoaderOptions.SeqLen[name] when > 0, else the longest list in the batch
+	// Data holds sample i at Data[i*Len : (i+1)*Len]; values at or past Lengths[i] are 0.
+	// Lists longer than Len are truncated.
+	Data    []float32
+	Lengths []int32 // Lengths[i]: values of sample i kept, <= Len (0 for a null list)
+}
+
 // State is a loader position: the next global batch to deliver. It does not depend on the
 // rank or the world size, so it can be saved by one rank and restored on any rank of a
 // world of any size with the same GlobalBatch.
@@ -106,6 +117,7 @@ type colKind int
 const (
 	kindLatent colKind = iota
 	kindTokens
+	kindFloats
 	kindInt32
 )
 
@@ -242,16 +254,15 @@ func (l *Loader) columns() ([]loadCol, error) {
 					c.shape = shape
 				}
 			}
-		case *arrow.ListType:
-			if t.Elem().ID() != arrow.INT32 {
+		case *arrow.ListType, *arrow.LargeListType:
+			switch t.(arrow.ListLikeType).Elem().ID() {
+			case arrow.INT32:
+				c.kind = kindTokens
+			case arrow.FLOAT32:
+				c.kind = kindFloats
+			default:
 				continue
 			}
-			c.kind = kindTokens
-		case *arrow.LargeListType:
-			if t.Elem().ID() != arrow.INT32 {
-				continue
-			}
-			c.kind = kindTokens
 		default:
 			if f.Type.ID() != arrow.INT32 {
 				continue
@@ -265,7 +276,7 @@ func (l *Loader) columns() ([]loadCol, error) {
 	}
 	for _, name := range l.opts.Columns {
 		if !slices.ContainsFunc(out, func(c loadCol) bool { return c.name == name }) {
-			return nil, fmt.Errorf("shards: column %q is not a loadable column (fixed_size_list<float16|float32>, list<int32> or int32) of %s", name, l.dir)
+			return nil, fmt.Errorf("shards: column %q is not a loadable column (fixed_size_list<float16|float32>, list<int32>, list<float32> or int32) of %s", name, l.dir)
 		}
 	}
 	return out, nil
@@ -376,7 +387,7 @@ func (l *Loader) start() {
 	go func() {
 		defer l.wg.Done()
 		defer close(l.batches)
-		r := &reader{l: l, files: map[int]*parquetFile{}, free: free, stage: map[string][]int32{}}
+		r := &reader{l: l, files: map[int]*parquetFile{}, free: free, stage: map[string][]int32{}, fstage: map[string][]float32{}}
 		defer r.close()
 		err := func() (err error) {
 			defer pqsafe.Recover(&err, l.dir)
@@ -408,6 +419,8 @@ type reader struct {
 	latBits [][]uint16  // per float16 latent column: slot*size half bit patterns
 	tokOff  [][]int32   // per token column: offsets by slot (len slots+1)
 	tokVal  [][]int32
+	fltOff  [][]int32 // per float-list column: offsets by slot (len slots+1)
+	fltVal  [][]float32
 	ints    [][]int32
 	reqs    []request
 	rgRows  []int64 // rows (relative to the row group) of the requests being decoded
@@ -423,9 +436,10 @@ type reader struct {
 	chunks  []*latentChunk
 	chunkRG [][2]int
 
-	pool  bufferPool         // memory of the pqarrow row group reads
-	free  chan *Batch        // recycled batches (ReuseBatches)
-	stage map[string][]int32 // unpadded token values of the batch being filled
+	pool   bufferPool           // memory of the pqarrow row group reads
+	free   chan *Batch          // recycled batches (ReuseBatches)
+	stage  map[string][]int32   // unpadded token values of the batch being filled
+	fstage map[string][]float32 // unpadded float-list values of the batch being filled
 }
 
 func (r *reader) close() {
@@ -473,6 +487,9 @@ func (r *reader) newBatch(epoch, step, n int) *Batch {
 	for k := range r.stage {
 		r.stage[k] = r.stage[k][:0]
 	}
+	for k := range r.fstage {
+		r.fstage[k] = r.fstage[k][:0]
+	}
 	select {
 	case b := <-r.free:
 		b.Epoch, b.Step = epoch, step
@@ -485,6 +502,9 @@ func (r *reader) newBatch(epoch, step, n int) *Batch {
 			case kindTokens:
 				t := b.Tokens[c.name]
 				t.Lengths = resize(t.Lengths, n)
+			case kindFloats:
+				f := b.Floats[c.name]
+				f.Lengths = resize(f.Lengths, n)
 			case kindInt32:
 				b.Ints[c.name] = resize(b.Ints[c.name], n)
 			}
@@ -493,13 +513,15 @@ func (r *reader) newBatch(epoch, step, n int) *Batch {
 	default:
 	}
 	b := &Batch{Epoch: epoch, Step: step, Positions: make([]int64, n), Keys: make([]string, n),
-		Latents: map[string]*Latent{}, Tokens: map[string]*Tokens{}, Ints: map[string][]int32{}}
+		Latents: map[string]*Latent{}, Tokens: map[string]*Tokens{}, Floats: map[string]*Floats{}, Ints: map[string][]int32{}}
 	for _, c := range r.l.cols {
 		switch c.kind {
 		case kindLatent:
 			b.Latents[c.name] = &Latent{Shape: c.shape, Size: c.size, Data: make([]float32, n*c.size)}
 		case kindTokens:
 			b.Tokens[c.name] = &Tokens{Lengths: make([]int32, n)}
+		case kindFloats:
+			b.Floats[c.name] = &Floats{Lengths: make([]int32, n)}
 		case kindInt32:
 			b.Ints[c.name] = make([]int32, n)
 		}
@@ -518,19 +540,22 @@ func batchBytes(b *Batch) int64 {
 	for _, v := range b.Tokens {
 		n += int64(len(v.IDs)+len(v.Lengths)) * 4
 	}
+	for _, v := range b.Floats {
+		n += int64(len(v.Data)+len(v.Lengths)) * 4
+	}
 	for _, v := range b.Ints {
 		n += int64(len(v)) * 4
 	}
 	return n
 }
 
-// emit copies the sample at position p into row i of b. Token values are staged unpadded
-// (Lengths holds the full lengths) until finishBatch lays them out.
+// emit copies the sample at position p into row i of b. Token and float-list values are
+// staged unpadded (Lengths holds the full lengths) until finishBatch lays them out.
 func (r *reader) emit(b *Batch, i int, p int64) {
 	s := int(r.slotOf[p-r.blkLo])
 	b.Positions[i] = p
 	b.Keys[i] = r.keys[s]
-	li, ti, ii := 0, 0, 0
+	li, ti, fi, ii := 0, 0, 0, 0
 	for _, c := range r.l.cols {
 		switch c.kind {
 		case kindLatent:
@@ -547,6 +572,11 @@ func (r *reader) emit(b *Batch, i int, p int64) {
 			r.stage[c.name] = append(r.stage[c.name], toks...)
 			t.Lengths[i] = int32(len(toks))
 			ti++
+		case kindFloats:
+			vals := r.fltVal[fi][r.fltOff[fi][s]:r.fltOff[fi][s+1]]
+			r.fstage[c.name] = append(r.fstage[c.name], vals...)
+			b.Floats[c.name].Lengths[i] = int32(len(vals))
+			fi++
 		case kindInt32:
 			b.Ints[c.name][i] = r.ints[ii][s]
 			ii++
@@ -554,27 +584,35 @@ func (r *reader) emit(b *Batch, i int, p int64) {
 	}
 }
 
-// finishBatch pads the staged token columns of b to their sequence length.
+// finishBatch pads the staged token and float-list columns of b to their lengths.
 func (r *reader) finishBatch(b *Batch) {
 	for name, t := range b.Tokens {
-		L := r.l.opts.SeqLen[name]
-		if L <= 0 {
-			for _, n := range t.Lengths {
-				L = max(L, int(n))
-			}
-		}
-		ids := resize(t.IDs, len(t.Lengths)*L)
-		clear(ids)
-		staged := r.stage[name]
-		off := 0
-		for i, n := range t.Lengths {
-			k := min(int(n), L)
-			copy(ids[i*L:i*L+k], staged[off:off+k])
-			off += int(n)
-			t.Lengths[i] = int32(k)
-		}
-		t.IDs, t.SeqLen = ids, L
+		t.IDs, t.SeqLen = pad(t.IDs, r.stage[name], t.Lengths, r.l.opts.SeqLen[name])
 	}
+	for name, f := range b.Floats {
+		f.Data, f.Len = pad(f.Data, r.fstage[name], f.Lengths, r.l.opts.SeqLen[name])
+	}
+}
+
+// pad lays out the staged values of consecutive samples (lengths[i] each) in rows of L
+// values (L <= 0: the longest), zero-padded or truncated, in dst (reused when large
+// enough); it sets lengths to the values kept.
+func pad[E int32 | float32](dst, staged []E, lengths []int32, L int) ([]E, int) {
+	if L <= 0 {
+		for _, n := range lengths {
+			L = max(L, int(n))
+		}
+	}
+	dst = resize(dst, len(lengths)*L)
+	clear(dst)
+	off := 0
+	for i, n := range lengths {
+		k := min(int(n), L)
+		copy(dst[i*L:i*L+k], staged[off:off+k])
+		off += int(n)
+		lengths[i] = int32(k)
+	}
+	return dst, L
 }
 
 // request is one sample of a block to decode into a slot.
@@ -622,12 +660,14 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 				r.chunkRG = append(r.chunkRG, [2]int{-1, -1})
 			case kindTokens:
 				r.tokOff, r.tokVal = append(r.tokOff, nil), append(r.tokVal, nil)
+			case kindFloats:
+				r.fltOff, r.fltVal = append(r.fltOff, nil), append(r.fltVal, nil)
 			case kindInt32:
 				r.ints = append(r.ints, nil)
 			}
 		}
 	}
-	li, ti, ii := 0, 0, 0
+	li, ti, fi, ii := 0, 0, 0, 0
 	for _, c := range l.cols {
 		switch c.kind {
 		case kindLatent:
@@ -642,6 +682,11 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 			r.tokOff[ti][0] = 0
 			r.tokVal[ti] = r.tokVal[ti][:0]
 			ti++
+		case kindFloats:
+			r.fltOff[fi] = slices.Grow(r.fltOff[fi][:0], n+1)[:n+1]
+			r.fltOff[fi][0] = 0
+			r.fltVal[fi] = r.fltVal[fi][:0]
+			fi++
 		case kindInt32:
 			r.ints[ii] = slices.Grow(r.ints[ii][:0], n)[:n]
 			ii++
@@ -851,15 +896,15 @@ func (r *reader) record(ctx context.Context, pf *parquetFile, shard, rg int) err
 	return nil
 }
 
-// decodeRow copies the key, token and int32 values of row i of the current row group into
-// slot s. Slots are decoded in increasing order, so token values are appended.
+// decodeRow copies the key, token, float-list and int32 values of row i of the current row
+// group into slot s. Slots are decoded in increasing order, so list values are appended.
 func (r *reader) decodeRow(i, s int) error {
 	keys, ok := r.recCols[0].(stringArray)
 	if !ok {
 		return errors.New("key column is not utf8")
 	}
 	r.keys[s] = strings.Clone(keys.Value(i))
-	ti, ii, ci := 0, 0, 1
+	ti, fi, ii, ci := 0, 0, 0, 1
 	for _, c := range r.l.cols {
 		if c.kind == kindLatent {
 			continue
@@ -868,20 +913,28 @@ func (r *reader) decodeRow(i, s int) error {
 		ci++
 		switch c.kind {
 		case kindTokens:
-			ll, ok := a.(array.ListLike)
-			if !ok {
-				return fmt.Errorf("column %s is %s, not a list", c.name, a.DataType())
+			v, lo, hi, err := listRow[*array.Int32](a, c.name, i)
+			if err != nil {
+				return err
 			}
-			if !ll.IsNull(i) {
-				lo, hi := ll.ValueOffsets(i)
-				v, ok := ll.ListValues().(*array.Int32)
-				if !ok {
-					return fmt.Errorf("column %s has values of type %s", c.name, ll.ListValues().DataType())
-				}
+			if v != nil {
 				r.tokVal[ti] = append(r.tokVal[ti], v.Int32Values()[lo:hi]...)
 			}
 			r.tokOff[ti][s+1] = int32(len(r.tokVal[ti]))
 			ti++
+		case kindFloats:
+			v, lo, hi, err := listRow[*array.Float32](a, c.name, i)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				if len(r.fltVal[fi])+int(hi-lo) > math.MaxInt32 {
+					return fmt.Errorf("column %s: a block holds more than 2^31 list values", c.name)
+				}
+				r.fltVal[fi] = append(r.fltVal[fi], v.Float32Values()[lo:hi]...)
+			}
+			r.fltOff[fi][s+1] = int32(len(r.fltVal[fi]))
+			fi++
 		case kindInt32:
 			v, ok := a.(*array.Int32)
 			if !ok {
@@ -892,6 +945,23 @@ func (r *reader) decodeRow(i, s int) error {
 		}
 	}
 	return nil
+}
+
+// listRow returns the values array and the value range of row i of the list column a
+// (named name), or a nil values array for a null row.
+func listRow[V arrow.Array](a arrow.Array, name string, i int) (vals V, lo, hi int64, err error) {
+	ll, ok := a.(array.ListLike)
+	if !ok {
+		return vals, 0, 0, fmt.Errorf("column %s is %s, not a list", name, a.DataType())
+	}
+	if ll.IsNull(i) {
+		return vals, 0, 0, nil
+	}
+	if vals, ok = ll.ListValues().(V); !ok {
+		return vals, 0, 0, fmt.Errorf("column %s has values of type %s", name, ll.ListValues().DataType())
+	}
+	lo, hi = ll.ValueOffsets(i)
+	return vals, lo, hi, nil
 }
 
 // rawUint16 returns the bit patterns of a float16 array's values.

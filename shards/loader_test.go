@@ -393,3 +393,105 @@ func TestLoaderReuseBatchesSameSequence(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderFloatLists: list<float32> and large_list<float32> columns (audio_mel) arrive
+// as Floats, each sample's values (the test's own inputs) zero-padded to the batch's
+// longest list or truncated to SeqLen, nulls as empty lists, with and without reused
+// batches.
+func TestLoaderFloatLists(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: ColKey, Type: arrow.BinaryTypes.String},
+		{Name: "mel", Type: arrow.ListOf(arrow.PrimitiveTypes.Float32), Nullable: true},
+		{Name: "mel_large", Type: arrow.LargeListOf(arrow.PrimitiveTypes.Float32), Nullable: true},
+		{Name: ColSHA256, Type: arrow.BinaryTypes.Binary},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	want := map[string]map[string][]float32{"mel": {}, "mel_large": {}}
+	rng := rand.New(rand.NewPCG(4, 4))
+	const n = 257
+	for i := range n {
+		key := fmt.Sprintf("m%04d", i)
+		b.Field(0).(*array.StringBuilder).Append(key)
+		for c, name := range []string{"mel", "mel_large"} {
+			lb := b.Field(1 + c).(array.ListLikeBuilder)
+			if (i+c)%11 == 3 {
+				lb.AppendNull()
+				want[name][key] = nil
+				continue
+			}
+			v := make([]float32, rng.IntN(40))
+			for j := range v {
+				v[j] = float32(rng.NormFloat64())
+			}
+			lb.Append(true)
+			lb.ValueBuilder().(*array.Float32Builder).AppendValues(v, nil)
+			want[name][key] = v
+		}
+		var sha [32]byte
+		copy(sha[:], key)
+		b.Field(3).(*array.BinaryBuilder).Append(sha[:])
+	}
+	tmp := t.TempDir()
+	writeRecord(t, filepath.Join(tmp, "in", "p.parquet"), b.NewRecordBatch(), 50)
+	build(t, []string{filepath.Join(tmp, "in")}, filepath.Join(tmp, "ds"), func(o *BuildOptions) { o.ValFraction = 0 })
+	for _, c := range []struct {
+		seqLen int
+		reuse  bool
+	}{{0, false}, {0, true}, {17, true}} {
+		o := LoaderOptions{GlobalBatch: 13, Epochs: 1, ShuffleBlock: 64, ReuseBatches: c.reuse}
+		if c.seqLen > 0 {
+			o.SeqLen = map[string]int{"mel": c.seqLen, "mel_large": c.seqLen}
+		}
+		l := newLoader(t, filepath.Join(tmp, "ds"), o)
+		seen, truncated := 0, 0
+		for {
+			bt, err := l.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"mel", "mel_large"} {
+				f := bt.Floats[name]
+				if f == nil {
+					t.Fatalf("column %s not loaded", name)
+				}
+				longest := 0
+				for _, k := range bt.Keys {
+					longest = max(longest, len(want[name][k]))
+				}
+				if c.seqLen == 0 && f.Len != longest || c.seqLen > 0 && f.Len != c.seqLen {
+					t.Fatalf("%s: Len %d, want %d (SeqLen %d)", name, f.Len, max(c.seqLen, longest), c.seqLen)
+				}
+				if len(f.Data) != bt.Len()*f.Len || len(f.Lengths) != bt.Len() {
+					t.Fatalf("%s: %d values and %d lengths for %d samples of %d", name, len(f.Data), len(f.Lengths), bt.Len(), f.Len)
+				}
+				for i, k := range bt.Keys {
+					w := want[name][k]
+					keep := min(len(w), f.Len)
+					if len(w) > f.Len {
+						truncated++
+					}
+					row := f.Data[i*f.Len : (i+1)*f.Len]
+					if int(f.Lengths[i]) != keep || !slices.Equal(row[:keep], w[:keep]) {
+						t.Fatalf("%s %s: length %d values %v, want %d %v", name, k, f.Lengths[i], row[:f.Lengths[i]], keep, w[:keep])
+					}
+					for j, v := range row[keep:] {
+						if v != 0 {
+							t.Fatalf("%s %s: padding value %d is %v", name, k, keep+j, v)
+						}
+					}
+				}
+			}
+			seen += bt.Len()
+		}
+		l.Close()
+		if seen != n {
+			t.Fatalf("SeqLen %d reuse %v: %d samples, want %d", c.seqLen, c.reuse, seen, n)
+		}
+		if c.seqLen > 0 && truncated == 0 {
+			t.Fatal("no list was longer than SeqLen: the truncation was not exercised")
+		}
+	}
+}

@@ -79,16 +79,24 @@ func (l *Layout) Assemble(b *shards.Batch, x, mask []float32) (labels []int32, e
 	}
 	if s := l.Audio; s != nil {
 		off, _ := l.Offset(Audio)
+		mels, ok := b.Floats[colAudioMel]
+		if !ok || mels.Len != s.melLoadLen() {
+			return nil, fmt.Errorf("mmdata: batch has no audio_mel column of %d values per sample (use Layout.LoaderOptions)", s.melLoadLen())
+		}
+		size := s.Frames * s.NMels
 		for i := range n {
-			mel, err := l.mels.get(b.Keys[i])
-			if err != nil {
-				return nil, err
-			}
-			if mel == nil {
+			if l.nulls[colAudioMel][b.Keys[i]] {
 				continue
 			}
-			s.group(x[i*D+off:], mel, l.Opts.SigmaD)
-			fill(mask[i*D+off:i*D+off+s.Frames*s.NMels], 1) // frames past the clip stay 0
+			if k := int(mels.Lengths[i]); k != size {
+				more := ""
+				if k > size {
+					more = " or more"
+				}
+				return nil, fmt.Errorf("mmdata: audio_mel of %q has %d values%s, want frames x n_mels = %d", b.Keys[i], k, more, size)
+			}
+			s.group(x[i*D+off:], mels.Data[i*mels.Len:i*mels.Len+size], l.Opts.SigmaD)
+			fill(mask[i*D+off:i*D+off+size], 1) // frames past the clip stay 0
 		}
 	}
 	if s := l.Text; s != nil {
@@ -233,6 +241,10 @@ func (s *AudioSegment) ungroup(mel, src []float32, sigma float64) {
 		}
 	}
 }
+
+// melLoadLen is the audio_mel length the loader pads to: one more value than a clip has,
+// so that a longer list is seen as such instead of being cut to size.
+func (s *AudioSegment) melLoadLen() int { return s.Frames*s.NMels + 1 }
 
 // scale returns sigma/Std and Mean per mel bin as float32.
 func (s *AudioSegment) scale(sigma float64) (a, m []float32) {

@@ -12,7 +12,8 @@
 //     training split: x = sigma_d (v - mean_c) / std_c.
 //   - audio: the audio_mel column (frames x n_mels log-mel) cut into groups of AudioGroup
 //     frames (token g holds frames g*G .. g*G+G-1, feature j*n_mels + m is mel m of frame
-//     g*G+j), each mel bin normalised with the per-bin mean and std of the training split:
+//     g*G+j), normalised with the mean and std of all bins of the training split
+//     (AudioNormGlobal, the default) or each bin's own (AudioNormBin):
 //     x = sigma_d (v - mean_m) / std_m. Frames past the end of the clip are padding.
 //   - text: TextLen positions of text_tokens embedded through a frozen, seeded Gaussian
 //     table (imm.TextTable, RMS sigma_d) with one extra row, the end token. Position

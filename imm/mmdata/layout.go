@@ -194,7 +194,6 @@ type Layout struct {
 
 	dir      string
 	manifest *shards.Manifest
-	mels     *melIndex           // audio_mel values by key (the loader reads no list<float32>)
 	nulls    map[string]keyIndex // column -> keys whose value is null
 }
 
@@ -362,42 +361,36 @@ func (l *Layout) Offset(name string) (int, bool) {
 func (l *Layout) config() nn.MultimodalConfig { return nn.MultimodalConfig{Segments: l.Segments} }
 
 // LoaderOptions returns o with the Columns and SeqLen the layout needs set (label_id,
-// image_latent, text_tokens and text_len, as present; audio_mel is read by the layout
-// itself).
+// image_latent, audio_mel, text_tokens and text_len, as present).
 func (l *Layout) LoaderOptions(o shards.LoaderOptions) shards.LoaderOptions {
 	var cols []string
+	seqLen := func(col string, n int) {
+		seq := make(map[string]int, len(o.SeqLen)+1)
+		for k, v := range o.SeqLen {
+			seq[k] = v
+		}
+		seq[col] = n
+		o.SeqLen = seq
+	}
 	if _, ok := l.manifest.Schema.Field(colLabelID); ok && l.Classes > 0 {
 		cols = append(cols, colLabelID)
 	}
 	if l.Image != nil {
 		cols = append(cols, l.Image.Column)
 		if l.Image.vq != nil {
-			seq := make(map[string]int, len(o.SeqLen)+1)
-			for k, v := range o.SeqLen {
-				seq[k] = v
-			}
-			seq[colImageTokens] = l.Image.Tokens()
-			o.SeqLen = seq
+			seqLen(colImageTokens, l.Image.Tokens())
 		}
+	}
+	if l.Audio != nil {
+		cols = append(cols, colAudioMel)
+		seqLen(colAudioMel, l.Audio.melLoadLen())
 	}
 	if l.Text != nil {
 		cols = append(cols, colTextTokens)
 		if _, ok := l.manifest.Schema.Field(colTextLen); ok {
 			cols = append(cols, colTextLen)
 		}
-		seq := make(map[string]int, len(o.SeqLen)+1)
-		for k, v := range o.SeqLen {
-			seq[k] = v
-		}
-		seq[colTextTokens] = l.Text.Len
-		o.SeqLen = seq
-	}
-	if len(cols) == 0 {
-		// only audio: load the keys and the smallest column there is
-		cols = append(cols, colLabelID)
-		if _, ok := l.manifest.Schema.Field(colLabelID); !ok {
-			cols = nil
-		}
+		seqLen(colTextTokens, l.Text.Len)
 	}
 	o.Columns = cols
 	return o

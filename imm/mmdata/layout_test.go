@@ -480,9 +480,9 @@ func TestSubsets(t *testing.T) {
 		mods []string
 		cols []string
 	}{
-		{[]string{mmdata.Audio}, []string{"label_id"}},
+		{[]string{mmdata.Audio}, []string{"label_id", "audio_mel"}},
 		{[]string{mmdata.Text, mmdata.Image}, []string{"label_id", "image_latent", "text_tokens", "text_len"}},
-		{[]string{mmdata.Audio, mmdata.Text}, []string{"label_id", "text_tokens", "text_len"}},
+		{[]string{mmdata.Audio, mmdata.Text}, []string{"label_id", "audio_mel", "text_tokens", "text_len"}},
 	} {
 		l, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded, Modalities: c.mods})
 		if err != nil {

@@ -2,8 +2,11 @@ package mmdata_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -19,6 +22,13 @@ import (
 // withNulls rewrites the encoded parts of the fixture with audio_mel null for the keys in
 // noAudio and text_tokens/text_len null for those in noText, and shards them.
 func withNulls(t *testing.T, encoded string, noAudio, noText func(key string) bool) string {
+	t.Helper()
+	return rewriteParts(t, encoded, noAudio, noText, nil)
+}
+
+// rewriteParts is withNulls that also gives the audio_mel of a key melLen(key) values
+// (its first values, then zeros) where melLen returns a length >= 0.
+func rewriteParts(t *testing.T, encoded string, noAudio, noText func(key string) bool, melLen func(key string) int) string {
 	t.Helper()
 	dir := t.TempDir()
 	parts, _ := filepath.Glob(filepath.Join(encoded, "parts", "*.parquet"))
@@ -63,7 +73,13 @@ func withNulls(t *testing.T, encoded string, noAudio, noText func(key string) bo
 					lb.Append(true)
 					switch v := src.ListValues().(type) {
 					case *array.Float32:
-						lb.ValueBuilder().(*array.Float32Builder).AppendValues(v.Float32Values()[lo:hi], nil)
+						vals := v.Float32Values()[lo:hi]
+						if n := -1; melLen != nil && fd.Name == "audio_mel" {
+							if n = melLen(keys.Value(i)); n >= 0 {
+								vals = append(slices.Clone(vals[:min(n, len(vals))]), make([]float32, max(0, n-len(vals)))...)
+							}
+						}
+						lb.ValueBuilder().(*array.Float32Builder).AppendValues(vals, nil)
 					case *array.Int32:
 						lb.ValueBuilder().(*array.Int32Builder).AppendValues(v.Int32Values()[lo:hi], nil)
 					}
@@ -173,4 +189,72 @@ func TestMissingModalities(t *testing.T) {
 		t.Fatalf("the fixture has %d samples without audio, %d without text, %d without both", sawAudio, sawText, sawBoth)
 	}
 	t.Logf("%d samples without audio, %d without text, %d without both", sawAudio, sawText, sawBoth)
+}
+
+// TestMelLength: an audio_mel of the wrong length (shorter or longer than frames x
+// n_mels) is an error naming the sample, from the statistics pass and from Assemble, not
+// a silently cut or zero-filled clip.
+func TestMelLength(t *testing.T) {
+	f := shapes(t)
+	good, err := mmdata.NewLayout(f.Shards, mmdata.Options{ArtefactsDir: f.Encoded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := good.Audio.Frames * good.Audio.NMels
+	never := func(string) bool { return false }
+	bad := map[string]int{}
+	dir := rewriteParts(t, f.Encoded, never, never, func(k string) int {
+		switch {
+		case len(bad) < 1:
+			bad[k] = size - 80
+		case len(bad) < 2 && bad[k] == 0:
+			bad[k] = size + 80
+		}
+		if n, ok := bad[k]; ok {
+			return n
+		}
+		return -1
+	})
+	if len(bad) != 2 {
+		t.Fatalf("%d bad mels written", len(bad))
+	}
+	_, err = mmdata.NewLayout(dir, mmdata.Options{ArtefactsDir: f.Encoded})
+	if err == nil || !strings.Contains(err.Error(), "audio statistics: audio_mel of") || !strings.Contains(err.Error(), "want frames x n_mels") {
+		t.Fatalf("statistics over a bad mel: %v", err)
+	}
+	st := good.Stats
+	l, err := mmdata.NewLayout(dir, mmdata.Options{ArtefactsDir: f.Encoded, Stats: &st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, split := range []string{shards.SplitTrain, shards.SplitVal} {
+		for _, b := range batches(t, l, dir, split) {
+			_, err := l.Assemble(b, make([]float32, b.Len()*l.Dim()), make([]float32, b.Len()*l.Dim()))
+			var in string
+			for _, k := range b.Keys {
+				if _, ok := bad[k]; ok && in == "" {
+					in = k
+				}
+			}
+			switch {
+			case in == "" && err != nil:
+				t.Fatalf("batch without a bad mel: %v", err)
+			case in != "" && err == nil:
+				t.Fatalf("batch with the %d-value mel of %s assembled", bad[in], in)
+			case in != "":
+				want := fmt.Sprintf("audio_mel of %q has %d values", in, bad[in])
+				if bad[in] > size {
+					want = fmt.Sprintf("audio_mel of %q has %d values or more", in, size+1)
+				}
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %q, want it to say %q", err, want)
+				}
+				found[in] = true
+			}
+		}
+	}
+	if len(found) != 2 {
+		t.Fatalf("errors for %d of the 2 bad mels", len(found))
+	}
 }

@@ -11,7 +11,7 @@ import (
 
 // stats sets the normalisation statistics: the given ones (checked), or the per-channel
 // image latent and per-bin mel mean and std over the first StatsSamples samples of the
-// training split (loader order with seed 0 for images, shard order for mels).
+// training split, in loader order with seed 0.
 func (l *Layout) stats() error {
 	if st := l.Opts.Stats; st != nil {
 		if l.Image != nil && (len(st.ImageMean) != l.Image.C || len(st.ImageStd) != l.Image.C) {
@@ -38,7 +38,9 @@ func (l *Layout) stats() error {
 			}
 		}
 		if l.Audio != nil {
-			l.audioStats()
+			if err := l.audioStats(); err != nil {
+				return err
+			}
 		}
 	}
 	if l.Image != nil {
@@ -190,18 +192,41 @@ func (l *Layout) imageStats() (err error) {
 	return nil
 }
 
-func (l *Layout) audioStats() {
-	m, s := l.mels, l.Audio
+func (l *Layout) audioStats() (err error) {
+	s := l.Audio
+	lo := shards.LoaderOptions{Columns: []string{colAudioMel}, SeqLen: map[string]int{colAudioMel: s.melLoadLen()}, GlobalBatch: 256, Epochs: 1, ReuseBatches: true}
+	ld, err := shards.NewLoader(l.dir, lo)
+	if err != nil {
+		return fmt.Errorf("mmdata: audio statistics: %w", err)
+	}
+	defer func() { err = errors.Join(err, ld.Close()) }()
+	size := s.Frames * s.NMels
 	mo := newMoments(s.NMels)
 	n := 0
-	for r := 0; r < m.Train && n < l.Opts.StatsSamples; r++ {
-		if m.Null[r] {
-			continue
+	for n < l.Opts.StatsSamples {
+		b, err := ld.Next()
+		if err == io.EOF {
+			break
 		}
-		n++
-		for j, x := range m.Data[r*m.Size : (r+1)*m.Size] {
-			mo.add(j%s.NMels, x)
+		if err != nil {
+			return fmt.Errorf("mmdata: audio statistics: %w", err)
 		}
+		mels := b.Floats[colAudioMel]
+		for i := 0; i < b.Len() && n < l.Opts.StatsSamples; i++ {
+			if l.nulls[colAudioMel][b.Keys[i]] {
+				continue
+			}
+			if int(mels.Lengths[i]) != size {
+				return fmt.Errorf("mmdata: audio statistics: audio_mel of %q has %d values, want frames x n_mels = %d", b.Keys[i], mels.Lengths[i], size)
+			}
+			n++
+			for j, x := range mels.Data[i*mels.Len : i*mels.Len+size] {
+				mo.add(j%s.NMels, x)
+			}
+		}
+	}
+	if n == 0 {
+		return errors.New("mmdata: audio statistics: the training split has no audio_mel")
 	}
 	l.Stats.AudioMin, l.Stats.AudioMax = mo.bounds()
 	if l.Opts.AudioNorm == AudioNormGlobal {
@@ -209,4 +234,5 @@ func (l *Layout) audioStats() {
 	}
 	l.Stats.AudioMean, l.Stats.AudioStd = mo.result()
 	l.Stats.Samples = max(l.Stats.Samples, n)
+	return nil
 }
