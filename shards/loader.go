@@ -425,10 +425,8 @@ type reader struct {
 	reqs    []request
 	rgRows  []int64 // rows (relative to the row group) of the requests being decoded
 
-	// The key, token and int32 columns of the last row group read, through pqarrow.
-	lastRG  [2]int // shard, row group of lastRec
-	lastRec arrow.RecordBatch
-	recCols []arrow.Array // columns of lastRec: key, then the non-latent l.cols in order
+	// The key and non-latent columns (l.cols order) of the record batch being decoded.
+	recCols []arrow.Array
 
 	// Per latent column (l.cols order): the page reader, and the general reader's chunk
 	// with the shard and row group it holds (for chunks the page reader does not take).
@@ -445,9 +443,6 @@ type reader struct {
 func (r *reader) close() {
 	for _, f := range r.files {
 		f.Close()
-	}
-	if r.lastRec != nil {
-		r.lastRec.Release()
 	}
 }
 
@@ -787,15 +782,7 @@ func (r *reader) decodeRowGroup(ctx context.Context, pf *parquetFile, shard, rg 
 		}
 		li++
 	}
-	if err := r.record(ctx, pf, shard, rg); err != nil {
-		return err
-	}
-	for k := i; k < j; k++ {
-		if err := r.decodeRow(int(r.reqs[k].row-base), k); err != nil {
-			return fmt.Errorf("row %d: %w", r.reqs[k].row, err)
-		}
-	}
-	return nil
+	return r.decodeRecords(ctx, pf, rg, base, i, j)
 }
 
 // decodeLatent fills slots i..j-1 of latent column li (c) from row group rg: through the
@@ -844,12 +831,17 @@ func (r *reader) decodeLatent(pf *parquetFile, shard, rg int, rows int64, li int
 	return nil
 }
 
-// record makes r.recCols the key and non-latent columns of row group rg of shard, read
-// through pqarrow (kept while consecutive requests stay in the row group).
-func (r *reader) record(ctx context.Context, pf *parquetFile, shard, rg int) error {
-	if r.lastRec != nil && r.lastRG == [2]int{shard, rg} {
-		return nil
-	}
+// recBatchRows is the number of rows of the key and non-latent columns read at a time: a
+// row group holds up to about 32 MB per column, and reading a list<float32> column (a
+// mel of 32 KB per sample) a whole row group at a time kept several times that in
+// pqarrow's buffers.
+const recBatchRows = 256
+
+// decodeRecords decodes the key and non-latent values of requests i..j-1 (rows of row
+// group rg, which starts at row base, in increasing order) into their slots, reading the
+// row group front to back in record batches of recBatchRows rows through pqarrow and
+// stopping after the last request's batch.
+func (r *reader) decodeRecords(ctx context.Context, pf *parquetFile, rg int, base int64, i, j int) error {
 	names := []string{ColKey}
 	for _, c := range r.l.cols {
 		if c.kind != kindLatent {
@@ -861,37 +853,40 @@ func (r *reader) record(ctx context.Context, pf *parquetFile, shard, rg int) err
 		return err
 	}
 	nrows := pf.Reader.MetaData().RowGroup(rg).NumRows()
-	pf.Arrow.Props.BatchSize = max(1, nrows)
+	pf.Arrow.Props.BatchSize = min(recBatchRows, max(1, nrows))
 	rr, err := pf.Arrow.GetRecordReader(ctx, leaves, []int{rg})
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
 	defer rr.Release()
-	if !rr.Next() {
-		err := rr.Err()
-		if err == nil {
-			err = io.ErrUnexpectedEOF
+	start := int64(0) // row of the row group where the current record starts
+	for k := i; k < j; {
+		if !rr.Next() {
+			err := rr.Err()
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("read at row %d of %d the footer declares: %w", start, nrows, err)
 		}
-		return fmt.Errorf("read: %w", err)
-	}
-	rec := rr.RecordBatch()
-	if rec.NumRows() != nrows {
-		return fmt.Errorf("read %d rows, the footer says %d", rec.NumRows(), nrows)
-	}
-	rec.Retain()
-	if r.lastRec != nil {
-		r.lastRec.Release()
-	}
-	r.lastRec, r.lastRG = rec, [2]int{shard, rg}
-	r.recCols = r.recCols[:0]
-	for _, name := range names {
-		idx := rec.Schema().FieldIndices(name)
-		if len(idx) != 1 {
-			r.lastRec.Release()
-			r.lastRec = nil
-			return fmt.Errorf("no single column %q", name)
+		rec := rr.RecordBatch()
+		n := rec.NumRows()
+		if n < 1 || start+n > nrows {
+			return fmt.Errorf("read %d rows at row %d, the footer says %d in all", n, start, nrows)
 		}
-		r.recCols = append(r.recCols, rec.Column(idx[0]))
+		r.recCols = r.recCols[:0]
+		for _, name := range names {
+			idx := rec.Schema().FieldIndices(name)
+			if len(idx) != 1 {
+				return fmt.Errorf("no single column %q", name)
+			}
+			r.recCols = append(r.recCols, rec.Column(idx[0]))
+		}
+		for ; k < j && r.reqs[k].row-base < start+n; k++ {
+			if err := r.decodeRow(int(r.reqs[k].row-base-start), k); err != nil {
+				return fmt.Errorf("row %d: %w", r.reqs[k].row, err)
+			}
+		}
+		start += n
 	}
 	return nil
 }

@@ -408,7 +408,7 @@ func TestLoaderFloatLists(t *testing.T) {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	want := map[string]map[string][]float32{"mel": {}, "mel_large": {}}
 	rng := rand.New(rand.NewPCG(4, 4))
-	const n = 257
+	const n = 700
 	for i := range n {
 		key := fmt.Sprintf("m%04d", i)
 		b.Field(0).(*array.StringBuilder).Append(key)
@@ -433,7 +433,18 @@ func TestLoaderFloatLists(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	writeRecord(t, filepath.Join(tmp, "in", "p.parquet"), b.NewRecordBatch(), 50)
-	build(t, []string{filepath.Join(tmp, "in")}, filepath.Join(tmp, "ds"), func(o *BuildOptions) { o.ValFraction = 0 })
+	m := build(t, []string{filepath.Join(tmp, "in")}, filepath.Join(tmp, "ds"), func(o *BuildOptions) {
+		o.ValFraction, o.ShardSize, o.RowGroupBytes = 0, 4<<20, 1<<20
+	})
+	// a row group longer than one record batch of the list columns' reader
+	pf, err := openParquet(filepath.Join(tmp, "ds", filepath.FromSlash(m.Shards[0].Path)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := pf.Reader.MetaData().RowGroup(0).NumRows(); rows <= recBatchRows {
+		t.Fatalf("first row group has %d rows; the test needs more than %d", rows, recBatchRows)
+	}
+	pf.Close()
 	for _, c := range []struct {
 		seqLen int
 		reuse  bool

@@ -376,7 +376,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	cj, _ := json.Marshal(cfg)
 	tr.Extra[runConfigKey] = string(cj)
 
-	lopts := layout.LoaderOptions(shards.LoaderOptions{Seed: cfg.Train.Seed, GlobalBatch: cfg.Train.Batch, DropLast: true, ReuseBatches: true})
+	lopts := layout.LoaderOptions(shards.LoaderOptions{Seed: cfg.Train.Seed, GlobalBatch: cfg.Train.Batch, DropLast: true, ReuseBatches: true, Prefetch: 16 << 20})
 	loader, err := shards.NewLoader(cfg.Data, lopts)
 	if err != nil {
 		return nil, err
