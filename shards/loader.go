@@ -425,8 +425,11 @@ type reader struct {
 	reqs    []request
 	rgRows  []int64 // rows (relative to the row group) of the requests being decoded
 
-	// The key and non-latent columns (l.cols order) of the record batch being decoded.
+	// The key and non-latent columns (l.cols order) of the record batch being decoded, and
+	// the last row group read whole in one batch, kept (lastRec, its shard and row group).
 	recCols []arrow.Array
+	lastRec arrow.RecordBatch
+	lastRG  [2]int
 
 	// Per latent column (l.cols order): the page reader, and the general reader's chunk
 	// with the shard and row group it holds (for chunks the page reader does not take).
@@ -444,6 +447,7 @@ func (r *reader) close() {
 	for _, f := range r.files {
 		f.Close()
 	}
+	r.releaseRecord()
 }
 
 func (r *reader) run(ctx context.Context, epoch, step int) error {
@@ -680,7 +684,9 @@ func (r *reader) loadBlock(ctx context.Context, blk, from int64) error {
 		case kindFloats:
 			r.fltOff[fi] = slices.Grow(r.fltOff[fi][:0], n+1)[:n+1]
 			r.fltOff[fi][0] = 0
-			r.fltVal[fi] = r.fltVal[fi][:0]
+			// One allocation for the block when the length is known (a mel is 32 KB a
+			// sample, and growing by appends copied tens of MB at a time).
+			r.fltVal[fi] = slices.Grow(r.fltVal[fi][:0], n*max(0, l.opts.SeqLen[c.name]))
 			fi++
 		case kindInt32:
 			r.ints[ii] = slices.Grow(r.ints[ii][:0], n)[:n]
@@ -782,7 +788,7 @@ func (r *reader) decodeRowGroup(ctx context.Context, pf *parquetFile, shard, rg 
 		}
 		li++
 	}
-	return r.decodeRecords(ctx, pf, rg, base, i, j)
+	return r.decodeRecords(ctx, pf, shard, rg, base, i, j)
 }
 
 // decodeLatent fills slots i..j-1 of latent column li (c) from row group rg: through the
@@ -831,64 +837,93 @@ func (r *reader) decodeLatent(pf *parquetFile, shard, rg int, rows int64, li int
 	return nil
 }
 
-// recBatchRows is the number of rows of the key and non-latent columns read at a time: a
-// row group holds up to about 32 MB per column, and reading a list<float32> column (a
-// mel of 32 KB per sample) a whole row group at a time kept several times that in
-// pqarrow's buffers.
-const recBatchRows = 256
+// recBatchBytes bounds the uncompressed bytes of the key and non-latent columns read at a
+// time. A row group holds up to about 32 MB per column, and reading a list<float32>
+// column (a mel is 32 KB per sample) a whole row group at a time kept several times that
+// in pqarrow's buffers; token and key columns are small, and their row groups are read
+// whole, as before. A variable for tests.
+var recBatchBytes int64 = 8 << 20
 
 // decodeRecords decodes the key and non-latent values of requests i..j-1 (rows of row
-// group rg, which starts at row base, in increasing order) into their slots, reading the
-// row group front to back in record batches of recBatchRows rows through pqarrow and
-// stopping after the last request's batch.
-func (r *reader) decodeRecords(ctx context.Context, pf *parquetFile, rg int, base int64, i, j int) error {
+// group rg of shard, which starts at row base, in increasing order) into their slots. A
+// row group whose columns fit in recBatchBytes is read in one record batch, kept for the
+// next call on the same row group (the next block often starts in it); a larger one is
+// read front to back in batches of about recBatchBytes, up to the last request.
+func (r *reader) decodeRecords(ctx context.Context, pf *parquetFile, shard, rg int, base int64, i, j int) error {
 	names := []string{ColKey}
 	for _, c := range r.l.cols {
 		if c.kind != kindLatent {
 			names = append(names, c.name)
 		}
 	}
-	leaves, err := pf.Leaves(names...)
-	if err != nil {
-		return err
-	}
+	cached := r.lastRec != nil && r.lastRG == [2]int{shard, rg}
+	var rr pqarrow.RecordReader
 	nrows := pf.Reader.MetaData().RowGroup(rg).NumRows()
-	pf.Arrow.Props.BatchSize = min(recBatchRows, max(1, nrows))
-	rr, err := pf.Arrow.GetRecordReader(ctx, leaves, []int{rg})
-	if err != nil {
-		return fmt.Errorf("read: %w", err)
+	if !cached {
+		r.releaseRecord()
+		leaves, err := pf.Leaves(names...)
+		if err != nil {
+			return err
+		}
+		md := pf.Reader.MetaData().RowGroup(rg)
+		var bytes int64
+		for _, c := range leaves {
+			if cc, err := md.ColumnChunk(c); err == nil {
+				bytes += cc.TotalUncompressedSize()
+			}
+		}
+		batch := max(1, nrows)
+		if bytes > recBatchBytes {
+			batch = max(1, nrows*recBatchBytes/bytes)
+		}
+		pf.Arrow.Props.BatchSize = batch
+		if rr, err = pf.Arrow.GetRecordReader(ctx, leaves, []int{rg}); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		defer rr.Release()
 	}
-	defer rr.Release()
-	start := int64(0) // row of the row group where the current record starts
-	for k := i; k < j; {
-		if !rr.Next() {
-			err := rr.Err()
-			if err == nil {
-				err = io.ErrUnexpectedEOF
+	start, rows := int64(0), nrows // the current record: its first row and its rows
+	for k := i; k < j; start += rows {
+		if !cached {
+			if !rr.Next() {
+				err := rr.Err()
+				if err == nil {
+					err = io.ErrUnexpectedEOF
+				}
+				return fmt.Errorf("read at row %d of %d the footer declares: %w", start, nrows, err)
 			}
-			return fmt.Errorf("read at row %d of %d the footer declares: %w", start, nrows, err)
-		}
-		rec := rr.RecordBatch()
-		n := rec.NumRows()
-		if n < 1 || start+n > nrows {
-			return fmt.Errorf("read %d rows at row %d, the footer says %d in all", n, start, nrows)
-		}
-		r.recCols = r.recCols[:0]
-		for _, name := range names {
-			idx := rec.Schema().FieldIndices(name)
-			if len(idx) != 1 {
-				return fmt.Errorf("no single column %q", name)
+			rec := rr.RecordBatch()
+			if rows = rec.NumRows(); rows < 1 || start+rows > nrows {
+				return fmt.Errorf("read %d rows at row %d, the footer says %d in all", rows, start, nrows)
 			}
-			r.recCols = append(r.recCols, rec.Column(idx[0]))
+			r.recCols = r.recCols[:0]
+			for _, name := range names {
+				idx := rec.Schema().FieldIndices(name)
+				if len(idx) != 1 {
+					return fmt.Errorf("no single column %q", name)
+				}
+				r.recCols = append(r.recCols, rec.Column(idx[0]))
+			}
+			if rows == nrows { // the whole row group: keep it for the next call
+				rec.Retain()
+				r.lastRec, r.lastRG = rec, [2]int{shard, rg}
+			}
 		}
-		for ; k < j && r.reqs[k].row-base < start+n; k++ {
+		for ; k < j && r.reqs[k].row-base < start+rows; k++ {
 			if err := r.decodeRow(int(r.reqs[k].row-base-start), k); err != nil {
 				return fmt.Errorf("row %d: %w", r.reqs[k].row, err)
 			}
 		}
-		start += n
 	}
 	return nil
+}
+
+// releaseRecord drops the kept record batch.
+func (r *reader) releaseRecord() {
+	if r.lastRec != nil {
+		r.lastRec.Release()
+		r.lastRec = nil
+	}
 }
 
 // decodeRow copies the key, token, float-list and int32 values of row i of the current row

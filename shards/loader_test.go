@@ -436,19 +436,23 @@ func TestLoaderFloatLists(t *testing.T) {
 	m := build(t, []string{filepath.Join(tmp, "in")}, filepath.Join(tmp, "ds"), func(o *BuildOptions) {
 		o.ValFraction, o.ShardSize, o.RowGroupBytes = 0, 4<<20, 1<<20
 	})
-	// a row group longer than one record batch of the list columns' reader
+	// Row groups of many rows, read whole (the default record batch bound) and in record
+	// batches of about 4 KB.
 	pf, err := openParquet(filepath.Join(tmp, "ds", filepath.FromSlash(m.Shards[0].Path)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows := pf.Reader.MetaData().RowGroup(0).NumRows(); rows <= recBatchRows {
-		t.Fatalf("first row group has %d rows; the test needs more than %d", rows, recBatchRows)
+	if rg := pf.Reader.MetaData().RowGroup(0); rg.NumRows() < 100 || rg.TotalByteSize() < 16<<10 {
+		t.Fatalf("first row group: %d rows, %d bytes; the test needs more", rg.NumRows(), rg.TotalByteSize())
 	}
 	pf.Close()
+	defer func(v int64) { recBatchBytes = v }(recBatchBytes)
 	for _, c := range []struct {
-		seqLen int
-		reuse  bool
-	}{{0, false}, {0, true}, {17, true}} {
+		seqLen     int
+		reuse      bool
+		batchBytes int64
+	}{{0, false, 8 << 20}, {0, true, 8 << 20}, {17, true, 8 << 20}, {0, false, 4 << 10}, {17, true, 4 << 10}} {
+		recBatchBytes = c.batchBytes
 		o := LoaderOptions{GlobalBatch: 13, Epochs: 1, ShuffleBlock: 64, ReuseBatches: c.reuse}
 		if c.seqLen > 0 {
 			o.SeqLen = map[string]int{"mel": c.seqLen, "mel_large": c.seqLen}
@@ -499,7 +503,7 @@ func TestLoaderFloatLists(t *testing.T) {
 		}
 		l.Close()
 		if seen != n {
-			t.Fatalf("SeqLen %d reuse %v: %d samples, want %d", c.seqLen, c.reuse, seen, n)
+			t.Fatalf("SeqLen %d reuse %v batch bytes %d: %d samples, want %d", c.seqLen, c.reuse, c.batchBytes, seen, n)
 		}
 		if c.seqLen > 0 && truncated == 0 {
 			t.Fatal("no list was longer than SeqLen: the truncation was not exercised")
