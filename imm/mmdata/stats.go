@@ -135,98 +135,94 @@ func (m *moments) result() (mean, std []float64) {
 	return mean, std
 }
 
-func (l *Layout) imageStats() (err error) {
-	s := l.Image
-	lo := shards.LoaderOptions{Columns: []string{s.Column}, GlobalBatch: 256, Epochs: 1, ReuseBatches: true}
-	if s.vq != nil {
-		lo.SeqLen = map[string]int{colImageTokens: s.Tokens()}
-	}
-	ld, err := shards.NewLoader(l.dir, lo)
+// statsPass streams the first StatsSamples training samples (loader order, seed 0) that
+// are not null in column col, loading cols with seqLen, and calls visit for each; it
+// returns how many it visited. what names the statistics in errors.
+func (l *Layout) statsPass(what, col string, cols []string, seqLen map[string]int, visit func(b *shards.Batch, i int) error) (n int, err error) {
+	ld, err := shards.NewLoader(l.dir, shards.LoaderOptions{Columns: cols, SeqLen: seqLen, GlobalBatch: 256, Epochs: 1, ReuseBatches: true})
 	if err != nil {
-		return fmt.Errorf("mmdata: image statistics: %w", err)
+		return 0, fmt.Errorf("mmdata: %s statistics: %w", what, err)
 	}
 	defer func() { err = errors.Join(err, ld.Close()) }()
-	hw := s.H * s.W
-	mo := newMoments(s.C)
-	n := 0
 	for n < l.Opts.StatsSamples {
 		b, err := ld.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("mmdata: image statistics: %w", err)
+			return n, fmt.Errorf("mmdata: %s statistics: %w", what, err)
 		}
-		lat := b.Latents[colImageLatent]
 		for i := 0; i < b.Len() && n < l.Opts.StatsSamples; i++ {
-			if l.nulls[s.Column][b.Keys[i]] {
+			if l.nulls[col][b.Keys[i]] {
 				continue
 			}
 			n++
-			if s.vq != nil { // the colour channels of the tokens' code vectors
-				tok := b.Tokens[colImageTokens]
-				F := s.Features()
-				for _, id := range tok.IDs[i*tok.SeqLen : i*tok.SeqLen+int(tok.Lengths[i])] {
-					if id < 0 || int(id) >= s.vq.K {
-						return fmt.Errorf("mmdata: image statistics: sample %q has image token %d outside the codebook of %d", b.Keys[i], id, s.vq.K)
-					}
-					for j, x := range s.vq.Codebook[int(id)*F : (int(id)+1)*F] {
-						mo.add(j%3, x)
-					}
-				}
-				continue
-			}
-			v := lat.Data[i*lat.Size : (i+1)*lat.Size]
-			for c := range s.C {
-				for _, x := range v[c*hw : (c+1)*hw] {
-					mo.add(c, x)
-				}
+			if err := visit(b, i); err != nil {
+				return n, fmt.Errorf("mmdata: %s statistics: %w", what, err)
 			}
 		}
 	}
 	if n == 0 {
-		return errors.New("mmdata: image statistics: the training split has no image latent")
+		return 0, fmt.Errorf("mmdata: %s statistics: the training split has no %s", what, col)
+	}
+	return n, nil
+}
+
+func (l *Layout) imageStats() error {
+	s := l.Image
+	var seqLen map[string]int
+	if s.vq != nil {
+		seqLen = map[string]int{colImageTokens: s.Tokens()}
+	}
+	hw := s.H * s.W
+	mo := newMoments(s.C)
+	n, err := l.statsPass("image", s.Column, []string{s.Column}, seqLen, func(b *shards.Batch, i int) error {
+		if s.vq != nil { // the colour channels of the tokens' code vectors
+			tok := b.Tokens[colImageTokens]
+			F := s.Features()
+			for _, id := range tok.IDs[i*tok.SeqLen : i*tok.SeqLen+int(tok.Lengths[i])] {
+				if id < 0 || int(id) >= s.vq.K {
+					return fmt.Errorf("sample %q has image token %d outside the codebook of %d", b.Keys[i], id, s.vq.K)
+				}
+				for j, x := range s.vq.Codebook[int(id)*F : (int(id)+1)*F] {
+					mo.add(j%3, x)
+				}
+			}
+			return nil
+		}
+		lat := b.Latents[colImageLatent]
+		v := lat.Data[i*lat.Size : (i+1)*lat.Size]
+		for c := range s.C {
+			for _, x := range v[c*hw : (c+1)*hw] {
+				mo.add(c, x)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	l.Stats.ImageMean, l.Stats.ImageStd = mo.result()
 	l.Stats.Samples = max(l.Stats.Samples, n)
 	return nil
 }
 
-func (l *Layout) audioStats() (err error) {
+func (l *Layout) audioStats() error {
 	s := l.Audio
-	lo := shards.LoaderOptions{Columns: []string{colAudioMel}, SeqLen: map[string]int{colAudioMel: s.melLoadLen()}, GlobalBatch: 256, Epochs: 1, ReuseBatches: true}
-	ld, err := shards.NewLoader(l.dir, lo)
-	if err != nil {
-		return fmt.Errorf("mmdata: audio statistics: %w", err)
-	}
-	defer func() { err = errors.Join(err, ld.Close()) }()
 	size := s.Frames * s.NMels
 	mo := newMoments(s.NMels)
-	n := 0
-	for n < l.Opts.StatsSamples {
-		b, err := ld.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("mmdata: audio statistics: %w", err)
-		}
+	n, err := l.statsPass("audio", colAudioMel, []string{colAudioMel}, map[string]int{colAudioMel: s.melLoadLen()}, func(b *shards.Batch, i int) error {
 		mels := b.Floats[colAudioMel]
-		for i := 0; i < b.Len() && n < l.Opts.StatsSamples; i++ {
-			if l.nulls[colAudioMel][b.Keys[i]] {
-				continue
-			}
-			if int(mels.Lengths[i]) != size {
-				return fmt.Errorf("mmdata: audio statistics: audio_mel of %q has %d values, want frames x n_mels = %d", b.Keys[i], mels.Lengths[i], size)
-			}
-			n++
-			for j, x := range mels.Data[i*mels.Len : i*mels.Len+size] {
-				mo.add(j%s.NMels, x)
-			}
+		if int(mels.Lengths[i]) != size {
+			return fmt.Errorf("audio_mel of %q has %d values, want frames x n_mels = %d", b.Keys[i], mels.Lengths[i], size)
 		}
-	}
-	if n == 0 {
-		return errors.New("mmdata: audio statistics: the training split has no audio_mel")
+		for j, x := range mels.Data[i*mels.Len : i*mels.Len+size] {
+			mo.add(j%s.NMels, x)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	l.Stats.AudioMin, l.Stats.AudioMax = mo.bounds()
 	if l.Opts.AudioNorm == AudioNormGlobal {

@@ -485,30 +485,28 @@ __global__ void reduce_sum(double *part, const float *x, long long n, int square
 	if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-// AdamW with bias corrections c1 = 1-b1^step, c2 = 1-b2^step.
+// One AdamW update of element i with bias corrections c1 = 1-b1^step, c2 = 1-b2^step;
+// returns the new weight.
+__device__ __forceinline__ float adamw_one(float *p, const float *g, float *m, float *v, float lr, float b1, float b2, float eps, float wd, float c1, float c2, float gscale, long long i) {
+	float gi = g[i] * gscale;
+	float mi = b1 * m[i] + (1.0f - b1) * gi;
+	float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+	m[i] = mi;
+	v[i] = vi;
+	float pi = p[i];
+	pi = pi - lr * (mi / c1 / (sqrtf(vi / c2) + eps) + wd * pi);
+	p[i] = pi;
+	return pi;
+}
+
 __global__ void adamw(float *p, const float *g, float *m, float *v, float lr, float b1, float b2, float eps, float wd, float c1, float c2, float gscale, long long n) {
-	GRID_STRIDE(i, n) {
-		float gi = g[i] * gscale;
-		float mi = b1 * m[i] + (1.0f - b1) * gi;
-		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-		m[i] = mi;
-		v[i] = vi;
-		float pi = p[i];
-		p[i] = pi - lr * (mi / c1 / (sqrtf(vi / c2) + eps) + wd * pi);
-	}
+	GRID_STRIDE(i, n) adamw_one(p, g, m, v, lr, b1, b2, eps, wd, c1, c2, gscale, i);
 }
 
 // adamw followed by ema(avg, p, decay) on the updated p.
 __global__ void adamw_ema(float *p, const float *g, float *m, float *v, float *avg, float lr, float b1, float b2, float eps, float wd, float c1, float c2, float gscale, float decay, long long n) {
 	GRID_STRIDE(i, n) {
-		float gi = g[i] * gscale;
-		float mi = b1 * m[i] + (1.0f - b1) * gi;
-		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-		m[i] = mi;
-		v[i] = vi;
-		float pi = p[i];
-		pi = pi - lr * (mi / c1 / (sqrtf(vi / c2) + eps) + wd * pi);
-		p[i] = pi;
+		float pi = adamw_one(p, g, m, v, lr, b1, b2, eps, wd, c1, c2, gscale, i);
 		avg[i] = decay * avg[i] + (1.0f - decay) * pi;
 	}
 }
