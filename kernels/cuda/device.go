@@ -532,21 +532,29 @@ func (d *Device) SumSquares(x kernels.Buffer) float64 { return d.reduce(x, 1) }
 
 // AdamW updates p in place in one fused kernel.
 func (d *Device) AdamW(pb, g, m, v kernels.Buffer, o kernels.AdamW, step int, gscale float32) {
-	c1 := 1 - math.Pow(o.Beta1, float64(step))
-	c2 := 1 - math.Pow(o.Beta2, float64(step))
-	n := lenOf(pb)
-	d.elementwise("adamw", n, p(pb), p(g), p(m), p(v), f32(float32(o.LR)), f32(float32(o.Beta1)), f32(float32(o.Beta2)),
-		f32(float32(o.Eps)), f32(float32(o.WeightDecay)), f32(float32(c1)), f32(float32(c2)), f32(gscale), i64(n))
+	d.adamW("adamw", pb, g, m, v, nil, o, step, gscale)
 }
 
 // AdamWEMA is AdamW and EMA in one kernel: p, g, m, v, avg are read once and p, m, v, avg
 // written once (32 bytes per parameter instead of 28 + 12).
 func (d *Device) AdamWEMA(pb, g, m, v, avg kernels.Buffer, o kernels.AdamW, step int, gscale, decay float32) {
+	d.adamW("adamw_ema", pb, g, m, v, avg, o, step, gscale, f32(decay))
+}
+
+// adamW launches kernel name (adamw or adamw_ema) with the AdamW arguments; avg (nil for
+// adamw) follows v, and extra (the EMA decay) follows gscale.
+func (d *Device) adamW(name string, pb, g, m, v, avg kernels.Buffer, o kernels.AdamW, step int, gscale float32, extra ...uint64) {
 	c1 := 1 - math.Pow(o.Beta1, float64(step))
 	c2 := 1 - math.Pow(o.Beta2, float64(step))
 	n := lenOf(pb)
-	d.elementwise("adamw_ema", n, p(pb), p(g), p(m), p(v), p(avg), f32(float32(o.LR)), f32(float32(o.Beta1)), f32(float32(o.Beta2)),
-		f32(float32(o.Eps)), f32(float32(o.WeightDecay)), f32(float32(c1)), f32(float32(c2)), f32(gscale), f32(decay), i64(n))
+	args := []uint64{p(pb), p(g), p(m), p(v)}
+	if avg != nil {
+		args = append(args, p(avg))
+	}
+	args = append(args, f32(float32(o.LR)), f32(float32(o.Beta1)), f32(float32(o.Beta2)),
+		f32(float32(o.Eps)), f32(float32(o.WeightDecay)), f32(float32(c1)), f32(float32(c2)), f32(gscale))
+	args = append(append(args, extra...), i64(n))
+	d.elementwise(name, n, args...)
 }
 
 // EMA blends p into avg.

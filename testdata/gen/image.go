@@ -10,9 +10,10 @@ import (
 	"math/rand/v2"
 )
 
-// renderImage draws the sample's image: a grey background with a per-sample tint (textured
-// with diagonal triangle-wave stripes and per-pixel noise unless s.PlainBackground) and the shape filled with its palette
-// colour, antialiased by 2x2 supersampling of [Shape.Contains].
+// renderImage draws the sample's image: a grey background with a per-sample tint
+// (textured with diagonal triangle-wave stripes and per-pixel noise unless
+// s.PlainBackground) and the shape filled with its palette colour, antialiased by 2x2
+// supersampling of [Shape.Contains].
 //
 // The background is integer arithmetic; the shape's coverage test is float64 with no
 // fusable multiply-adds, so results do not depend on GOARCH.

@@ -6,8 +6,11 @@
 //	                                  pqarrow.ReadTable, float16 converted value by value
 //	                                  with arrow's float16.Num.Float32, no shuffle
 //
-// It prints one JSON line: decoded tensor payload bytes (float32 latents + int32 tokens
-// and lengths), samples, wall seconds and CPU seconds (user+system), and throughput per
+// -columns picks the loader's columns (default image_latent,text_tokens; audio_mel, a
+// list<float32>, is padded to -float-len values).
+//
+// It prints one JSON line: decoded tensor payload bytes (float32 latents, float lists,
+// int32 tokens and lengths), samples, wall seconds and CPU seconds (user+system), and throughput per
 // wall second and per CPU second. Run it under GOMAXPROCS=1 for
 // per-core figures and under /usr/bin/time -v for peak RSS.
 package main
@@ -23,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +45,8 @@ func main() {
 	seqLen := flag.Int("seq-len", 64, "token padding length")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	stepMS := flag.Int("step-ms", 0, "sleep this long per batch, a slow consumer (to fill the prefetch queue)")
+	columns := flag.String("columns", "image_latent,text_tokens", "comma-separated columns the loader reads (mode loader)")
+	floatLen := flag.Int("float-len", 8001, "padding length of float-list columns such as audio_mel")
 	noVerify := flag.Bool("no-verify", false, "skip the loader's sha256 check of each shard on first open (LoaderOptions.NoVerify)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -64,7 +70,7 @@ func main() {
 	var err error
 	switch *mode {
 	case "loader":
-		bytes, samples, err = runLoader(flag.Arg(0), *batch, *prefetch, *block, *epochs, *seqLen, time.Duration(*stepMS)*time.Millisecond, *noVerify)
+		bytes, samples, err = runLoader(flag.Arg(0), strings.Split(*columns, ","), *batch, *prefetch, *block, *epochs, *seqLen, *floatLen, time.Duration(*stepMS)*time.Millisecond, *noVerify)
 	case "naive":
 		bytes, samples, err = runNaive(flag.Arg(0), *epochs)
 	default:
@@ -85,9 +91,9 @@ func main() {
 	})
 }
 
-func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int, step time.Duration, noVerify bool) (int64, int64, error) {
+func runLoader(dir string, columns []string, batch int, prefetch int64, block, epochs, seqLen, floatLen int, step time.Duration, noVerify bool) (int64, int64, error) {
 	l, err := shards.NewLoader(dir, shards.LoaderOptions{GlobalBatch: batch, Prefetch: prefetch, ShuffleBlock: block, Epochs: epochs,
-		SeqLen: map[string]int{"text_tokens": seqLen}, Columns: []string{"image_latent", "text_tokens"}, ReuseBatches: true, NoVerify: noVerify})
+		SeqLen: map[string]int{"text_tokens": seqLen, "audio_mel": floatLen}, Columns: columns, ReuseBatches: true, NoVerify: noVerify})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -103,9 +109,15 @@ func runLoader(dir string, batch int, prefetch int64, block, epochs, seqLen int,
 		}
 		time.Sleep(step)
 		samples += int64(b.Len())
-		bytes += int64(len(b.Latents["image_latent"].Data)) * 4
-		t := b.Tokens["text_tokens"]
-		bytes += int64(len(t.IDs)+len(t.Lengths)) * 4
+		for _, v := range b.Latents {
+			bytes += int64(len(v.Data)) * 4
+		}
+		for _, v := range b.Floats {
+			bytes += int64(len(v.Data)+len(v.Lengths)) * 4
+		}
+		for _, t := range b.Tokens {
+			bytes += int64(len(t.IDs)+len(t.Lengths)) * 4
+		}
 	}
 }
 
