@@ -265,9 +265,11 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 		r.Add("c", []int{2, 2, 2}, 0.5, rng)
 		return r
 	}
-	per, flat, perF, flatF := build(), build(), build(), build()
+	per, flat, perF, flatF, late := build(), build(), build(), build(), build()
 	flat.Flatten()
 	flatF.Flatten()
+	el := NewEMA(late, 0.9) // an EMA made before Flatten: per-parameter averages
+	late.Flatten()
 	w, g, ok := flat.Flat()
 	if !ok || w.Len() != flat.Count() || g.Len() != flat.Count() {
 		t.Fatalf("Flat: ok %v, lengths %d %d, want %d", ok, w.Len(), g.Len(), flat.Count())
@@ -282,6 +284,7 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 	ep, ef := NewEMA(per, 0.9), NewEMA(flat, 0.9)
 	apF, afF := NewAdamW(perF, opt, 0), NewAdamW(flatF, opt, 0)
 	epF, efF := NewEMA(perF, 0.9), NewEMA(flatF, 0.9)
+	al := NewAdamW(late, opt, 0)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for step := range 3 {
 		for i, p := range per.Params {
@@ -289,7 +292,7 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 			for j := range h {
 				h[j] = float32(rng.NormFloat64())
 			}
-			for _, r := range []*Registry[float32]{per, flat, perF, flatF} {
+			for _, r := range []*Registry[float32]{per, flat, perF, flatF, late} {
 				d.Write(r.Params[i].G, h)
 			}
 		}
@@ -302,6 +305,9 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 		if npF, nfF := apF.UpdateEMA(epF), afF.UpdateEMA(efF); npF != np || nfF != nf {
 			t.Fatalf("step %d: UpdateEMA gradient norms %v %v, Update %v %v", step, npF, nfF, np, nf)
 		}
+		if nl := al.UpdateEMA(el); nl != nf {
+			t.Fatalf("step %d: UpdateEMA gradient norm %v with an EMA made before Flatten, %v flat", step, nl, nf)
+		}
 	}
 	for i, p := range per.Params {
 		for _, o := range []struct {
@@ -309,7 +315,7 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 			a     *AdamW[float32]
 			e     *EMA[float32]
 			param *Param
-		}{{"flat", af, ef, flat.Params[i]}, {"fused per-parameter", apF, epF, perF.Params[i]}, {"fused flat", afF, efF, flatF.Params[i]}} {
+		}{{"flat", af, ef, flat.Params[i]}, {"fused per-parameter", apF, epF, perF.Params[i]}, {"fused flat", afF, efF, flatF.Params[i]}, {"fused, EMA made before Flatten", al, el, late.Params[i]}} {
 			for _, c := range [][2]kernels.Buffer{{p.W, o.param.W}, {ap.M[i], o.a.M[i]}, {ap.V[i], o.a.V[i]}, {ep.Avg[i], o.e.Avg[i]}} {
 				if !slices.Equal(cpu.Data[float32](c[0]), cpu.Data[float32](c[1])) {
 					t.Fatalf("%s: %s and per-parameter updates differ", p.Name, o.name)

@@ -52,15 +52,13 @@ func (a *AdamW[T]) UpdateEMA(e *EMA[T]) float64 {
 	}
 	a.Step++
 	dev := a.reg.Dev
-	if w, g, ok := a.reg.Flat(); ok && a.flatM != nil {
-		switch {
-		case e == nil:
+	// one call over the flat buffers, unless the EMA was made before Flatten (then its
+	// averages are per parameter, and so are the calls; M and V are views either way)
+	if w, g, ok := a.reg.Flat(); ok && a.flatM != nil && (e == nil || e.flat != nil) {
+		if e == nil {
 			dev.AdamW(w, g, a.flatM, a.flatV, a.Opt, a.Step, T(scale))
-		case e.flat != nil:
+		} else {
 			dev.AdamWEMA(w, g, a.flatM, a.flatV, e.flat, a.Opt, a.Step, T(scale), T(e.Decay))
-		default:
-			dev.AdamW(w, g, a.flatM, a.flatV, a.Opt, a.Step, T(scale))
-			e.Update()
 		}
 		return norm
 	}
