@@ -159,6 +159,8 @@ func newImageEncoder(c *Config, kind string) *imageEncoder {
 }
 
 func (e *imageEncoder) Name() string { return e.kind }
+
+func (e *imageEncoder) pixels() imgenc.Pixels { return imgenc.Pixels{Gray: e.cfg.Gray} }
 func (e *imageEncoder) Version() string {
 	switch e.kind {
 	case "pixels":
@@ -175,7 +177,7 @@ func (e *imageEncoder) Fields() []arrow.Field {
 	var f arrow.Field
 	switch e.kind {
 	case "pixels":
-		f = imgenc.LatentField(ColImageLatent, 3, s, s, id, e.cfg.Half)
+		f = imgenc.LatentField(ColImageLatent, e.pixels().Channels(), s, s, id, e.cfg.Half)
 	case "patch-pca":
 		f = imgenc.LatentField(ColImageLatent, e.cfg.Dims, s/p, s/p, id, e.cfg.Half)
 	}
@@ -209,7 +211,7 @@ func (e *imageEncoder) Encode(s *Sample) ([]any, error) {
 	}
 	switch e.kind {
 	case "pixels":
-		return []any{imgenc.Pixels{}.Encode(img)}, nil
+		return []any{e.pixels().Encode(img)}, nil
 	case "patch-pca":
 		if e.pca == nil {
 			return nil, errors.New("encoders: patch-pca used before Fit or Load")
@@ -235,7 +237,7 @@ func (e *imageEncoder) Decode(v []any) (any, error) {
 	switch e.kind {
 	case "pixels":
 		if l, ok := v[0].(imgenc.Latent); ok {
-			return imgenc.Pixels{}.Decode(l)
+			return e.pixels().Decode(l)
 		}
 	case "patch-pca":
 		if l, ok := v[0].(imgenc.Latent); ok && e.pca != nil {

@@ -43,6 +43,10 @@ type ImageConfig struct {
 	Filter string `json:"filter"`
 	// Half stores latents as float16 instead of float32.
 	Half bool `json:"half"`
+	// Gray makes the pixels encoder store one luma channel (1×H×W) instead of RGB, for
+	// grey corpora such as MNIST. Omitted when false, so configs written before it hash
+	// as they did.
+	Gray bool `json:"gray,omitempty"`
 	// Patch is the patch side of patch-pca and vq (default 4).
 	Patch int `json:"patch"`
 	// Dims is the number of PCA components of patch-pca (default 16).
@@ -174,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.Image.Dims < 1 || c.Image.Dims > 3*c.Image.Patch*c.Image.Patch {
 		return bad("image.dims %d is outside 1..3*patch*patch", c.Image.Dims)
+	}
+	if c.Image.Gray && c.Image.Encoder != "pixels" {
+		return bad("image.gray applies to the pixels encoder only, not %q", c.Image.Encoder)
 	}
 	if c.Image.Encoder == "external" {
 		x := c.Image.External

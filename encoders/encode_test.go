@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"hash/crc32"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -186,6 +188,58 @@ func readRows(t *testing.T, out string) (map[string]row, *arrow.Schema) {
 		}
 	}
 	return rows, schema
+}
+
+// TestEncodeGray: image.gray stores one channel, shape "1,S,S", whose values are
+// color.GrayModel's luma of the decoded, resized picture; a config without it keeps the
+// JSON (and so the resume check) of configs written before the field existed.
+func TestEncodeGray(t *testing.T) {
+	const n, size = 8, 32
+	src, in, badKey := corpus(t, n)
+	c := encoders.Config{Seed: 7, Image: encoders.ImageConfig{Size: size, Gray: true}}.Defaults()
+	out := filepath.Join(t.TempDir(), "grey")
+	encode(t, in, out, c, pipeline.Partition{}, 2)
+	rows, schema := readRows(t, out)
+	if len(rows) != n-1 {
+		t.Fatalf("%d rows, want %d", len(rows), n-1)
+	}
+	f, _ := schema.FieldsByName("image_latent")
+	if v, _ := f[0].Metadata.GetValue("shape"); v != "1,32,32" {
+		t.Fatalf("image_latent shape %q, want 1,32,32", v)
+	}
+	pl := imgenc.Pipeline{Resizer: imgenc.Resizer{Width: size, Height: size, Mode: imgenc.CenterCrop, Filter: "lanczos"}}
+	o := gen.Options{Seed: 3, Samples: n, ImageFormat: "png"}
+	for i := range n {
+		sp := o.Spec(i)
+		key := strings.TrimSuffix(sp.Image, filepath.Ext(sp.Image))
+		if key == badKey {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(src, sp.Image))
+		img, _, err := pl.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rows[key]
+		if len(r.latent) != size*size {
+			t.Fatalf("%s: %d latent values, want %d", key, len(r.latent), size*size)
+		}
+		for y := range size {
+			for x := range size {
+				g := color.GrayModel.Convert(img.NRGBAAt(x, y)).(color.Gray).Y
+				if got, want := float64(r.latent[y*size+x]), float64(g)/127.5-1; math.Abs(got-want) > 1e-6 {
+					t.Fatalf("%s: latent[%d,%d] = %v, want luma %d (%v)", key, y, x, got, g, want)
+				}
+			}
+		}
+	}
+	rgb, err := json.Marshal(encoders.Config{}.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(rgb, []byte("gray")) {
+		t.Errorf("an RGB config's JSON names gray: %s", rgb)
+	}
 }
 
 // TestEncodeEndToEnd: synthetic corpus -> ingest -> encode; every modality of sample rows

@@ -267,13 +267,14 @@ func TestParseConfig(t *testing.T) {
 		t.Fatalf("defaults %+v: %v", d, d.Validate())
 	}
 	for _, bad := range []string{
-		"imgae: {}",                    // unknown field
-		"image: {encoder: whisper-80}", // wrong modality
-		"image: {encoder: sd-vae}",     // unknown encoder
-		"image: {size: 30, patch: 4}",  // patch does not divide size
-		"text: {overflow: wrap}",       // bad policy
-		"audio: {clip_seconds: -1}",    // bad length
-		"seed: [1, 2]",                 // wrong type
+		"imgae: {}",                               // unknown field
+		"image: {encoder: whisper-80}",            // wrong modality
+		"image: {encoder: sd-vae}",                // unknown encoder
+		"image: {size: 30, patch: 4}",             // patch does not divide size
+		"text: {overflow: wrap}",                  // bad policy
+		"audio: {clip_seconds: -1}",               // bad length
+		"seed: [1, 2]",                            // wrong type
+		"image: {encoder: patch-pca, gray: true}", // grey is for pixels only
 	} {
 		c, err := encoders.ParseConfig([]byte(bad))
 		if err == nil {

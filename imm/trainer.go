@@ -28,6 +28,28 @@ type TrainConfig struct {
 	// drops a whole group's label or none, so that each group's MMD compares samples of
 	// one conditional distribution, p(x | c) or p(x).
 	GroupLabels bool `json:"group_labels,omitempty"`
+	// LRSchedule shapes the learning rate over the run: constant ("" or "constant") or
+	// cosine, LR * (1 + cos(pi * p)) / 2 with p the fraction of the steps after the warmup
+	// done, falling to 0 at Steps. It depends only on the step, so a resumed run takes the
+	// same rates; a resume with more --steps stretches the cosine from that step on.
+	LRSchedule string `json:"lr_schedule,omitempty"`
+	// Warmup ramps the learning rate linearly from LR/Warmup at step 1 to LR at step
+	// Warmup (0: no warmup), before any schedule.
+	Warmup int `json:"warmup,omitempty"`
+}
+
+// LRAt is the learning rate of training step step (1 for the first update).
+func (c TrainConfig) LRAt(step int) float64 {
+	lr := c.LR
+	if c.Warmup > 0 && step < c.Warmup {
+		return lr * float64(step) / float64(c.Warmup)
+	}
+	if c.LRSchedule == "cosine" && c.Steps > c.Warmup {
+		p := float64(step-c.Warmup) / float64(c.Steps-c.Warmup)
+		p = min(max(p, 0), 1)
+		lr *= (1 + math.Cos(math.Pi*p)) / 2
+	}
+	return lr
 }
 
 // DefaultMaxBadSteps is the default of TrainConfig.MaxBadSteps.
@@ -50,6 +72,10 @@ func (c TrainConfig) Validate(m Config) error {
 		return fmt.Errorf("imm: EMA decay must be in [0,1), got %v", c.EMADecay)
 	case c.MaxBadSteps < 0:
 		return fmt.Errorf("imm: max bad steps must be >= 0, got %d", c.MaxBadSteps)
+	case c.LRSchedule != "" && c.LRSchedule != "constant" && c.LRSchedule != "cosine":
+		return fmt.Errorf("imm: learning-rate schedule must be constant or cosine, got %q", c.LRSchedule)
+	case c.Warmup < 0:
+		return fmt.Errorf("imm: warmup must be >= 0 steps, got %d", c.Warmup)
 	}
 	return nil
 }
@@ -121,6 +147,7 @@ type Metrics struct {
 	Loss     float64 `json:"loss"`
 	GradNorm float64 `json:"grad_norm"`
 	Skipped  bool    `json:"skipped,omitempty"` // non-finite loss or gradient: no update
+	LR       float64 `json:"lr,omitempty"`      // learning rate of the update (TrainConfig.LRAt)
 }
 
 // NewTrainer builds a trainer of the MLP backbone mc (see NewModelTrainer).
@@ -272,6 +299,8 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 	tr.Step++
 	m := Metrics{Step: tr.Step, Loss: loss, GradNorm: math.NaN()}
 	if finite(loss) {
+		tr.Opt.Opt.LR = tr.Train.LRAt(tr.Step)
+		m.LR = tr.Opt.Opt.LR
 		// AdamW and the EMA in one pass; both skipped when the norm is not finite
 		m.GradNorm = tr.Opt.UpdateEMA(tr.EMA)
 	}

@@ -2,6 +2,7 @@ package imm
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -31,12 +32,66 @@ func weights(tr *Trainer[float32]) [][]float32 {
 	return out
 }
 
+// TestLRSchedule: the rate of every update is the warmup-then-cosine formula (computed
+// here in float64 from its definition), and it is the rate the optimiser used: a trainer
+// with a constant rate set to the same value before each step ends with the same bits.
+func TestLRSchedule(t *testing.T) {
+	const lr, steps, warm = 1e-2, 12, 4
+	ref := func(s int) float64 {
+		if s < warm {
+			return lr * float64(s) / warm
+		}
+		return lr * 0.5 * (1 + math.Cos(math.Pi*float64(s-warm)/float64(steps-warm)))
+	}
+	mc := nn.MLPConfig{Arch: "mlp", Dim: 2, Width: 16, Depth: 2, Freq: 8}
+	tc := TrainConfig{Objective: "imm", Batch: 32, Steps: steps, LR: lr, Clip: 1, EMADecay: 0.9, Seed: 3, LRSchedule: "cosine", Warmup: warm}
+	sched, err := NewTrainer(cpu.New[float32](1), DefaultConfig(), tc, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.LRSchedule, tc.Warmup = "", 0
+	manual, _ := NewTrainer(cpu.New[float32](1), DefaultConfig(), tc, mc)
+	for s := 1; s <= steps; s++ {
+		m, err := sched.TrainStep(ringSource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ref(s); math.Abs(m.LR-want) > 1e-15 {
+			t.Fatalf("step %d: lr %v, want %v", s, m.LR, want)
+		}
+		manual.Train.LR, manual.Opt.Opt.LR = ref(s), ref(s)
+		if _, err := manual.TrainStep(ringSource); err != nil {
+			t.Fatal(err)
+		}
+		a, b := weights(sched), weights(manual)
+		for i := range a {
+			for j := range a[i] {
+				if a[i][j] != b[i][j] {
+					t.Fatalf("step %d: tensor %d element %d: scheduled %v, constant %v", s, i, j, a[i][j], b[i][j])
+				}
+			}
+		}
+	}
+	if last := sched.Train.LRAt(steps); last != 0 {
+		t.Errorf("cosine ends at %v, want 0", last)
+	}
+	for _, bad := range []TrainConfig{{LRSchedule: "linear"}, {Warmup: -1}} {
+		bad.Objective, bad.Batch, bad.LR = "imm", 32, 1e-3
+		if err := bad.Validate(DefaultConfig()); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
 // TestResumeBitForBit stops a run at step 7, saves, loads and finishes it, and compares
 // every weight, EMA and optimiser value with an uninterrupted 15-step run.
 func TestResumeBitForBit(t *testing.T) {
-	for _, obj := range []string{"imm", "fm"} {
+	for _, obj := range []string{"imm", "fm", "imm+cosine"} {
 		mc := nn.MLPConfig{Arch: "mlp", Dim: 2, Width: 16, Depth: 2, Freq: 8}
 		tc := TrainConfig{Objective: obj, Batch: 32, Steps: 15, LR: 1e-3, Clip: 1, EMADecay: 0.9, Seed: 7}
+		if obj == "imm+cosine" { // the learning rate at the resumed steps comes from the step
+			tc.Objective, tc.LRSchedule, tc.Warmup = "imm", "cosine", 5
+		}
 		full, err := NewTrainer(cpu.New[float32](2), DefaultConfig(), tc, mc)
 		if err != nil {
 			t.Fatal(err)

@@ -30,6 +30,7 @@ func (e *encodeFlags) add(f *pflag.FlagSet) {
 	f.IntVar(&e.c.Image.Size, "image-size", 64, "image width and height after resizing")
 	f.StringVar(&e.c.Image.Resize, "resize", "center-crop", "resize mode: center-crop, keep-ratio or pad")
 	f.BoolVar(&e.c.Image.Half, "half", false, "store image latents as float16")
+	f.BoolVar(&e.c.Image.Gray, "image-gray", false, "pixels encoder: one luma channel instead of RGB (grey corpora such as MNIST)")
 	f.IntVar(&e.c.Image.Patch, "patch", 4, "patch side of patch-pca and vq")
 	f.IntVar(&e.c.Image.Dims, "pca-dims", 16, "PCA components of patch-pca")
 	f.IntVar(&e.c.Image.Codes, "image-codes", 256, "codebook size of vq")
@@ -59,7 +60,8 @@ func (e *encodeFlags) config(f *pflag.FlagSet) (encoders.Config, error) {
 		"seed": func() { c.Seed = e.c.Seed }, "fit-samples": func() { c.FitSamples = e.c.FitSamples },
 		"image-encoder": func() { c.Image.Encoder = e.c.Image.Encoder }, "image-size": func() { c.Image.Size = e.c.Image.Size },
 		"resize": func() { c.Image.Resize = e.c.Image.Resize }, "half": func() { c.Image.Half = e.c.Image.Half },
-		"patch": func() { c.Image.Patch = e.c.Image.Patch }, "pca-dims": func() { c.Image.Dims = e.c.Image.Dims },
+		"image-gray": func() { c.Image.Gray = e.c.Image.Gray },
+		"patch":      func() { c.Image.Patch = e.c.Image.Patch }, "pca-dims": func() { c.Image.Dims = e.c.Image.Dims },
 		"image-codes": func() { c.Image.Codes = e.c.Image.Codes }, "audio-encoder": func() { c.Audio.Encoder = e.c.Audio.Encoder },
 		"clip-seconds": func() { c.Audio.ClipSeconds = e.c.Audio.ClipSeconds }, "crop": func() { c.Audio.Crop = e.c.Audio.Crop },
 		"audio-codes": func() { c.Audio.Codes = e.c.Audio.Codes }, "text-encoder": func() { c.Text.Encoder = e.c.Text.Encoder },

@@ -74,6 +74,8 @@ OUT/data, then trains on it and evaluates the result (immtrain eval).`,
 	f.BoolVar(&o.Train.GroupLabels, "group-labels", d.Train.GroupLabels, "compose batches so that the M particles of a group share one class label (labelled data)")
 	f.IntVar(&o.Train.Steps, "steps", d.Train.Steps, "training steps")
 	f.Float64Var(&o.Train.LR, "lr", d.Train.LR, "AdamW learning rate")
+	f.StringVar(&o.Train.LRSchedule, "lr-schedule", "constant", "learning rate over the run: constant or cosine (to 0 at --steps)")
+	f.IntVar(&o.Train.Warmup, "warmup", 0, "steps of linear learning-rate warmup")
 	f.Float64Var(&o.Train.EMADecay, "ema", d.Train.EMADecay, "EMA decay of the weights the sample sheets use")
 	f.IntVar(&o.Train.MaxBadSteps, "max-bad-steps", 20, "stop after this many consecutive steps with a non-finite loss or gradient")
 	f.IntVar(&o.CkptEvery, "ckpt-every", d.CkptEvery, "checkpoint every N steps (0: only at the end and on interrupt)")

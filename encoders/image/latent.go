@@ -26,18 +26,39 @@ func (l Latent) check() error {
 	return nil
 }
 
-// Pixels is the identity latent: RGB as 3×H×W floats in [-1, 1], v = p/127.5 - 1.
-type Pixels struct{}
+// Pixels is the identity latent: RGB as 3×H×W floats in [-1, 1], v = p/127.5 - 1, or with
+// Gray one luma channel (1×H×W, the 8-bit luma of color.GrayModel, ITU-R BT.601 weights)
+// for grey corpora such as MNIST, a third of the values of the RGB latent.
+type Pixels struct {
+	Gray bool
+}
 
 // Name and Version identify the encoder in manifests ("pixels@1").
 func (Pixels) Name() string    { return "pixels" }
 func (Pixels) Version() string { return "1" }
 
-// Encode converts an opaque picture to a 3×H×W latent.
-func (Pixels) Encode(img *image.NRGBA) Latent {
+// Channels is the number of latent channels: 1 with Gray, else 3.
+func (p Pixels) Channels() int {
+	if p.Gray {
+		return 1
+	}
+	return 3
+}
+
+// Encode converts an opaque picture to a 3×H×W latent (1×H×W with Gray).
+func (p Pixels) Encode(img *image.NRGBA) Latent {
 	b := img.Rect
 	w, h := b.Dx(), b.Dy()
-	l := NewLatent(3, h, w)
+	l := NewLatent(p.Channels(), h, w)
+	if p.Gray {
+		for y := range h {
+			row := img.Pix[y*img.Stride:]
+			for x := range w {
+				l.Data[y*w+x] = float32(luma(row[x*4:x*4+3]))/127.5 - 1
+			}
+		}
+		return l
+	}
 	for y := range h {
 		row := img.Pix[(y)*img.Stride:]
 		for x := range w {
@@ -73,6 +94,13 @@ func (Pixels) Decode(l Latent) (*image.NRGBA, error) {
 		}
 	}
 	return img, nil
+}
+
+// luma is color.GrayModel's conversion of an 8-bit RGB pixel, in integer arithmetic on the
+// 16-bit channel values (v*0x101) it uses, so a grey pixel keeps its value.
+func luma(rgb []uint8) uint8 {
+	r, g, b := uint32(rgb[0])*0x101, uint32(rgb[1])*0x101, uint32(rgb[2])*0x101
+	return uint8((19595*r + 38470*g + 7471*b + 1<<15) >> 24)
 }
 
 // toByte maps [-1, 1] to 0..255 with rounding; NaN maps to 0.

@@ -66,6 +66,41 @@ func TestPixelsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestPixelsGray: the grey latent is color.GrayModel's luma of every pixel, a grey picture
+// keeps its values exactly, and decoding gives the grey picture back.
+func TestPixelsGray(t *testing.T) {
+	const w, h = 64, 48 // enough pixels that the rounding of the luma is exercised
+	img := photo(w, h, 2)
+	l := Pixels{Gray: true}.Encode(img)
+	if l.C != 1 || l.H != h || l.W != w {
+		t.Fatalf("shape %s", l.Shape())
+	}
+	grey := image.NewNRGBA(img.Rect)
+	for y := range h {
+		for x := range w {
+			want := color.GrayModel.Convert(img.NRGBAAt(x, y)).(color.Gray).Y
+			if got := float64(l.Data[y*w+x]); math.Abs(got-(float64(want)*2/255-1)) > 1e-6 {
+				t.Fatalf("latent at (%d,%d) = %g, want luma %d", x, y, got, want)
+			}
+			grey.SetNRGBA(x, y, color.NRGBA{want, want, want, 255})
+		}
+	}
+	// A grey picture: the grey latent equals each RGB channel, and decodes back to it.
+	lg, rgb := Pixels{Gray: true}.Encode(grey), Pixels{}.Encode(grey)
+	for i, v := range lg.Data {
+		if rgb.Data[i] != v || rgb.Data[len(lg.Data)+i] != v || rgb.Data[2*len(lg.Data)+i] != v {
+			t.Fatalf("value %d: grey %g, rgb %g %g %g", i, v, rgb.Data[i], rgb.Data[len(lg.Data)+i], rgb.Data[2*len(lg.Data)+i])
+		}
+	}
+	back, err := Pixels{Gray: true}.Decode(lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mean, maxd := diffStats(t, back, grey); maxd != 0 {
+		t.Fatalf("grey round trip differs: mean %g max %d", mean, maxd)
+	}
+}
+
 func TestComputeStats(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ls []Latent

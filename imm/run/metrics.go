@@ -22,6 +22,7 @@ type Record struct {
 	Step        int     `json:"step"`
 	Loss        float64 `json:"loss"`
 	GradNorm    float64 `json:"grad_norm"`
+	LR          float64 `json:"lr,omitempty"`
 	Skipped     bool    `json:"skipped,omitempty"`
 	NonFinite   string  `json:"non_finite,omitempty"`
 	SamplesPerS float64 `json:"samples_per_s,omitempty"`

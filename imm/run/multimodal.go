@@ -462,7 +462,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		el := time.Since(start).Seconds()
 		sps := float64((tr.Step-first)*B) / max(el, 1e-9)
 		if m.Step > 0 {
-			rec := Record{Step: m.Step, Loss: m.Loss, GradNorm: m.GradNorm, Skipped: m.Skipped, SamplesPerS: sps, Elapsed: el}
+			rec := Record{Step: m.Step, Loss: m.Loss, GradNorm: m.GradNorm, LR: m.LR, Skipped: m.Skipped, SamplesPerS: sps, Elapsed: el}
 			history = append(history, rec)
 			if aerr := ml.Add(rec); aerr != nil {
 				err = errors.Join(err, aerr)
