@@ -2,16 +2,21 @@
 # MNIST reproduction: a class-conditional IMM model on real digits, scored by a classifier.
 #
 #   scripts/mnist.sh [OUT] [--steps N] [--device auto|cpu|cuda] [--size tiny|small|S/2|B/2]
-#                    [--batch B] [--limit N] [--image-size S] [--eval-n N] [--data-only]
+#                    [--batch B] [--limit N] [--image-size S] [--rgb] [--eval-n N] [--data-only]
+#                    [-- IMMTRAIN-MULTIMODAL-FLAGS...]
 #
 #   1. tools/mnist classifier   - MLP digit classifier trained on MNIST train (evals/mnist),
 #                                 test accuracy printed and saved in its metadata
 #   2. tools/mnist png          - MNIST train as OUT/png/<digit>/<index>.png (--limit: first N)
 #   3. immdata ingest           - labels from the folder names (--label-from dir)
-#   4. immdata encode           - pixel latents (RGB in [-1, 1]) at --image-size (default 32:
-#                                 28x28 resized to 32x32), label ids; no audio, no text
+#   4. immdata encode           - pixel latents in [-1, 1] at --image-size (default 28, MNIST's
+#                                 own), one grey channel (--image-gray; --rgb: three), label
+#                                 ids; no audio, no text
 #   5. immdata shard + verify
-#   6. immtrain multimodal      - class-conditional model on the image segment only
+#   6. immtrain multimodal      - class-conditional model on the image segment only, with the
+#                                 MNIST recipe (docs/eval.md): identity parameterisation,
+#                                 7x7 patches (4x4 when 7 does not divide --image-size), label groups, lr 1e-2; flags after -- are
+#                                 passed on and override it
 #   7. immtrain eval --mnist-classifier  - accuracy of generated digits for their labels at
 #                                 1/2/4/8 steps (RUN/eval.json); when this immtrain has no
 #                                 `eval` command: immtrain sample --label <digit> per digit and
@@ -27,9 +32,11 @@ device=auto
 size=small
 batch=""
 limit=0
-image_size=32
+image_size=28
+gray=(--image-gray)
 eval_n=256
 data_only=0
+train=()
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then out="$1"; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,8 +47,10 @@ while [ $# -gt 0 ]; do
     --limit) limit="$2"; shift 2 ;;
     --image-size) image_size="$2"; shift 2 ;;
     --eval-n) eval_n="$2"; shift 2 ;;
+    --rgb) gray=(); shift ;;
     --data-only) data_only=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --) shift; train=("$@"); break ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "mnist.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +79,7 @@ stamp "3. ingest"
 cat "$out/ingested/ingest-stats.json"; echo
 
 stamp "4. encode"
-"$bin/immdata" encode "$out/ingested" -o "$out/encoded" --image-encoder pixels --image-size "$image_size" \
+"$bin/immdata" encode "$out/ingested" -o "$out/encoded" --image-encoder pixels --image-size "$image_size" "${gray[@]}" \
   --audio-encoder none --text-encoder none --label-encoder labels --quiet
 
 stamp "5. shard + verify"
@@ -81,9 +90,12 @@ if [ "$data_only" = 1 ]; then stamp "done (data only): $out/shards"; exit 0; fi
 stamp "6. immtrain multimodal ($steps steps, --device $device, --size $size)"
 rm -rf "$out/run"
 extra=()
+patch=7 # 7x7 patches of a 28x28 digit (16 tokens); 4x4 at sizes 7 does not divide
+(( image_size % 7 == 0 )) || patch=4
 [ -n "$batch" ] && extra+=(--batch "$batch")
 "$bin/immtrain" multimodal --data "$out/shards" --artefacts "$out/encoded" --out "$out/run" \
-  --modalities image --size "$size" --steps "$steps" --device "$device" "${extra[@]}"
+  --modalities image --size "$size" --steps "$steps" --device "$device" \
+  --param identity --image-patch "$patch" --group-labels --lr 1e-2 "${extra[@]}" "${train[@]}"
 cat "$out/run/summary.json"; echo
 
 stamp "7. eval"

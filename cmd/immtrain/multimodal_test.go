@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ func TestMultimodalUsageErrors(t *testing.T) {
 		{"multimodal", "--data", dir},                                 // no --out
 		{"multimodal", "--data", dir, "--out", dir, "--size", "huge"}, // unknown size
 		{"multimodal", "--data", dir, "--out", dir, "--batch", "7"},   // not a multiple of M (2)
+		{"multimodal", "--data", dir, "--out", dir, "--lr-schedule", "linear"},
 		{"sample", "--out", dir},
 		{"eval"},
 		{"eval", "--run", dir, "--n", "0"},
@@ -46,7 +48,8 @@ func TestMultimodalSampleEval(t *testing.T) {
 	}
 	run := filepath.Join(dir, "run")
 	out, errOut, code := cli.Run(newRootCmd, "multimodal", "--data", f.Shards, "--artefacts", f.Encoded, "--out", run,
-		"--batch", "8", "--steps", "4", "--ckpt-every", "2", "--eval-every", "0", "--sample-steps", "1,2", "--sample-n", "2", "--text-len", "8", "--device", "cpu", "--log-format", "json")
+		"--batch", "8", "--steps", "4", "--ckpt-every", "2", "--eval-every", "0", "--sample-steps", "1,2", "--sample-n", "2", "--text-len", "8", "--device", "cpu", "--log-format", "json",
+		"--lr", "2e-3", "--lr-schedule", "cosine", "--warmup", "2")
 	if code != 0 {
 		t.Fatalf("multimodal: exit %d: %s %s", code, out, errOut)
 	}
@@ -69,13 +72,35 @@ func TestMultimodalSampleEval(t *testing.T) {
 	if !strings.Contains(out, "trained 4 steps") {
 		t.Errorf("multimodal output: %q", out)
 	}
+	// the rates of warmup 2 then cosine to 0 at step 4: 1e-3, 2e-3, 1e-3, 0
+	b, err := os.ReadFile(filepath.Join(run, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lrs []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct{ LR float64 }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		lrs = append(lrs, rec.LR)
+	}
+	want := []float64{1e-3, 2e-3, 1e-3, 0}
+	if len(lrs) != len(want) {
+		t.Fatalf("metrics.jsonl rates %v, want %v", lrs, want)
+	}
+	for i := range want {
+		if math.Abs(lrs[i]-want[i]) > 1e-12 {
+			t.Fatalf("metrics.jsonl rates %v, want %v", lrs, want)
+		}
+	}
 	sheet := filepath.Join(dir, "sheet")
 	out, errOut, code = cli.Run(newRootCmd, "sample", "--run", run, "--given", "image", "--steps", "1,2", "--n", "3", "--out", sheet, "--device", "cpu", "--quiet")
 	if code != 0 {
 		t.Fatalf("sample: exit %d: %s %s", code, out, errOut)
 	}
 	var caps map[string][]string
-	b, err := os.ReadFile(filepath.Join(sheet, "captions.json"))
+	b, err = os.ReadFile(filepath.Join(sheet, "captions.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &caps)
 	}
