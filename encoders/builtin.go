@@ -160,7 +160,9 @@ func newImageEncoder(c *Config, kind string) *imageEncoder {
 
 func (e *imageEncoder) Name() string { return e.kind }
 
+// pixels is the pixels encoder of the config (RGB, or grey with image.gray).
 func (e *imageEncoder) pixels() imgenc.Pixels { return imgenc.Pixels{Gray: e.cfg.Gray} }
+
 func (e *imageEncoder) Version() string {
 	switch e.kind {
 	case "pixels":
