@@ -225,18 +225,19 @@ func (d *Device[T]) AddRowVector(x, v kernels.Buffer, rows, cols int) {
 func (d *Device[T]) SumRows(dst, x kernels.Buffer, rows, cols int, beta T) {
 	ds, xs := d.s(dst)[:cols], d.s(x)
 	d.parallel(cols, 16, func(lo, hi int) {
-		acc := make([]T, hi-lo)
+		// float64 sums: a float32 running sum over 70,000 rows is off by ~1e-5 relative
+		acc := make([]float64, hi-lo)
 		for i := 0; i < rows; i++ {
 			row := xs[i*cols+lo : i*cols+hi]
 			for j, v := range row {
-				acc[j] += v
+				acc[j] += float64(v)
 			}
 		}
 		for j := lo; j < hi; j++ {
 			if beta == 0 {
-				ds[j] = acc[j-lo]
+				ds[j] = T(acc[j-lo])
 			} else {
-				ds[j] = beta*ds[j] + acc[j-lo]
+				ds[j] = beta*ds[j] + T(acc[j-lo])
 			}
 		}
 	})

@@ -588,3 +588,31 @@ func TestSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestSumRowsTallFloat32: a float32 SumRows over 70,001 rows is within 1e-6 of the
+// float64 sum (a float32 running sum is off by ~1e-5, more than the GPU parity tolerance).
+func TestSumRowsTallFloat32(t *testing.T) {
+	const rows, cols = 70001, 33
+	d := New[float32](2)
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	xb := d.Alloc(len(x))
+	d.Write(xb, x)
+	s := d.Alloc(cols)
+	d.SumRows(s, xb, rows, cols, 0)
+	var maxDiff, maxRef float64
+	for j := 0; j < cols; j++ {
+		acc := 0.0
+		for i := 0; i < rows; i++ {
+			acc += float64(x[i*cols+j])
+		}
+		maxDiff = math.Max(maxDiff, math.Abs(float64(Data[float32](s)[j])-acc))
+		maxRef = math.Max(maxRef, math.Abs(acc))
+	}
+	if rel := maxDiff / maxRef; rel > 1e-6 {
+		t.Fatalf("SumRows of %dx%d float32: relative error %.3g against the float64 sum", rows, cols, rel)
+	}
+}

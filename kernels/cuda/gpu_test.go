@@ -26,6 +26,9 @@ func gpu(t testing.TB) *Device {
 	t.Helper()
 	gpuOnce.Do(func() {
 		gpuDev, gpuErr = New(Options{})
+		if gpuErr == nil {
+			fmt.Fprintf(os.Stdout, "kernels/cuda: GPU tests on %s\n", gpuDev.ctx.Name)
+		}
 		if gpuErr != nil {
 			fmt.Fprintf(os.Stdout, "kernels/cuda: GPU tests not run: %v\n", gpuErr)
 		}

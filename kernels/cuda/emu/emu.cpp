@@ -1,0 +1,610 @@
+// immkit's CUDA emulator: a shared library with the driver API and cuBLAS entry points
+// that internal/cudadrv calls, running kernels.cu compiled as C++ on the CPU. Built by
+// build.sh as libcuda.so.1 and libcublas.so.13 in one directory; IMMKIT_CUDA_LIB_DIR
+// pointed there makes `--device cuda` and the GPU tests of kernels/cuda run the real
+// kernel source (and the real Go launch path) on a machine without a GPU.
+//
+// What it checks that the CPU stand-in cannot: the kernels' indexing, launch geometry
+// and reductions, the argument order of every launch, barrier and shuffle discipline
+// (see cuda_emu.h), and reads or writes past the end of an allocation (each buffer ends
+// at a guard page). What it cannot: timing, the PTX compiler, and races between blocks
+// (blocks run one after another).
+//
+// Environment: IMMKIT_CUDA_EMU_ORDER=reverse runs the threads of a block in reverse
+// order between barriers, which exposes a missing barrier the forward order hides.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "cuda_bf16.h"
+#include "cuda_emu.h"
+
+typedef int CUresult;
+typedef uint64_t CUdeviceptr;
+
+enum {
+	CUDA_SUCCESS = 0,
+	CUDA_ERROR_INVALID_VALUE = 1,
+	CUDA_ERROR_OUT_OF_MEMORY = 2,
+	CUDA_ERROR_INVALID_IMAGE = 200,
+	CUDA_ERROR_NOT_FOUND = 500,
+	CUDA_ERROR_LAUNCH_FAILED = 719,
+};
+
+thread_local emu_dim3 emu_tid, emu_bid, emu_bdim, emu_gdim;
+
+namespace {
+
+std::mutex mu;         // memory map and error text
+std::string last_fail; // why the last launch failed
+
+// ---- memory: every allocation ends at a PROT_NONE page ----
+
+struct Mapping {
+	void *base;
+	size_t len;
+};
+std::map<uint64_t, Mapping> allocs;
+const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+std::multimap<size_t, Mapping> spare; // freed mappings by length, reused (no new page faults)
+
+// A buffer ends at most 15 bytes before its guard page: it starts 16-byte aligned (the
+// driver aligns to 256; no kernel of ours needs more than 16), so that reading or
+// writing one float past the end of a buffer whose size is a multiple of 16 bytes
+// faults instead of passing unseen.
+CUresult mem_alloc(CUdeviceptr *p, size_t bytes) {
+	size_t n = (bytes + 15) / 16 * 16;
+	if (n == 0) n = 16;
+	size_t data = (n + page - 1) / page * page;
+	size_t len = data + page;
+	std::lock_guard<std::mutex> g(mu);
+	Mapping m{nullptr, len};
+	auto it = spare.find(len);
+	if (it != spare.end()) {
+		m = it->second;
+		spare.erase(it);
+	} else {
+		m.base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m.base == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+		if (mprotect((char *)m.base + data, page, PROT_NONE) != 0) {
+			munmap(m.base, len);
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		}
+	}
+	uint64_t ptr = (uint64_t)m.base + data - n;
+	allocs[ptr] = m;
+	*p = ptr;
+	return CUDA_SUCCESS;
+}
+
+CUresult mem_free(CUdeviceptr p) {
+	std::lock_guard<std::mutex> g(mu);
+	auto it = allocs.find(p);
+	if (it == allocs.end()) return CUDA_ERROR_INVALID_VALUE;
+	if (spare.size() < 4096)
+		spare.emplace(it->second.len, it->second);
+	else
+		munmap(it->second.base, it->second.len);
+	allocs.erase(it);
+	return CUDA_SUCCESS;
+}
+
+// ---- blocks of fibers ----
+
+// emu_switch saves the callee-saved registers and stack pointer of the running context
+// in *save and resumes the one whose stack pointer is to (no signal mask syscall, unlike
+// swapcontext). A new fiber's stack holds six zero registers and fiber_start's address.
+#if !defined(__x86_64__)
+#error "the emulator's fiber switch is written for x86-64"
+#endif
+extern "C" void emu_switch(void **save, void *to);
+asm(R"(
+	.text
+	.p2align 4
+	.hidden emu_switch
+	.type emu_switch, @function
+emu_switch:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, (%rdi)
+	movq %rsi, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size emu_switch, .-emu_switch
+)");
+
+enum State { RUN, AT_BLOCK, AT_WARP, DONE };
+
+struct Thread {
+	void *sp; // saved stack pointer while parked
+	emu_dim3 tid;
+	State state;
+	int lane, warp;
+	long long synced;  // __syncthreads passed
+	long long crossed; // warp barriers passed (two per shuffle)
+	uint64_t slot, got; // shuffle exchange
+};
+
+struct Block {
+	void *sched; // the scheduler's saved stack pointer
+	std::vector<Thread> th;
+	std::vector<char *> stacks;
+	std::vector<char> dyn;
+	void (*invoke)(void **);
+	void **params;
+	Thread *cur;
+	std::string fail;
+};
+
+thread_local Block *blk;
+const size_t stack_bytes = 128 << 10;
+
+// park stops the running fiber in state s and returns to the scheduler. Barriers are
+// matched by count (the n-th __syncthreads of every thread), not by call site: the
+// compiler may duplicate a call.
+void park(State s) {
+	Thread *t = blk->cur;
+	t->state = s;
+	emu_switch(&t->sp, blk->sched);
+}
+
+// failf records why the launch fails and parks the fiber for good.
+void failf(const char *site, const char *fmt, long long a, long long b) {
+	char buf[256];
+	snprintf(buf, sizeof buf, fmt, a, b);
+	blk->fail = std::string(site) + ": " + buf;
+	park(DONE);
+	abort(); // never resumed
+}
+
+void fiber_start() {
+	blk->invoke(blk->params);
+	park(DONE);
+	abort(); // a finished fiber is never resumed
+}
+
+std::string where(const emu_dim3 &b) {
+	char buf[96];
+	snprintf(buf, sizeof buf, "block (%u,%u,%u)", b.x, b.y, b.z);
+	return buf;
+}
+
+// run_block runs every thread of the current block to completion; false with blk->fail
+// set when the kernel broke a rule.
+bool run_block(bool reverse) {
+	Block &b = *blk;
+	int n = (int)b.th.size();
+	for (int i = 0; i < n; i++) {
+		Thread &t = b.th[i];
+		t.state = RUN;
+		t.synced = 0;
+		t.crossed = 0;
+		void **top = (void **)(b.stacks[i] + stack_bytes); // 16-byte aligned
+		top[-1] = nullptr;                                 // fiber_start's return address
+		top[-2] = (void *)fiber_start;
+		for (int r = 3; r <= 8; r++) top[-r] = nullptr;
+		t.sp = &top[-8];
+	}
+	int warps = (n + 31) / 32;
+	for (;;) {
+		for (int k = 0; k < n; k++) {
+			Thread &t = b.th[reverse ? n - 1 - k : k];
+			if (t.state != RUN) continue;
+			b.cur = &t;
+			emu_tid = t.tid;
+			emu_switch(&b.sched, t.sp);
+			if (!b.fail.empty()) return false;
+		}
+		bool released = false;
+		int alive = 0, atblock = 0;
+		for (int w = 0; w < warps; w++) {
+			int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
+			int live = 0, atwarp = 0;
+			for (int i = lo; i < hi; i++) {
+				live += b.th[i].state != DONE;
+				atwarp += b.th[i].state == AT_WARP;
+				atblock += b.th[i].state == AT_BLOCK;
+			}
+			alive += live;
+			if (atwarp == 0 || atwarp != live) continue;
+			for (int i = lo; i < hi; i++) {
+				Thread &t = b.th[i];
+				if (t.state == DONE) {
+					b.fail = "warp shuffle while lane " + std::to_string(i - lo) + " of warp " + std::to_string(w) + " has returned (undefined with a full mask)";
+					return false;
+				}
+				if (t.crossed != b.th[lo].crossed) {
+					b.fail = "lanes of warp " + std::to_string(w) + " at different shuffles";
+					return false;
+				}
+			}
+			for (int i = lo; i < hi; i++) b.th[i].state = RUN;
+			released = true;
+		}
+		if (released) continue;
+		if (alive == 0) return true;
+		if (atblock != alive) {
+			b.fail = "deadlock: some threads wait in a warp shuffle, others at __syncthreads";
+			return false;
+		}
+		if (alive != n) {
+			b.fail = "__syncthreads reached by " + std::to_string(alive) + " of " + std::to_string(n) + " threads (the others returned)";
+			return false;
+		}
+		for (Thread &t : b.th) {
+			if (t.synced != b.th[0].synced) {
+				b.fail = "threads of the block at different __syncthreads (thread " + std::to_string(&t - &b.th[0]) + " has passed " +
+				         std::to_string(t.synced) + ", thread 0 " + std::to_string(b.th[0].synced) + ")";
+				return false;
+			}
+		}
+		for (Thread &t : b.th) {
+			t.state = RUN;
+			t.synced++;
+		}
+	}
+}
+
+// ---- kernels ----
+
+template <class... A, size_t... I>
+void call_impl(void (*f)(A...), void **p, std::index_sequence<I...>) {
+	f(*static_cast<typename std::remove_reference<A>::type *>(p[I])...);
+}
+
+template <class... A>
+void call(void (*f)(A...), void **p) {
+	call_impl(f, p, std::index_sequence_for<A...>{});
+}
+
+struct Entry {
+	const char *name;
+	void (*invoke)(void **);
+};
+
+} // namespace
+
+void emu_syncthreads() { park(AT_BLOCK); }
+
+uint64_t *emu_shfl_exchange(uint64_t v, int lane_mask, unsigned mask, int width) {
+	Thread *t = blk->cur;
+	if (mask != 0xffffffffu) failf("__shfl_xor_sync", "mask %llx is not emulated (full mask only)", mask, 0);
+	if (width <= 0 || width > 32 || (width & (width - 1))) failf("__shfl_xor_sync", "width %lld", width, 0);
+	t->slot = v;
+	park(AT_WARP);
+	t->crossed++;
+	int src = t->lane ^ lane_mask;
+	if (src / width != t->lane / width) src = t->lane;
+	size_t i = (size_t)t->warp * 32 + src;
+	if (src < 0 || src > 31 || i >= blk->th.size()) failf("__shfl_xor_sync", "lane %lld reads lane %lld, which does not exist", t->lane, src);
+	t->got = blk->th[i].slot;
+	park(AT_WARP);
+	t->crossed++;
+	return &t->got;
+}
+
+void *emu_dyn_shared() { return blk->dyn.data(); }
+
+// The kernels, as C++: build.sh writes kernels_emu.inc (kernels.cu with its extern
+// __shared__ declarations turned into emu_dyn_shared() pointers) and entries.inc (K(name)
+// for every .entry of kernels.ptx).
+#include "kernels_emu.inc"
+
+namespace {
+
+#define K(name) {#name, [](void **p) { call(name, p); }},
+const Entry entries[] = {
+#include "entries.inc"
+};
+#undef K
+
+const Entry *find(const char *name) {
+	for (const Entry &e : entries)
+		if (strcmp(e.name, name) == 0) return &e;
+	return nullptr;
+}
+
+bool reverse_order() {
+	const char *s = getenv("IMMKIT_CUDA_EMU_ORDER");
+	return s != nullptr && strcmp(s, "reverse") == 0;
+}
+
+// ---- cuBLAS ----
+
+int math_mode;
+
+float tf32(float x) {
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	if ((u & 0x7f800000u) == 0x7f800000u) return x;
+	u = (u + 0x1000u) & 0xffffe000u; // to nearest, ties away (cvt.rna.tf32.f32)
+	memcpy(&x, &u, 4);
+	return x;
+}
+
+float load(const void *p, int type, long long i) {
+	if (type == 14) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+	return ((const float *)p)[i];
+}
+
+// gemm is column-major C = alpha op(A) op(B) + beta C for one matrix of a batch. The
+// operands are packed (op(A) column-major, op(B) column j contiguous) and rounded to TF32
+// when the math mode or compute type says so; each element is summed in float over l in
+// order. Columns of C are split among the CPU's threads.
+int gemm(int ta, int tb, int m, int n, int k, float alpha, const void *a, int atype, int lda, const void *b, int btype, int ldb,
+         float beta, void *c, int ctype, int ldc, bool round) {
+	if (m < 0 || n < 0 || k < 0 || (atype != 0 && atype != 14) || (btype != 0 && btype != 14) || (ctype != 0 && ctype != 14)) return 7;
+	if (lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m || lda < 1 || ldb < 1 || ldc < 1) return 7;
+	std::vector<float> ap((size_t)m * k), bp((size_t)n * k);
+	// pack(dst, src, type, ld, rows, cols, t): dst[c*rows + r] = X[r, c] of X = op(src)
+	auto pack = [round](float *dst, const void *src, int type, int ld, int rows, int cols, bool t) {
+		for (int c = 0; c < cols; c++)
+			for (int r = 0; r < rows; r++) {
+				long long at = t ? c + (long long)r * ld : r + (long long)c * ld;
+				float v = type == 14 ? __bfloat162float(((const __nv_bfloat16 *)src)[at]) : ((const float *)src)[at];
+				dst[(size_t)c * rows + r] = round ? tf32(v) : v;
+			}
+	};
+	pack(ap.data(), a, atype, lda, m, k, ta);
+	// op(B) is k x n; packed with column j contiguous: pack op(B)^T's columns
+	pack(bp.data(), b, btype, ldb, k, n, tb);
+	auto cols = [&](int j0, int j1) {
+		const int panel = 256;
+		float acc[panel];
+		for (int i0 = 0; i0 < m; i0 += panel) {
+			int ib = m - i0 < panel ? m - i0 : panel;
+			for (int j = j0; j < j1; j++) {
+				for (int i = 0; i < ib; i++) acc[i] = 0.0f;
+				const float *bj = &bp[(size_t)j * k];
+				for (int l = 0; l < k; l++) {
+					const float *col = &ap[(size_t)l * m + i0];
+					float bv = bj[l];
+					for (int i = 0; i < ib; i++) acc[i] += col[i] * bv;
+				}
+				for (int i = 0; i < ib; i++) {
+					long long o = i0 + i + (long long)j * ldc;
+					float v = alpha * acc[i];
+					if (beta != 0.0f) v += beta * load(c, ctype, o);
+					if (ctype == 14)
+						((__nv_bfloat16 *)c)[o] = __float2bfloat16_rn(v);
+					else
+						((float *)c)[o] = v;
+				}
+			}
+		}
+	};
+	int nt = (int)std::thread::hardware_concurrency();
+	if (nt < 2 || (double)m * n * k < 4e6 || n < 2) {
+		cols(0, n);
+		return 0;
+	}
+	if (nt > n) nt = n;
+	std::vector<std::thread> ts;
+	for (int t = 1; t < nt; t++) ts.emplace_back(cols, (int)((long long)n * t / nt), (int)((long long)n * (t + 1) / nt));
+	cols(0, n / nt);
+	for (auto &t : ts) t.join();
+	return 0;
+}
+
+int gemm_batched(int ta, int tb, int m, int n, int k, const float *alpha, const void *a, int atype, int lda, long long sa, const void *b,
+                 int btype, int ldb, long long sb, const float *beta, void *c, int ctype, int ldc, long long sc, int batch, int compute) {
+	// CUBLAS_COMPUTE_32F (68) and _32F_FAST_TF32 (77); the others are not emulated
+	// (CUBLAS_STATUS_NOT_SUPPORTED).
+	if (compute != 68 && compute != 77) return 15;
+	bool round = compute == 77 || (math_mode == 3 && atype == 0 && btype == 0);
+	size_t ea = atype == 14 ? 2 : 4, eb = btype == 14 ? 2 : 4, ec = ctype == 14 ? 2 : 4;
+	for (int i = 0; i < batch; i++) {
+		int s = gemm(ta, tb, m, n, k, *alpha, (const char *)a + i * sa * ea, atype, lda, (const char *)b + i * sb * eb, btype, ldb, *beta,
+		             (char *)c + i * sc * ec, ctype, ldc, round);
+		if (s) return s;
+	}
+	return 0;
+}
+
+} // namespace
+
+// ---- the exported driver API ----
+
+extern "C" {
+
+CUresult cuInit(unsigned) { return CUDA_SUCCESS; }
+CUresult cuDriverGetVersion(int *v) {
+	*v = 13000;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGet(int *d, int ordinal) {
+	if (ordinal != 0) return CUDA_ERROR_INVALID_VALUE;
+	*d = 0;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetName(char *name, int len, int) {
+	snprintf(name, len, "immkit CUDA emulator (CPU)");
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceTotalMem_v2(size_t *mem, int) {
+	*mem = (size_t)sysconf(_SC_PHYS_PAGES) * page;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetAttribute(int *v, int attr, int) {
+	*v = attr == 75 ? 8 : 0; // compute capability 8.0, the PTX target
+	return CUDA_SUCCESS;
+}
+static int the_ctx;
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int) {
+	*ctx = &the_ctx;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxSetCurrent(void *) { return CUDA_SUCCESS; }
+CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
+
+// cuModuleLoadData checks that every .entry of the PTX has an emulated kernel, so the
+// library and the embedded PTX come from the same kernels.cu.
+CUresult cuModuleLoadData(void **mod, const void *image) {
+	const char *s = (const char *)image;
+	for (const char *p = strstr(s, ".entry "); p != nullptr; p = strstr(p + 1, ".entry ")) {
+		const char *q = p + 7;
+		size_t n = strcspn(q, "( \n");
+		std::string name(q, n);
+		if (find(name.c_str()) == nullptr) {
+			std::lock_guard<std::mutex> g(mu);
+			last_fail = "PTX entry " + name + " has no emulated kernel (rebuild the emulator)";
+			return CUDA_ERROR_INVALID_IMAGE;
+		}
+	}
+	*mod = (void *)entries;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuModuleGetFunction(void **fn, void *, const char *name) {
+	const Entry *e = find(name);
+	if (e == nullptr) return CUDA_ERROR_NOT_FOUND;
+	*fn = (void *)e;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) { return mem_alloc(p, bytes); }
+CUresult cuMemFree_v2(CUdeviceptr p) { return mem_free(p); }
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+	memcpy((void *)dst, src, n);
+	return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+	memcpy(dst, (const void *)src, n);
+	return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+	memmove((void *)dst, (const void *)src, n);
+	return CUDA_SUCCESS;
+}
+CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned v, size_t n) {
+	uint32_t *p = (uint32_t *)dst;
+	for (size_t i = 0; i < n; i++) p[i] = v;
+	return CUDA_SUCCESS;
+}
+CUresult cuMemAllocHost_v2(void **p, size_t n) {
+	*p = malloc(n ? n : 1);
+	return *p ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+CUresult cuMemFreeHost(void *p) {
+	free(p);
+	return CUDA_SUCCESS;
+}
+
+CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem, void *,
+                        void **params, void **) {
+	const Entry *e = (const Entry *)fn;
+	unsigned long long nt = (unsigned long long)bx * by * bz;
+	if (nt == 0 || nt > 1024 || bz > 64 || gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || shmem > 48 * 1024) {
+		std::lock_guard<std::mutex> g(mu);
+		last_fail = std::string(e->name) + ": invalid launch geometry";
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	thread_local Block b;
+	b.th.resize(nt);
+	while (b.stacks.size() < nt) b.stacks.push_back((char *)aligned_alloc(64, stack_bytes));
+	b.dyn.assign(shmem, 0);
+	b.invoke = e->invoke;
+	b.params = params;
+	b.fail.clear();
+	for (unsigned z = 0, i = 0; z < bz; z++)
+		for (unsigned y = 0; y < by; y++)
+			for (unsigned x = 0; x < bx; x++, i++) {
+				b.th[i].tid = emu_dim3{x, y, z};
+				b.th[i].lane = i % 32;
+				b.th[i].warp = i / 32;
+			}
+	blk = &b;
+	emu_bdim = emu_dim3{bx, by, bz};
+	emu_gdim = emu_dim3{gx, gy, gz};
+	bool rev = reverse_order();
+	for (unsigned z = 0; z < gz; z++)
+		for (unsigned y = 0; y < gy; y++)
+			for (unsigned x = 0; x < gx; x++) {
+				emu_bid = emu_dim3{x, y, z};
+				if (!run_block(rev)) {
+					std::lock_guard<std::mutex> g(mu);
+					last_fail = std::string(e->name) + " " + where(emu_bid) + ": " + b.fail;
+					blk = nullptr;
+					return CUDA_ERROR_LAUNCH_FAILED;
+				}
+			}
+	blk = nullptr;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuGetErrorString(CUresult r, const char **s) {
+	static thread_local std::string msg;
+	switch (r) {
+	case CUDA_ERROR_INVALID_VALUE:
+	case CUDA_ERROR_INVALID_IMAGE:
+	case CUDA_ERROR_LAUNCH_FAILED: {
+		std::lock_guard<std::mutex> g(mu);
+		msg = "emulator: " + last_fail;
+		*s = msg.c_str();
+		return CUDA_SUCCESS;
+	}
+	case CUDA_ERROR_OUT_OF_MEMORY:
+		*s = "emulator: out of memory";
+		return CUDA_SUCCESS;
+	case CUDA_ERROR_NOT_FOUND:
+		*s = "emulator: no such kernel";
+		return CUDA_SUCCESS;
+	}
+	*s = "emulator: unknown error";
+	return CUDA_SUCCESS;
+}
+
+// ---- the exported cuBLAS API ----
+
+static int the_handle;
+int cublasCreate_v2(void **h) {
+	*h = &the_handle;
+	return 0;
+}
+int cublasSetStream_v2(void *, void *) { return 0; }
+int cublasSetMathMode(void *, int mode) {
+	math_mode = mode;
+	return 0;
+}
+int cublasSgemm_v2(void *, int ta, int tb, int m, int n, int k, const float *alpha, const float *a, int lda, const float *b, int ldb,
+                   const float *beta, float *c, int ldc) {
+	return gemm_batched(ta, tb, m, n, k, alpha, a, 0, lda, 0, b, 0, ldb, 0, beta, c, 0, ldc, 0, 1, 68);
+}
+int cublasSgemmStridedBatched(void *, int ta, int tb, int m, int n, int k, const float *alpha, const float *a, int lda, long long sa,
+                              const float *b, int ldb, long long sb, const float *beta, float *c, int ldc, long long sc, int batch) {
+	return gemm_batched(ta, tb, m, n, k, alpha, a, 0, lda, sa, b, 0, ldb, sb, beta, c, 0, ldc, sc, batch, 68);
+}
+int cublasGemmEx(void *, int ta, int tb, int m, int n, int k, const void *alpha, const void *a, int atype, int lda, const void *b, int btype,
+                 int ldb, const void *beta, void *c, int ctype, int ldc, int compute, int) {
+	return gemm_batched(ta, tb, m, n, k, (const float *)alpha, a, atype, lda, 0, b, btype, ldb, 0, (const float *)beta, c, ctype, ldc, 0, 1,
+	                    compute);
+}
+int cublasGemmStridedBatchedEx(void *, int ta, int tb, int m, int n, int k, const void *alpha, const void *a, int atype, int lda,
+                               long long sa, const void *b, int btype, int ldb, long long sb, const void *beta, void *c, int ctype, int ldc,
+                               long long sc, int batch, int compute, int) {
+	return gemm_batched(ta, tb, m, n, k, (const float *)alpha, a, atype, lda, sa, b, btype, ldb, sb, (const float *)beta, c, ctype, ldc, sc,
+	                    batch, compute);
+}
+
+} // extern "C"
