@@ -17,6 +17,11 @@
 #                                      Also an `immtrain toy` run on the GPU (energy distances).
 #   GPU_CHECK_DEMO=1 (on the --run)     also `immtrain multimodal --demo` with the GPU defaults
 #                                      until the budget runs out, then its eval.
+#   GPU_CHECK_DRY=1 (on the --run)      a rehearsal on the CUDA emulator (docs/cuda.md): with
+#                                      IMMKIT_CUDA_LIB_DIR pointing at it, runs every part with
+#                                      one-iteration benchmarks on small shapes, so the script,
+#                                      its flags and its table are checked before GPU minutes
+#                                      are spent (the figures mean nothing).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/gpu-bin"
@@ -64,7 +69,12 @@ fi
 # Results go to gpu-bin/results; with $OUT set (the device tool), they are also packed into
 # $OUT/results.tgz beside $OUT/table.txt (the tool brings back at most 8 files).
 out="$bin/results"
-rm -rf "$out" && mkdir -p "$out"
+if [[ -n "${GPU_CHECK_TABLE_ONLY:-}" ]]; then # re-print the table of an earlier run's results
+	mkdir -p "$out"
+	[[ -f "$out/parity.log" || ! -f "${OUT:-/nonexistent}/results.tgz" ]] || tar -C "$out" -xzf "$OUT/results.tgz"
+else
+	rm -rf "$out" && mkdir -p "$out"
+fi
 pack() {
 	if [[ -n "${OUT:-}" && -d "$OUT" ]]; then
 		tar -C "$out" -czf "$OUT/results.tgz" . && cp "$out/table.txt" "$OUT/" 2>/dev/null
@@ -78,11 +88,9 @@ cd "$work" || exit 1
 # The MNIST training gets what is left of GPU_CHECK_BUDGET seconds (default 420) after
 # the other parts, at most MNIST_SECONDS, keeping 45 s for its evaluation.
 deadline=$(($(date +%s) + ${GPU_CHECK_BUDGET:-420}))
-if [[ -z "${GPU_CHECK_TABLE_ONLY:-}" ]]; then # set it to re-print the table of $OUT
-echo "== commit $(cat commit 2>/dev/null)"
-echo "== card"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/card.txt"
-
+unxz_() { if command -v xz >/dev/null; then xz -dc "$1"; else
+	python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.decompress(open(sys.argv[1], "rb").read()))' "$1"; fi; }
+for z in *.xz; do unxz_ "$z" >"${z%.xz}" && chmod +x "${z%.xz}" && rm -f "$z"; done
 # cuBLAS may live outside the loader path (e.g. in PyTorch's nvidia-cublas wheel).
 if [[ -z "${IMMKIT_CUDA_LIB_DIR:-}" ]] && ! ldconfig -p 2>/dev/null | grep -qE 'libcublas\.so\.1[123] '; then
 	for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-*/lib64 \
@@ -94,9 +102,11 @@ if [[ -z "${IMMKIT_CUDA_LIB_DIR:-}" ]] && ! ldconfig -p 2>/dev/null | grep -qE '
 	done
 fi
 echo "== IMMKIT_CUDA_LIB_DIR=${IMMKIT_CUDA_LIB_DIR:-(unset)}"
-unxz_() { if command -v xz >/dev/null; then xz -dc "$1"; else
-	python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.decompress(open(sys.argv[1], "rb").read()))' "$1"; fi; }
-for z in *.xz; do unxz_ "$z" >"${z%.xz}" && chmod +x "${z%.xz}" && rm -f "$z"; done
+if [[ -z "${GPU_CHECK_TABLE_ONLY:-}" ]]; then # set it to re-print the table of $OUT
+echo "== commit $(cat commit 2>/dev/null)"
+echo "== card"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/card.txt"
+
 if [[ -x immtrain ]]; then
 	echo "== immtrain toy 8gaussians on the GPU (in the background while the parity tests run)"
 	(timeout 150 ./immtrain toy --dataset 8gaussians --device cuda --out /tmp/toy-gpu >"$out/toy.log" 2>&1
@@ -117,8 +127,15 @@ echo "== driver shim and device choice"
 timeout 60 ./cudadrv.test -test.v 2>&1 | tee "$out/cudadrv.log" | grep -E "^(---|ok|FAIL|PASS)|CUDA device|no GPU"
 timeout 60 ./device.test -test.v 2>&1 | tee "$out/device.log" | grep -E "^(---|ok|FAIL|PASS)|auto:|cuda:"
 
+# GPU_CHECK_DRY: the emulator runs the parity tests in minutes and a benchmark iteration
+# of a large shape in hours; benchmarks then run once, on the small shapes only.
+dry="${GPU_CHECK_DRY:-}"
+bench_res=(.) benchtime=200ms dit_bench='DiTStep/S2-32x32x3-b256' dit_n=20x prof_n=3x parity_limit=120
+if [[ -n "$dry" ]]; then
+	bench_res=(Copy 'Elementwise/^Mul/' 'Gemm/^fp32$/^4096x1024x1024$') benchtime=1x dit_bench='DiTStep/tiny' dit_n=1x prof_n=1x parity_limit=600
+fi
 echo "== parity tests"
-timeout 120 ./cuda.test -test.v -test.run . 2>&1 >"$out/parity.log"
+timeout "$parity_limit" ./cuda.test -test.v -test.run . 2>&1 >"$out/parity.log"
 prc=$?
 grep -E "^(--- |ok|FAIL|PASS|panic)|not run" "$out/parity.log" | grep -v "^--- PASS: TestElementwise/" | head -80
 echo "parity exit status: $prc"
@@ -129,21 +146,24 @@ if [[ -n "${toypid:-}" ]]; then
 fi
 
 echo "== benchmarks"
-timeout 150 ./cuda.test -test.run '^$' -test.bench . -test.benchtime 200ms 2>&1 >"$out/bench.log"
-echo "bench exit status: $?"
+: >"$out/bench.log"
+for re in "${bench_res[@]}"; do
+	timeout 150 ./cuda.test -test.run '^$' -test.bench "$re" -test.benchtime "$benchtime" 2>&1 >>"$out/bench.log"
+	echo "bench exit status: $?"
+done
 
 echo "== IMM DiT-S/2 training step, 32x32x3, batch 256 (both forward passes, backward, AdamW)"
 for dev in cuda cuda-tf32 cuda-bf16; do
-	IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 20x 2>&1 |
+	IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench "$dit_bench" -test.benchtime "$dit_n" 2>&1 |
 		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$dev/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
 done
 echo "== the same, cuda-tf32, with IMMKIT_PROFILE=1 (each op synchronised and timed: shares, not speed)"
-IMMKIT_PROFILE=1 IMMKIT_BENCH_DEVICE=cuda-tf32 timeout 60 ./imm.test -test.run '^$' -test.bench 'DiTStep/S2-32x32x3-b256' -test.benchtime 3x >"$out/dit-prof.log" 2>&1
+IMMKIT_PROFILE=1 IMMKIT_BENCH_DEVICE=cuda-tf32 timeout 60 ./imm.test -test.run '^$' -test.bench "$dit_bench" -test.benchtime "$prof_n" >"$out/dit-prof.log" 2>&1
 grep -E "^prof: +[0-9]" "$out/dit-prof.log" | head -25
 cat "$out/dit.log" >>"$out/bench.log"
 
 echo "== PyTorch reference (mlp64 and dit-s2-32px lines of imm_torch_ref.py, eager and compiled)"
-if [[ -f imm_torch_ref.py ]] && python3 -c "import torch" 2>/dev/null; then
+if [[ -z "$dry" && -f imm_torch_ref.py ]] && python3 -c "import torch" 2>/dev/null; then
 	timeout 180 python3 -c '
 import sys; sys.argv = ["imm_torch_ref.py"]
 import imm_torch_ref as r, torch
@@ -162,7 +182,7 @@ if [[ -n "${mnistpid:-}" ]] && wait "$mnistpid"; then
 	left=$((deadline - $(date +%s) - 45))
 	((left < secs)) && secs=$left
 	((secs < 20)) && secs=20
-	echo "== MNIST: class-conditional ${MNIST_SIZE:-small} DiT on the GPU for ${secs}s (cuda-tf32), then eval"
+	echo "== MNIST: class-conditional ${MNIST_SIZE:-small} DiT on the GPU for ${secs}s (${MNIST_DEVICE:-cuda-tf32}), then eval"
 	# the MNIST recipe of scripts/mnist.sh (docs/eval.md) at batch 256, until the time limit
 	# (SIGINT writes a checkpoint) or MNIST_STEPS
 	timeout -s INT "$secs" ./immtrain --quiet multimodal --data "$m/shards" --out "$m/run" --modalities image \

@@ -20,6 +20,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -422,7 +425,63 @@ int gemm_batched(int ta, int tb, int m, int n, int k, const float *alpha, const 
 	return 0;
 }
 
+// ---- blocks on several CPU threads ----
+
+// Pool runs a job on every worker and on the caller, and returns when all are done.
+// Blocks are independent (no kernel of ours has atomics or inter-block communication),
+// so the results do not depend on which thread ran which block.
+struct Pool {
+	std::mutex m;
+	std::condition_variable start, done;
+	std::function<void()> job;
+	long long gen = 0;
+	int running = 0, n = 0;
+
+	explicit Pool(int workers) : n(workers) {
+		for (int i = 0; i < n; i++)
+			std::thread([this] {
+				long long seen = 0;
+				for (;;) {
+					std::function<void()> j;
+					{
+						std::unique_lock<std::mutex> l(m);
+						start.wait(l, [&] { return gen != seen; });
+						seen = gen;
+						j = job;
+					}
+					j();
+					std::lock_guard<std::mutex> l(m);
+					if (--running == 0) done.notify_all();
+				}
+			}).detach();
+	}
+
+	void run(const std::function<void()> &f) {
+		{
+			std::lock_guard<std::mutex> l(m);
+			job = f;
+			running = n;
+			gen++;
+		}
+		start.notify_all();
+		f();
+		std::unique_lock<std::mutex> l(m);
+		done.wait(l, [&] { return running == 0; });
+	}
+};
+
+// pool has IMMKIT_CUDA_EMU_THREADS threads in all (default: the CPUs), the caller included.
+Pool &pool() {
+	static Pool *p = [] {
+		int n = (int)std::thread::hardware_concurrency();
+		if (const char *s = getenv("IMMKIT_CUDA_EMU_THREADS")) n = atoi(s);
+		return new Pool(n > 1 ? n - 1 : 0);
+	}();
+	return *p;
+}
+
 } // namespace
+
 
 // ---- the exported driver API ----
 
@@ -520,36 +579,50 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
 		last_fail = std::string(e->name) + ": invalid launch geometry";
 		return CUDA_ERROR_INVALID_VALUE;
 	}
-	thread_local Block b;
-	b.th.resize(nt);
-	while (b.stacks.size() < nt) b.stacks.push_back((char *)aligned_alloc(64, stack_bytes));
-	b.dyn.assign(shmem, 0);
-	b.invoke = e->invoke;
-	b.params = params;
-	b.fail.clear();
-	for (unsigned z = 0, i = 0; z < bz; z++)
-		for (unsigned y = 0; y < by; y++)
-			for (unsigned x = 0; x < bx; x++, i++) {
-				b.th[i].tid = emu_dim3{x, y, z};
-				b.th[i].lane = i % 32;
-				b.th[i].warp = i / 32;
-			}
-	blk = &b;
-	emu_bdim = emu_dim3{bx, by, bz};
-	emu_gdim = emu_dim3{gx, gy, gz};
+	long long total = (long long)gx * gy * gz;
+	std::atomic<long long> next{0};
+	std::atomic<bool> failed{false};
+	std::string why;
 	bool rev = reverse_order();
-	for (unsigned z = 0; z < gz; z++)
-		for (unsigned y = 0; y < gy; y++)
-			for (unsigned x = 0; x < gx; x++) {
-				emu_bid = emu_dim3{x, y, z};
-				if (!run_block(rev)) {
-					std::lock_guard<std::mutex> g(mu);
-					last_fail = std::string(e->name) + " " + where(emu_bid) + ": " + b.fail;
-					blk = nullptr;
-					return CUDA_ERROR_LAUNCH_FAILED;
+	// work runs blocks taken from next on the calling thread (its own Block, stacks and
+	// static __shared__ variables) until none is left or one has failed.
+	auto work = [&]() {
+		thread_local Block b;
+		b.th.resize(nt);
+		while (b.stacks.size() < nt) b.stacks.push_back((char *)aligned_alloc(64, stack_bytes));
+		b.dyn.assign(shmem, 0);
+		b.invoke = e->invoke;
+		b.params = params;
+		b.fail.clear();
+		for (unsigned z = 0, i = 0; z < bz; z++)
+			for (unsigned y = 0; y < by; y++)
+				for (unsigned x = 0; x < bx; x++, i++) {
+					b.th[i].tid = emu_dim3{x, y, z};
+					b.th[i].lane = i % 32;
+					b.th[i].warp = i / 32;
 				}
+		blk = &b;
+		emu_bdim = emu_dim3{bx, by, bz};
+		emu_gdim = emu_dim3{gx, gy, gz};
+		for (long long k; !failed && (k = next++) < total;) {
+			emu_bid = emu_dim3{(unsigned)(k % gx), (unsigned)(k / gx % gy), (unsigned)(k / ((long long)gx * gy))};
+			if (!run_block(rev)) {
+				std::lock_guard<std::mutex> g(mu);
+				if (!failed) why = std::string(e->name) + " " + where(emu_bid) + ": " + b.fail;
+				failed = true;
 			}
-	blk = nullptr;
+		}
+		blk = nullptr;
+	};
+	if (total * nt >= 8192)
+		pool().run(work);
+	else
+		work();
+	if (failed) {
+		std::lock_guard<std::mutex> g(mu);
+		last_fail = why;
+		return CUDA_ERROR_LAUNCH_FAILED;
+	}
 	return CUDA_SUCCESS;
 }
 
