@@ -10,23 +10,30 @@ import (
 
 // BenchmarkGemmShapes times the weight-gradient products of the demo's tiny model (MLP
 // 64 -> 256 over 1056 tokens): dW = X^T dY in both orientations, and the forward product
-// for scale, in float32 on GOMAXPROCS workers.
+// for scale, and the MLP products of the MNIST tiny DiT (batch 64 x 16 tokens), in float32
+// on GOMAXPROCS workers. Peer: scripts/gemm-peer.py (numpy) on the same shapes.
 func BenchmarkGemmShapes(b *testing.B) {
 	for _, c := range []struct {
 		m, n, k int
-		ta      bool
-	}{{64, 256, 1056, true}, {256, 64, 1056, true}, {1056, 256, 64, false}} {
+		ta, tb  bool
+	}{
+		{64, 256, 1056, true, false}, {256, 64, 1056, true, false}, {1056, 256, 64, false, false}, // the demo's MLP
+		{1024, 256, 64, false, true}, {1024, 64, 256, false, true}, {256, 64, 1024, true, false}, // the MNIST tiny DiT's fc1, fc2, fc1 weight gradient
+	} {
 		d := New[float32](runtime.GOMAXPROCS(0))
 		a, bb, cc := d.Alloc(c.m*c.k), d.Alloc(c.k*c.n), d.Alloc(c.m*c.n)
 		d.RandNormal(a, 1, 0, 1)
 		d.RandNormal(bb, 2, 0, 1)
-		lda := c.k
+		lda, ldb := c.k, c.n
 		if c.ta {
 			lda = c.m
 		}
-		b.Run(fmt.Sprintf("%dx%dx%d/ta=%v", c.m, c.n, c.k, c.ta), func(b *testing.B) {
+		if c.tb {
+			ldb = c.k
+		}
+		b.Run(fmt.Sprintf("%dx%dx%d/ta=%v/tb=%v", c.m, c.n, c.k, c.ta, c.tb), func(b *testing.B) {
 			for range b.N {
-				d.Gemm(c.ta, false, c.m, c.n, c.k, 1, a, lda, bb, c.n, 0, cc, c.n)
+				d.Gemm(c.ta, c.tb, c.m, c.n, c.k, 1, a, lda, bb, ldb, 0, cc, c.n)
 			}
 			b.ReportMetric(float64(2*c.m*c.n*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

@@ -146,6 +146,10 @@ func (d *Device[T]) gemm(transA, transB bool, m, n, k int, alpha T, a []T, lda i
 		}
 		return
 	}
+	if af, ok := any(a).([]float32); ok && packedGemm {
+		sgemmPacked(transA, transB, m, n, k, float32(alpha), af, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, d.parallel)
+		return
+	}
 	// gonum parallelises over 64x64 blocks of c; split tall-thin products by rows.
 	grain := 64
 	// A weight gradient A^T B with few rows, more columns and a long k (64 x 256 x 1056 in

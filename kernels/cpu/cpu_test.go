@@ -616,3 +616,97 @@ func TestSumRowsTallFloat32(t *testing.T) {
 		t.Fatalf("SumRows of %dx%d float32: relative error %.3g against the float64 sum", rows, cols, rel)
 	}
 }
+
+// TestSgemmPacked checks the float32 GEMM (the packed AVX2 kernel where the CPU has it)
+// against a float64 loop: every transpose, edges of the 6x16 tiles, k over several 256
+// blocks, leading dimensions wider than the matrices, alpha and beta, and C poisoned
+// with NaN where beta is 0 (it must not be read).
+func TestSgemmPacked(t *testing.T) {
+	t.Logf("packed AVX2 kernel: %v", packedGemm)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, s := range []struct{ m, n, k int }{{1, 1, 1}, {6, 16, 1}, {7, 17, 3}, {5, 15, 300}, {72, 64, 64}, {100, 33, 513}, {1024, 64, 256}, {13, 200, 77}} {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				for _, beta := range []float32{0, 0.75} {
+					m, n, k := s.m, s.n, s.k
+					lda, ldb, ldc := k+3, n+5, n+2
+					if ta {
+						lda = m + 3
+					}
+					if tb {
+						ldb = k + 5
+					}
+					rowsA, rowsB := m, k
+					if ta {
+						rowsA = k
+					}
+					if tb {
+						rowsB = n
+					}
+					a, b := make([]float32, rowsA*lda), make([]float32, rowsB*ldb)
+					c := make([]float32, m*ldc)
+					for i := range a {
+						a[i] = float32(rng.NormFloat64())
+					}
+					for i := range b {
+						b[i] = float32(rng.NormFloat64())
+					}
+					for i := range c {
+						c[i] = float32(rng.NormFloat64())
+						if beta == 0 {
+							c[i] = float32(math.NaN())
+						}
+					}
+					ref := make([]float64, m*n)
+					var maxRef float64
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							var sum float64
+							for l := 0; l < k; l++ {
+								var av, bv float32
+								if ta {
+									av = a[l*lda+i]
+								} else {
+									av = a[i*lda+l]
+								}
+								if tb {
+									bv = b[j*ldb+l]
+								} else {
+									bv = b[l*ldb+j]
+								}
+								sum += float64(av) * float64(bv)
+							}
+							ref[i*n+j] = 1.5 * sum
+							if beta != 0 {
+								ref[i*n+j] += float64(beta) * float64(c[i*ldc+j])
+							}
+							maxRef = math.Max(maxRef, math.Abs(ref[i*n+j]))
+						}
+					}
+					d := New[float32](3)
+					cb := d.Alloc(len(c))
+					d.Write(cb, c)
+					ab, bb := d.Alloc(len(a)), d.Alloc(len(b))
+					d.Write(ab, a)
+					d.Write(bb, b)
+					d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, beta, cb, ldc)
+					got := Data[float32](cb)
+					var maxDiff float64
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							maxDiff = math.Max(maxDiff, math.Abs(float64(got[i*ldc+j])-ref[i*n+j]))
+						}
+						for j := n; j < ldc; j++ { // beyond n: untouched
+							if g, w := got[i*ldc+j], c[i*ldc+j]; g != w && !(g != g && w != w) {
+								t.Fatalf("%dx%dx%d: wrote c[%d,%d] beyond n", m, n, k, i, j)
+							}
+						}
+					}
+					if rel := maxDiff / maxRef; !(rel < 2e-6) {
+						t.Errorf("%dx%dx%d ta=%v tb=%v beta=%v: relative error %.3g", m, n, k, ta, tb, beta, rel)
+					}
+				}
+			}
+		}
+	}
+}
