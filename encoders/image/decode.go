@@ -233,6 +233,14 @@ func (d *Decoder) decode(data []byte, scale func(w, h int) int) (out *Decoded, e
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrFormat, format, err)
 		}
+		if screen := image.Rect(0, 0, cfg.Width, cfg.Height); img.Bounds() != screen {
+			// A GIF's first frame may cover part of the logical screen the header
+			// declares: draw it at its offset on a transparent screen (then the background),
+			// as browsers and Pillow show it.
+			canvas := image.NewNRGBA(screen)
+			draw.Draw(canvas, img.Bounds().Intersect(screen), img, img.Bounds().Intersect(screen).Min, draw.Src)
+			img = canvas
+		}
 		out.Image = toOpaque(img, d.Background)
 	}
 	out.Image = Orient(out.Image, out.Orientation)

@@ -496,3 +496,36 @@ func TestGenBadSet(t *testing.T) {
 		t.Fatalf("found %d bad image files, want 4", n)
 	}
 }
+
+// TestDecodeGIFFrameOffset: a GIF whose first frame covers only part of the logical
+// screen (found by FuzzDecode) decodes to the screen's size, the frame at its offset and
+// the background elsewhere, as browsers and Pillow show it.
+func TestDecodeGIFFrameOffset(t *testing.T) {
+	pal := color.Palette{color.NRGBA{200, 10, 30, 255}, color.NRGBA{0, 0, 0, 0}}
+	frame := image.NewPaletted(image.Rect(3, 2, 23, 14), pal) // 20x12 of a 25x14 screen
+	var buf bytes.Buffer
+	g := &gif.GIF{Image: []*image.Paletted{frame}, Delay: []int{0}, Config: image.Config{ColorModel: pal, Width: 25, Height: 14}}
+	if err := gif.EncodeAll(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	bg := color.NRGBA{5, 6, 7, 255}
+	d := Decoder{Background: bg}
+	dec, err := d.Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dec.Image.Bounds(); got != image.Rect(0, 0, 25, 14) || dec.Width != 25 || dec.Height != 14 {
+		t.Fatalf("decoded %v (%dx%d), want the 25x14 screen", got, dec.Width, dec.Height)
+	}
+	for y := 0; y < 14; y++ {
+		for x := 0; x < 25; x++ {
+			want := bg
+			if image.Pt(x, y).In(frame.Rect) {
+				want = color.NRGBA{200, 10, 30, 255}
+			}
+			if got := dec.Image.NRGBAAt(x, y); got != want {
+				t.Fatalf("pixel (%d,%d) = %v, want %v", x, y, got, want)
+			}
+		}
+	}
+}
