@@ -35,23 +35,14 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 		if pc > 0 {
 			be = 1
 		}
-		// Work items: a chunk of rows times a group of column panels, at least 4 items
-		// where possible so that short products (weight gradients of 64 rows) still
-		// use every worker; a chunk split over groups is packed by each.
-		groups := min(np, max(1, (4+chunks-1)/chunks))
-		parallel(chunks*groups, 1, func(lo, hi int) {
+		parallel(chunks, 1, func(lo, hi int) {
 			ap := getScratch[float32](sgemmMC * kb)
 			var tile [sgemmMR * sgemmNR]float32
-			packed := -1
-			for it := lo; it < hi; it++ {
-				ch, g := it/groups, it%groups
+			for ch := lo; ch < hi; ch++ {
 				i0 := ch * sgemmMC
 				mb := min(sgemmMC, m-i0)
-				if ch != packed {
-					packA(ap, transA, a, lda, i0, mb, pc, kb)
-					packed = ch
-				}
-				for jp := g * np / groups; jp < (g+1)*np/groups; jp++ {
+				packA(ap, transA, a, lda, i0, mb, pc, kb)
+				for jp := 0; jp < np; jp++ {
 					j0 := jp * sgemmNR
 					nb := min(sgemmNR, n-j0)
 					bpp := &bp[jp*kb*sgemmNR]
