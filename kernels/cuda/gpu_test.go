@@ -28,8 +28,7 @@ func gpu(t testing.TB) *Device {
 		gpuDev, gpuErr = New(Options{})
 		if gpuErr == nil {
 			fmt.Fprintf(os.Stdout, "kernels/cuda: GPU tests on %s\n", gpuDev.ctx.Name)
-		}
-		if gpuErr != nil {
+		} else {
 			fmt.Fprintf(os.Stdout, "kernels/cuda: GPU tests not run: %v\n", gpuErr)
 		}
 	})

@@ -93,6 +93,29 @@ func relDiff(g kernels.Device[float32], b kernels.Buffer, ref []float32) float64
 	return md / math.Max(mr, 1e-30)
 }
 
+// compareParams checks one training step's parameters on the GPU against the CPU: the
+// initial weights equal (both drawn from the same rng), and every gradient within tol of
+// the CPU's, relative to its largest value; it logs the worst gradient for gpu-check.
+func compareParams(t *testing.T, g kernels.Device[float32], what, name string, c, gp *nn.Registry[float32], tol float64) {
+	t.Helper()
+	var worstW, worstG float64
+	at := ""
+	for i, p := range c.Params {
+		q := gp.Params[i]
+		worstW = math.Max(worstW, relDiff(g, q.W, cpu.Data[float32](p.W)))
+		if r := relDiff(g, q.G, cpu.Data[float32](p.G)); r > worstG || math.IsInf(r, 1) {
+			worstG, at = r, fmt.Sprintf("parameter %d %s %v", i, p.Name, p.Shape)
+		}
+	}
+	t.Logf("PARITY\t%s\t%s\t%.3g", what, name, worstG)
+	if worstW != 0 {
+		t.Errorf("initial weights differ between the devices (%.3g)", worstW)
+	}
+	if !(worstG <= tol) {
+		t.Errorf("worst parameter gradient error %.3g at %s", worstG, at)
+	}
+}
+
 // TestDiTStep runs one IMM training step of a DiT (target branch, loss branch forward and
 // backward) on the CPU and on the GPU from the same weights, batch and draws, and compares
 // the loss and every parameter gradient: under 1e-3 relative in fp32, under 1e-2 with
@@ -172,22 +195,7 @@ func TestDiTStep(t *testing.T) {
 			if !(rel <= c.tol) {
 				t.Errorf("loss gpu %v cpu %v (relative %.3g)", lg, lc, rel)
 			}
-			var worstW, worstG float64
-			worstName := ""
-			for i, p := range sc.net.Reg.Params {
-				q := sg.net.Reg.Params[i]
-				worstW = math.Max(worstW, relDiff(g, q.W, cpu.Data[float32](p.W)))
-				if r := relDiff(g, q.G, cpu.Data[float32](p.G)); r > worstG || math.IsInf(r, 1) {
-					worstG, worstName = r, fmt.Sprintf("parameter %d (%d values)", i, p.G.Len())
-				}
-			}
-			t.Logf("PARITY\tDiT IMM gradients\t%s\t%.3g", c.name, worstG)
-			if worstW != 0 {
-				t.Errorf("initial weights differ between the devices (%.3g)", worstW)
-			}
-			if !(worstG <= c.tol) {
-				t.Errorf("worst parameter gradient error %.3g at %s", worstG, worstName)
-			}
+			compareParams(t, g, "DiT IMM gradients", c.name, sc.net.Reg, sg.net.Reg, c.tol)
 		})
 	}
 }
@@ -255,7 +263,7 @@ func TestMultimodalStep(t *testing.T) {
 				d    kernels.Device[float32]
 				net  *nn.Multimodal[float32]
 				loss float64
-				gen  []float32
+				gen  kernels.Buffer // after two held sampling steps
 			}
 			run := func(d kernels.Device[float32]) side {
 				net, err := nn.NewMultimodal(d, mc, rand.New(rand.NewPCG(1, 2)))
@@ -283,13 +291,11 @@ func TestMultimodalStep(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				start := d.Alloc(len(e))
-				d.Write(start, e)
-				if err := mm.SampleHeld(start, bx, present, rows, imm.Sampler{Steps: 2, Guide: 2, Null: net.Null(), Labels: labels}); err != nil {
+				gen := d.Alloc(len(e))
+				d.Write(gen, e)
+				if err := mm.SampleHeld(gen, bx, present, rows, imm.Sampler{Steps: 2, Guide: 2, Null: net.Null(), Labels: labels}); err != nil {
 					t.Fatal(err)
 				}
-				gen := make([]float32, len(e))
-				d.Read(gen, start)
 				return side{d, net, loss, gen}
 			}
 			sc := run(cpu.New[float32](runtime.GOMAXPROCS(0)))
@@ -299,25 +305,11 @@ func TestMultimodalStep(t *testing.T) {
 			if !(rel <= c.tol) || sc.loss == 0 {
 				t.Errorf("loss gpu %v cpu %v (relative %.3g)", sg.loss, sc.loss, rel)
 			}
-			var worst float64
-			at := ""
-			for i, p := range sc.net.Reg.Params {
-				if r := relDiff(g, sg.net.Reg.Params[i].G, cpu.Data[float32](p.G)); r > worst || math.IsInf(r, 1) {
-					worst, at = r, fmt.Sprintf("parameter %d %v", i, p.Shape)
-				}
-			}
-			t.Logf("PARITY\tmultimodal IMM gradients\t%s\t%.3g", c.name, worst)
-			if !(worst <= c.tol) {
-				t.Errorf("worst parameter gradient error %.3g at %s", worst, at)
-			}
-			var md, mr float64
-			for i := range sc.gen {
-				md = math.Max(md, math.Abs(float64(sg.gen[i]-sc.gen[i])))
-				mr = math.Max(mr, math.Abs(float64(sc.gen[i])))
-			}
-			t.Logf("PARITY\tmultimodal held sampling, 2 steps\t%s\t%.3g", c.name, md/mr)
-			if !(md/mr <= c.tol) {
-				t.Errorf("held samples differ by %.3g relative", md/mr)
+			compareParams(t, g, "multimodal IMM gradients", c.name, sc.net.Reg, sg.net.Reg, c.tol)
+			gen := relDiff(g, sg.gen, cpu.Data[float32](sc.gen))
+			t.Logf("PARITY\tmultimodal held sampling, 2 steps\t%s\t%.3g", c.name, gen)
+			if !(gen <= c.tol) {
+				t.Errorf("held samples differ by %.3g relative", gen)
 			}
 		})
 	}

@@ -8,7 +8,7 @@
 // and reductions, the argument order of every launch, barrier and shuffle discipline
 // (see cuda_emu.h), and reads or writes past the end of an allocation (each buffer ends
 // at a guard page). What it cannot: timing, the PTX compiler, and races between blocks
-// (blocks run one after another).
+// (blocks run on several CPU threads, but nothing looks for such races).
 //
 // Environment: IMMKIT_CUDA_EMU_ORDER=reverse runs the threads of a block in reverse
 // order between barriers, which exposes a missing barrier the forward order hides.
@@ -333,103 +333,12 @@ bool reverse_order() {
 	return s != nullptr && strcmp(s, "reverse") == 0;
 }
 
-// ---- cuBLAS ----
-
-int math_mode;
-
-float tf32(float x) {
-	uint32_t u;
-	memcpy(&u, &x, 4);
-	if ((u & 0x7f800000u) == 0x7f800000u) return x;
-	u = (u + 0x1000u) & 0xffffe000u; // to nearest, ties away (cvt.rna.tf32.f32)
-	memcpy(&x, &u, 4);
-	return x;
-}
-
-float load(const void *p, int type, long long i) {
-	if (type == 14) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-	return ((const float *)p)[i];
-}
-
-// gemm is column-major C = alpha op(A) op(B) + beta C for one matrix of a batch. The
-// operands are packed (op(A) column-major, op(B) column j contiguous) and rounded to TF32
-// when the math mode or compute type says so; each element is summed in float over l in
-// order. Columns of C are split among the CPU's threads.
-int gemm(int ta, int tb, int m, int n, int k, float alpha, const void *a, int atype, int lda, const void *b, int btype, int ldb,
-         float beta, void *c, int ctype, int ldc, bool round) {
-	if (m < 0 || n < 0 || k < 0 || (atype != 0 && atype != 14) || (btype != 0 && btype != 14) || (ctype != 0 && ctype != 14)) return 7;
-	if (lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m || lda < 1 || ldb < 1 || ldc < 1) return 7;
-	std::vector<float> ap((size_t)m * k), bp((size_t)n * k);
-	// pack(dst, src, type, ld, rows, cols, t): dst[c*rows + r] = X[r, c] of X = op(src)
-	auto pack = [round](float *dst, const void *src, int type, int ld, int rows, int cols, bool t) {
-		for (int c = 0; c < cols; c++)
-			for (int r = 0; r < rows; r++) {
-				long long at = t ? c + (long long)r * ld : r + (long long)c * ld;
-				float v = type == 14 ? __bfloat162float(((const __nv_bfloat16 *)src)[at]) : ((const float *)src)[at];
-				dst[(size_t)c * rows + r] = round ? tf32(v) : v;
-			}
-	};
-	pack(ap.data(), a, atype, lda, m, k, ta);
-	// op(B) is k x n; packed with column j contiguous: pack op(B)^T's columns
-	pack(bp.data(), b, btype, ldb, k, n, tb);
-	auto cols = [&](int j0, int j1) {
-		const int panel = 256;
-		float acc[panel];
-		for (int i0 = 0; i0 < m; i0 += panel) {
-			int ib = m - i0 < panel ? m - i0 : panel;
-			for (int j = j0; j < j1; j++) {
-				for (int i = 0; i < ib; i++) acc[i] = 0.0f;
-				const float *bj = &bp[(size_t)j * k];
-				for (int l = 0; l < k; l++) {
-					const float *col = &ap[(size_t)l * m + i0];
-					float bv = bj[l];
-					for (int i = 0; i < ib; i++) acc[i] += col[i] * bv;
-				}
-				for (int i = 0; i < ib; i++) {
-					long long o = i0 + i + (long long)j * ldc;
-					float v = alpha * acc[i];
-					if (beta != 0.0f) v += beta * load(c, ctype, o);
-					if (ctype == 14)
-						((__nv_bfloat16 *)c)[o] = __float2bfloat16_rn(v);
-					else
-						((float *)c)[o] = v;
-				}
-			}
-		}
-	};
-	int nt = (int)std::thread::hardware_concurrency();
-	if (nt < 2 || (double)m * n * k < 4e6 || n < 2) {
-		cols(0, n);
-		return 0;
-	}
-	if (nt > n) nt = n;
-	std::vector<std::thread> ts;
-	for (int t = 1; t < nt; t++) ts.emplace_back(cols, (int)((long long)n * t / nt), (int)((long long)n * (t + 1) / nt));
-	cols(0, n / nt);
-	for (auto &t : ts) t.join();
-	return 0;
-}
-
-int gemm_batched(int ta, int tb, int m, int n, int k, const float *alpha, const void *a, int atype, int lda, long long sa, const void *b,
-                 int btype, int ldb, long long sb, const float *beta, void *c, int ctype, int ldc, long long sc, int batch, int compute) {
-	// CUBLAS_COMPUTE_32F (68) and _32F_FAST_TF32 (77); the others are not emulated
-	// (CUBLAS_STATUS_NOT_SUPPORTED).
-	if (compute != 68 && compute != 77) return 15;
-	bool round = compute == 77 || (math_mode == 3 && atype == 0 && btype == 0);
-	size_t ea = atype == 14 ? 2 : 4, eb = btype == 14 ? 2 : 4, ec = ctype == 14 ? 2 : 4;
-	for (int i = 0; i < batch; i++) {
-		int s = gemm(ta, tb, m, n, k, *alpha, (const char *)a + i * sa * ea, atype, lda, (const char *)b + i * sb * eb, btype, ldb, *beta,
-		             (char *)c + i * sc * ec, ctype, ldc, round);
-		if (s) return s;
-	}
-	return 0;
-}
-
 // ---- blocks on several CPU threads ----
 
-// Pool runs a job on every worker and on the caller, and returns when all are done.
-// Blocks are independent (no kernel of ours has atomics or inter-block communication),
-// so the results do not depend on which thread ran which block.
+// Pool runs a job on every worker and on the caller, and returns when all are done: the
+// blocks of a launch and the columns of a GEMM. Blocks are independent (no kernel of ours
+// has atomics or inter-block communication), so the results do not depend on which
+// thread ran which block.
 struct Pool {
 	std::mutex m;
 	std::condition_variable start, done;
@@ -478,6 +387,96 @@ Pool &pool() {
 		return new Pool(n > 1 ? n - 1 : 0);
 	}();
 	return *p;
+}
+
+// ---- cuBLAS ----
+
+int math_mode;
+
+float tf32(float x) {
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	if ((u & 0x7f800000u) == 0x7f800000u) return x;
+	u = (u + 0x1000u) & 0xffffe000u; // to nearest, ties away (cvt.rna.tf32.f32)
+	memcpy(&x, &u, 4);
+	return x;
+}
+
+float load(const void *p, int type, long long i) {
+	if (type == 14) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+	return ((const float *)p)[i];
+}
+
+// gemm is column-major C = alpha op(A) op(B) + beta C for one matrix of a batch. The
+// operands are packed (op(A) column-major, op(B) column j contiguous) and rounded to TF32
+// when the math mode or compute type says so; each element is summed in float over l in
+// order. Columns of C are shared out among the pool's threads.
+int gemm(int ta, int tb, int m, int n, int k, float alpha, const void *a, int atype, int lda, const void *b, int btype, int ldb,
+         float beta, void *c, int ctype, int ldc, bool round) {
+	if (m < 0 || n < 0 || k < 0 || (atype != 0 && atype != 14) || (btype != 0 && btype != 14) || (ctype != 0 && ctype != 14)) return 7;
+	if (lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m || lda < 1 || ldb < 1 || ldc < 1) return 7;
+	std::vector<float> ap((size_t)m * k), bp((size_t)n * k);
+	// pack(dst, src, type, ld, rows, cols, t): dst[c*rows + r] = X[r, c] of X = op(src)
+	auto pack = [round](float *dst, const void *src, int type, int ld, int rows, int cols, bool t) {
+		for (int c = 0; c < cols; c++)
+			for (int r = 0; r < rows; r++) {
+				float v = load(src, type, t ? c + (long long)r * ld : r + (long long)c * ld);
+				dst[(size_t)c * rows + r] = round ? tf32(v) : v;
+			}
+	};
+	pack(ap.data(), a, atype, lda, m, k, ta);
+	// op(B) is k x n; packed with column j contiguous: pack op(B)^T's columns
+	pack(bp.data(), b, btype, ldb, k, n, tb);
+	auto cols = [&](int j0, int j1) {
+		const int panel = 256;
+		float acc[panel];
+		for (int i0 = 0; i0 < m; i0 += panel) {
+			int ib = m - i0 < panel ? m - i0 : panel;
+			for (int j = j0; j < j1; j++) {
+				for (int i = 0; i < ib; i++) acc[i] = 0.0f;
+				const float *bj = &bp[(size_t)j * k];
+				for (int l = 0; l < k; l++) {
+					const float *col = &ap[(size_t)l * m + i0];
+					float bv = bj[l];
+					for (int i = 0; i < ib; i++) acc[i] += col[i] * bv;
+				}
+				for (int i = 0; i < ib; i++) {
+					long long o = i0 + i + (long long)j * ldc;
+					float v = alpha * acc[i];
+					if (beta != 0.0f) v += beta * load(c, ctype, o);
+					if (ctype == 14)
+						((__nv_bfloat16 *)c)[o] = __float2bfloat16_rn(v);
+					else
+						((float *)c)[o] = v;
+				}
+			}
+		}
+	};
+	if ((double)m * n * k < 4e6) {
+		cols(0, n);
+		return 0;
+	}
+	const int chunk = 16; // columns per piece of work taken by a pool thread
+	std::atomic<int> next{0};
+	pool().run([&] {
+		for (int j0; (j0 = next.fetch_add(chunk)) < n;) cols(j0, j0 + chunk < n ? j0 + chunk : n);
+	});
+	return 0;
+}
+
+int gemm_batched(int ta, int tb, int m, int n, int k, const float *alpha, const void *a, int atype, int lda, long long sa, const void *b,
+                 int btype, int ldb, long long sb, const float *beta, void *c, int ctype, int ldc, long long sc, int batch, int compute) {
+	// CUBLAS_COMPUTE_32F (68) and _32F_FAST_TF32 (77); the others are not emulated
+	// (CUBLAS_STATUS_NOT_SUPPORTED).
+	if (compute != 68 && compute != 77) return 15;
+	bool round = compute == 77 || (math_mode == 3 && atype == 0 && btype == 0);
+	size_t ea = atype == 14 ? 2 : 4, eb = btype == 14 ? 2 : 4, ec = ctype == 14 ? 2 : 4;
+	for (int i = 0; i < batch; i++) {
+		int s = gemm(ta, tb, m, n, k, *alpha, (const char *)a + i * sa * ea, atype, lda, (const char *)b + i * sb * eb, btype, ldb, *beta,
+		             (char *)c + i * sc * ec, ctype, ldc, round);
+		if (s) return s;
+	}
+	return 0;
 }
 
 } // namespace
