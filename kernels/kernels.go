@@ -107,6 +107,18 @@ type Device[T Float] interface {
 	Activate(act Act, y, x Buffer)
 	// ActivateGrad sets dx[i] = beta*dx[i] + dy[i] * act'(x[i]).
 	ActivateGrad(act Act, dx, dy, x Buffer, beta T)
+	// GemmBiasAct is the forward product of a dense layer with its epilogue: with
+	//   z[i,j] = sum_l A(i,l) B(l,j) + bias[j]   (A and B as in Gemm; a nil bias adds 0)
+	// it sets c[i*n+j] = act(z[i,j]) and, when pre is not nil, pre[i*n+j] = z[i,j] (c
+	// and pre are dense m x n and distinct). A backend may fuse the bias and the
+	// activation into the product (cuBLASLt epilogues on CUDA); GemmBiasActOps is the
+	// same result from the other ops.
+	GemmBiasAct(transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, bias Buffer, act Act, c, pre Buffer)
+	// GemmActGrad is the backward product through an activation:
+	//   c[i*n+j] = (sum_l A(i,l) B(l,j)) * act'(pre[i*n+j])
+	// with pre the pre-activation that GemmBiasAct saved (c and pre dense m x n and
+	// distinct). GemmActGradOps is the same result from the other ops.
+	GemmActGrad(transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, act Act, pre, c Buffer)
 
 	// LayerNorm normalises each row of x (rows x cols) without an affine transform:
 	//   mean[i] = sum_j x[i,j]/cols, rstd[i] = 1/sqrt(sum_j (x[i,j]-mean[i])^2/cols + eps)
@@ -199,4 +211,28 @@ type AdamW struct {
 	Beta2       float64 // second-moment decay, 0.999
 	Eps         float64 // denominator guard, 1e-8
 	WeightDecay float64 // decoupled weight decay
+}
+
+// GemmBiasActOps computes Device.GemmBiasAct with Gemm, AddRowVector and Activate: the
+// reference of kernels/cpu and the fallback of a backend whose fused path does not apply.
+func GemmBiasActOps[T Float](d Device[T], transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, bias Buffer, act Act, c, pre Buffer) {
+	z := c
+	if pre != nil {
+		z = pre
+	}
+	d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
+	if bias != nil {
+		d.AddRowVector(z, bias, m, n)
+	}
+	if act != Identity || pre != nil {
+		d.Activate(act, c, z) // in place when pre is nil: elementwise
+	}
+}
+
+// GemmActGradOps computes Device.GemmActGrad with Gemm and ActivateGrad (in place on c).
+func GemmActGradOps[T Float](d Device[T], transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, act Act, pre, c Buffer) {
+	d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+	if act != Identity {
+		d.ActivateGrad(act, c, c, pre, 0)
+	}
 }

@@ -33,7 +33,6 @@ type DiTBlock[T kernels.Float] struct {
 	d           kernels.Device[T]
 	norm1       *AdaLN[T]
 	norm2       *AdaLN[T]
-	act         *Activation[T]
 	batch, l    int
 	a, z        kernels.Buffer // attention and MLP branch outputs
 	// m: the six modulations of each sequence [batch, 6 Dim] (the Ada output)
@@ -51,7 +50,6 @@ func NewDiTBlock[T kernels.Float](r *Registry[T], name string, dim, heads, hidde
 		FC1:   NewLinear(r, name+".fc1", dim, hidden, true, rng),
 		FC2:   NewLinear(r, name+".fc2", hidden, dim, true, rng),
 		norm1: NewAdaLN(r.Dev, dim), norm2: NewAdaLN(r.Dev, dim),
-		act: NewActivation(r.Dev, kernels.GELUTanh),
 	}
 }
 
@@ -81,7 +79,7 @@ func (blk *DiTBlock[T]) Forward(x, sc kernels.Buffer, batch, l int) kernels.Buff
 	d.Copy(x1, x)
 	d.MulRows(x1, blk.a, blk.mod(2), rows, l, D, 6*D, 1)
 	y = blk.norm2.Forward(x1, blk.mod(3), blk.mod(4), rows, l, 6*D)
-	blk.z = blk.FC2.Forward(blk.act.Forward(blk.FC1.Forward(y, rows)), rows)
+	blk.z = blk.FC2.Forward(blk.FC1.ForwardAct(y, rows, kernels.GELUTanh), rows) // GELU in FC1's epilogue
 	out := blk.out.get(d, n)
 	d.Copy(out, x1)
 	d.MulRows(out, blk.z, blk.mod(5), rows, l, D, 6*D, 1)
@@ -101,7 +99,7 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	d.Mul(dg, dout, blk.z, 0)
 	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 5*D)
 	d.MulRows(db, dout, blk.mod(5), batch*l, l, D, 6*D, 0)
-	dy := blk.FC1.Backward(blk.act.Backward(blk.FC2.Backward(db, true)), true)
+	dy := blk.FC1.Backward(blk.FC2.BackwardAct(db, blk.FC1), true)
 	dxn, dsh, dscl := blk.norm2.Backward(dy)
 	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 3*D)
 	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, 4*D)

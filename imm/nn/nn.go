@@ -57,7 +57,7 @@ func (r *Registry[T]) Flatten() {
 	if r.flatW != nil || r.dry != nil {
 		return
 	}
-	r.flatW, r.flatG = r.Dev.Alloc(r.Count()), r.Dev.Alloc(r.Count())
+	r.flatW, r.flatG = r.Dev.Alloc(r.flatLen()), r.Dev.Alloc(r.flatLen())
 	ws, gs := r.views(r.flatW), r.views(r.flatG)
 	type freer interface{ Free(kernels.Buffer) error }
 	f, canFree := r.Dev.(freer)
@@ -74,11 +74,28 @@ func (r *Registry[T]) Flatten() {
 // Flat returns the buffers that hold every weight and every gradient after Flatten.
 func (r *Registry[T]) Flat() (w, g kernels.Buffer, ok bool) { return r.flatW, r.flatG, r.flatW != nil }
 
-// views returns views of buf with the parameters' sizes, in Params order.
+// flatAlign is the element alignment of each parameter in the flat buffers: 64 floats
+// (256 bytes), so that every weight and bias starts where cuBLAS and cuBLASLt want their
+// operands (a cuBLASLt bias epilogue needs at least 16 bytes). The gaps stay zero in the
+// weights, gradients and optimiser state, so the whole-buffer ops leave them zero.
+const flatAlign = 64
+
+// flatLen is the length of a flat buffer: every parameter at a multiple of flatAlign.
+func (r *Registry[T]) flatLen() int {
+	n := 0
+	for _, p := range r.Params {
+		n = (n+flatAlign-1)/flatAlign*flatAlign + p.Size()
+	}
+	return n
+}
+
+// views returns views of a flat buffer (flatLen elements) with the parameters' sizes, in
+// Params order, each at a multiple of flatAlign.
 func (r *Registry[T]) views(buf kernels.Buffer) []kernels.Buffer {
 	out := make([]kernels.Buffer, len(r.Params))
 	off := 0
 	for i, p := range r.Params {
+		off = (off + flatAlign - 1) / flatAlign * flatAlign
 		out[i] = r.Dev.Slice(buf, off, p.Size())
 		off += p.Size()
 	}
@@ -270,12 +287,13 @@ func (s *scratch[T]) get(d kernels.Device[T], n int) kernels.Buffer {
 
 // Linear is y = x W^T + b with W [Out, In] and b [Out] (b absent when built without bias).
 type Linear[T kernels.Float] struct {
-	In, Out int
-	W, B    *Param
-	d       kernels.Device[T]
-	x       kernels.Buffer
-	rows    int
-	y, dx   scratch[T]
+	In, Out    int
+	W, B       *Param
+	d          kernels.Device[T]
+	x          kernels.Buffer
+	rows       int
+	act        kernels.Act // the activation of the last ForwardAct (Identity after Forward)
+	y, dx, pre scratch[T]
 }
 
 // NewLinear registers name.weight and name.bias with PyTorch's default initialisation
@@ -290,30 +308,62 @@ func NewLinear[T kernels.Float](r *Registry[T], name string, in, out int, bias b
 	return l
 }
 
-// Forward computes y [rows, Out] from x [rows, In].
+// Forward computes y [rows, Out] from x [rows, In], the bias in the product's epilogue
+// (kernels.Device.GemmBiasAct).
 func (l *Linear[T]) Forward(x kernels.Buffer, rows int) kernels.Buffer {
-	l.x, l.rows = x, rows
+	return l.ForwardAct(x, rows, kernels.Identity)
+}
+
+// ForwardAct computes act(x W^T + b) [rows, Out] in one product with its epilogue and,
+// for an activation other than Identity, keeps the pre-activation for the BackwardAct of
+// the layer that consumes the output.
+func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kernels.Buffer {
+	l.x, l.rows, l.act = x, rows, act
 	y := l.y.get(l.d, rows*l.Out)
-	l.d.Gemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.W.W, l.In, 0, y, l.Out)
+	var bias, pre kernels.Buffer
 	if l.B != nil {
-		l.d.AddRowVector(y, l.B.W, rows, l.Out)
+		bias = l.B.W
 	}
+	if act != kernels.Identity {
+		pre = l.pre.get(l.d, rows*l.Out)
+	}
+	l.d.GemmBiasAct(false, true, rows, l.Out, l.In, x, l.In, l.W.W, l.In, bias, act, y, pre)
 	return y
 }
 
 // Backward accumulates dW += dy^T x, db += sum_rows dy and returns dx = dy W
-// (nil when needDx is false).
+// (nil when needDx is false). dy is the gradient of the output before any activation
+// of ForwardAct (BackwardAct of the next layer returns that).
 func (l *Linear[T]) Backward(dy kernels.Buffer, needDx bool) kernels.Buffer {
-	l.d.Gemm(true, false, l.Out, l.In, l.rows, 1, dy, l.Out, l.x, l.In, 1, l.W.G, l.In)
-	if l.B != nil {
-		l.d.SumRows(l.B.G, dy, l.rows, l.Out, 1)
-	}
+	l.grads(dy)
 	if !needDx {
 		return nil
 	}
 	dx := l.dx.get(l.d, l.rows*l.In)
 	l.d.Gemm(false, false, l.rows, l.In, l.Out, 1, dy, l.Out, l.W.W, l.In, 0, dx, l.In)
 	return dx
+}
+
+// BackwardAct is Backward for a layer whose input was the output of in.ForwardAct: it
+// returns the gradient of in's pre-activation, (dy W) * act'(pre), with the activation's
+// derivative applied in the epilogue of the product (kernels.Device.GemmActGrad), ready
+// for in.Backward.
+func (l *Linear[T]) BackwardAct(dy kernels.Buffer, in *Linear[T]) kernels.Buffer {
+	if in.act == kernels.Identity || in.rows != l.rows || in.Out != l.In {
+		panic("nn: BackwardAct through a layer that was not the input of the last ForwardAct")
+	}
+	l.grads(dy)
+	dz := l.dx.get(l.d, l.rows*l.In)
+	l.d.GemmActGrad(false, false, l.rows, l.In, l.Out, dy, l.Out, l.W.W, l.In, in.act, in.pre.get(l.d, l.rows*l.In), dz)
+	return dz
+}
+
+// grads accumulates dW += dy^T x and db += sum_rows dy.
+func (l *Linear[T]) grads(dy kernels.Buffer) {
+	l.d.Gemm(true, false, l.Out, l.In, l.rows, 1, dy, l.Out, l.x, l.In, 1, l.W.G, l.In)
+	if l.B != nil {
+		l.d.SumRows(l.B.G, dy, l.rows, l.Out, 1)
+	}
 }
 
 // Activation applies an elementwise nonlinearity.
@@ -482,8 +532,7 @@ type ResBlock[T kernels.Float] struct {
 	condAct              *Activation[T]
 	shift, scale, gate   *Linear[T]
 	norm                 *AdaLN[T]
-	fc1, fc2             *Linear[T]
-	act                  *Activation[T]
+	fc1, fc2             *Linear[T] // fc2(gelu(fc1(y))), the GELU in fc1's epilogue
 	rows                 int
 	z, g                 kernels.Buffer
 	out, dgate, dz, dh   scratch[T]
@@ -501,7 +550,6 @@ func NewResBlock[T kernels.Float](r *Registry[T], name string, dim, condDim, hid
 		norm:    NewAdaLN(r.Dev, dim),
 		fc1:     NewLinear(r, name+".fc1", dim, hidden, true, rng),
 		fc2:     NewLinear(r, name+".fc2", hidden, dim, true, rng),
-		act:     NewActivation(r.Dev, kernels.GELUTanh),
 	}
 }
 
@@ -513,7 +561,7 @@ func (b *ResBlock[T]) Forward(h, c kernels.Buffer, rows int) kernels.Buffer {
 	scale := b.scale.Forward(sc, rows)
 	b.g = b.gate.Forward(sc, rows)
 	y := b.norm.Forward(h, shift, scale, rows, 1, b.Dim)
-	b.z = b.fc2.Forward(b.act.Forward(b.fc1.Forward(y, rows)), rows)
+	b.z = b.fc2.Forward(b.fc1.ForwardAct(y, rows, kernels.GELUTanh), rows)
 	out := b.out.get(b.d, rows*b.Dim)
 	b.d.Copy(out, h)
 	b.d.Mul(out, b.g, b.z, 1)
@@ -527,7 +575,7 @@ func (b *ResBlock[T]) Backward(dout kernels.Buffer) (dh, dc kernels.Buffer) {
 	b.d.Mul(dgate, dout, b.z, 0)
 	dz := b.dz.get(b.d, k)
 	b.d.Mul(dz, dout, b.g, 0)
-	dy := b.fc1.Backward(b.act.Backward(b.fc2.Backward(dz, true)), true)
+	dy := b.fc1.Backward(b.fc2.BackwardAct(dz, b.fc1), true)
 	dxn, dshift, dscale := b.norm.Backward(dy)
 	dh = b.dh.get(b.d, k)
 	b.d.Copy(dh, dout)

@@ -271,8 +271,9 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 	el := NewEMA(late, 0.9) // an EMA made before Flatten: per-parameter averages
 	late.Flatten()
 	w, g, ok := flat.Flat()
-	if !ok || w.Len() != flat.Count() || g.Len() != flat.Count() {
-		t.Fatalf("Flat: ok %v, lengths %d %d, want %d", ok, w.Len(), g.Len(), flat.Count())
+	// a, b, c at 0, 64, 128: each parameter at a multiple of flatAlign (64 elements)
+	if !ok || w.Len() != 128+8 || g.Len() != 128+8 {
+		t.Fatalf("Flat: ok %v, lengths %d %d, want %d", ok, w.Len(), g.Len(), 128+8)
 	}
 	for i, p := range per.Params {
 		if !slices.Equal(cpu.Data[float32](p.W), cpu.Data[float32](flat.Params[i].W)) {
@@ -319,6 +320,33 @@ func TestFlattenMatchesPerParameter(t *testing.T) {
 			for _, c := range [][2]kernels.Buffer{{p.W, o.param.W}, {ap.M[i], o.a.M[i]}, {ap.V[i], o.a.V[i]}, {ep.Avg[i], o.e.Avg[i]}} {
 				if !slices.Equal(cpu.Data[float32](c[0]), cpu.Data[float32](c[1])) {
 					t.Fatalf("%s: %s and per-parameter updates differ", p.Name, o.name)
+				}
+			}
+		}
+	}
+	// each parameter sits at its aligned offset, and the gaps between them stayed zero
+	// through the weight-decayed AdamW and the EMA
+	for _, buf := range []kernels.Buffer{w, af.flatM, af.flatV, ef.flat} {
+		all := cpu.Data[float32](buf)
+		for i, off := range []int{0, 64, 128} {
+			var param kernels.Buffer
+			switch buf {
+			case w:
+				param = flat.Params[i].W
+			case af.flatM:
+				param = af.M[i]
+			case af.flatV:
+				param = af.V[i]
+			default:
+				param = ef.Avg[i]
+			}
+			want := cpu.Data[float32](param)
+			if !slices.Equal(all[off:off+len(want)], want) {
+				t.Fatalf("parameter %d is not at offset %d of the flat buffer", i, off)
+			}
+			for j := off + len(want); j < min(off+64, len(all)); j++ {
+				if all[j] != 0 {
+					t.Fatalf("gap element %d of a flat buffer is %v, want 0", j, all[j])
 				}
 			}
 		}

@@ -24,7 +24,7 @@ type AdamW[T kernels.Float] struct {
 func NewAdamW[T kernels.Float](r *Registry[T], opt kernels.AdamW, clip float64) *AdamW[T] {
 	a := &AdamW[T]{Opt: opt, Clip: clip, reg: r}
 	if _, _, ok := r.Flat(); ok {
-		a.flatM, a.flatV = r.Dev.Alloc(r.Count()), r.Dev.Alloc(r.Count())
+		a.flatM, a.flatV = r.Dev.Alloc(r.flatLen()), r.Dev.Alloc(r.flatLen())
 		a.M, a.V = r.views(a.flatM), r.views(a.flatV)
 		return a
 	}
@@ -85,7 +85,7 @@ type EMA[T kernels.Float] struct {
 func NewEMA[T kernels.Float](r *Registry[T], decay float64) *EMA[T] {
 	e := &EMA[T]{Decay: decay, reg: r}
 	if w, _, ok := r.Flat(); ok {
-		e.flat = r.Dev.Alloc(r.Count())
+		e.flat = r.Dev.Alloc(r.flatLen())
 		r.Dev.Copy(e.flat, w)
 		e.Avg = r.views(e.flat)
 		return e

@@ -38,10 +38,19 @@ var ErrNoDevice = errors.New("cudadrv: no usable CUDA device")
 // ErrNoCUBLAS is wrapped by Open's error when no libcublas.so can be loaded.
 var ErrNoCUBLAS = errors.New("cudadrv: no cuBLAS library")
 
-// DriverNames and CUBLASNames are the sonames tried, in order.
+// ErrNoCUBLASLt is wrapped by Context.Lt's error when no libcublasLt.so can be loaded
+// (the context still works: the fused GEMM epilogues are then separate ops).
+var ErrNoCUBLASLt = errors.New("cudadrv: no cuBLASLt library")
+
+// ErrLtUnsupported is wrapped by LtMatmul's error when cuBLASLt cannot plan the matmul
+// (no algorithm for the shape, epilogue and alignments): the caller runs separate ops.
+var ErrLtUnsupported = errors.New("cudadrv: cuBLASLt cannot run this matmul")
+
+// DriverNames, CUBLASNames and LtNames are the sonames tried, in order.
 var (
 	DriverNames = []string{"libcuda.so.1"}
 	CUBLASNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
+	LtNames     = []string{"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11"}
 )
 
 // SearchDirs returns the directories searched for the libraries, in order: the loader
@@ -77,8 +86,49 @@ type Context struct {
 	Capability int    // compute capability * 10, e.g. 90
 	DriverLib  string // path or soname of the loaded libcuda
 	CUBLASLib  string // path or soname of the loaded libcublas
+	LtLib      string // path or soname of the loaded libcublasLt ("" without it)
 
-	math int // current cuBLAS math mode
+	math    int   // current cuBLAS math mode
+	ltErr   error // why cuBLASLt is unavailable (nil when it loaded)
+	ltWS    Ptr   // cuBLASLt workspace
+	ltPlans map[LtShape]*ltPlan
+	ltBad   map[LtShape]error // shapes cuBLASLt has no algorithm for
+}
+
+// Lt reports whether cuBLASLt is loaded, and if not, why.
+func (c *Context) Lt() error { return c.ltErr }
+
+// LtShape is one cuBLASLt matmul (column-major, as cublasLtMatmul): D [M, N] =
+// op(A) op(B) with A, B of type ABType (R32F or R16BF), D in R32F with leading
+// dimension LDD, compute type Compute, and Epilogue (Lt* below); AuxLD is the leading
+// dimension of the epilogue's auxiliary matrix (0 without one). Align* are the byte
+// alignments (powers of two, at most 256) the operands' addresses are guaranteed to
+// have: the algorithm is chosen for them.
+type LtShape struct {
+	TA, TB                 bool
+	M, N, K, LDA, LDB, LDD int
+	ABType, Compute        int
+	Epilogue, AuxLD        int
+	AlignA, AlignB, AlignD int
+}
+
+// cuBLASLt epilogues (cublasLtEpilogue_t).
+const (
+	LtDefault     = 1   // D = AB
+	LtBias        = 4   // D = AB + bias (bias per row of D)
+	LtGeluAux     = 160 // aux = AB, D = gelu(aux) (the tanh form)
+	LtGeluAuxBias = 164 // aux = AB + bias, D = gelu(aux)
+	LtDGelu       = 192 // D = AB * gelu'(aux)
+)
+
+// Align is the largest power of two, up to 256, that divides the address p: the
+// alignment to put in an LtShape.
+func Align(p Ptr) int {
+	a := 1
+	for a < 256 && p%Ptr(2*a) == 0 {
+		a *= 2
+	}
+	return a
 }
 
 // MathMode is the cuBLAS math mode last set.

@@ -59,8 +59,68 @@ func open() (*Context, error) {
 	if s := C.shim_cublas_create(); s != 0 {
 		return nil, blasErr("cublasCreate_v2", s)
 	}
+	// cuBLASLt is optional: without it the fused GEMM epilogues fall back to separate ops.
+	c.LtLib, c.ltErr = load(LtNames, ErrNoCUBLASLt, func(p, m *C.char, n C.int) C.int { return C.shim_load_cublaslt(p, m, n) })
+	if c.ltErr == nil {
+		if s := C.shim_lt_create(); s != 0 {
+			c.LtLib, c.ltErr = "", fmt.Errorf("%w: %w", ErrNoCUBLASLt, blasErr("cublasLtCreate", s))
+		}
+	}
 	return c, nil
 }
+
+// ltWorkspace is the cuBLASLt workspace (32 MiB, what cuBLAS recommends on Hopper).
+const ltWorkspace = 32 << 20
+
+// LtMatmul runs the column-major D = op(A) op(B) (alpha 1, beta 0, C = D) with the
+// epilogue of s through cuBLASLt, bias and aux being the epilogue's vectors (0 when it
+// has none). The descriptor, layouts and the heuristic's algorithm are made once per
+// LtShape and kept; a shape cuBLASLt has no algorithm for fails with the same error on
+// every call, cheaply, so the caller can fall back to separate ops.
+func (c *Context) LtMatmul(s LtShape, a, b, d, bias, aux Ptr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ltErr != nil {
+		return c.ltErr
+	}
+	if c.ltWS == 0 {
+		var p C.CUdeviceptr
+		if r := C.shim_alloc(&p, ltWorkspace); r != 0 {
+			return fmt.Errorf("%w (cuBLASLt workspace)", cuErr("cuMemAlloc_v2", r))
+		}
+		c.ltWS = Ptr(p)
+	}
+	pl, ok := c.ltPlans[s]
+	if !ok {
+		if err, bad := c.ltBad[s]; bad {
+			return err
+		}
+		pl = (*C.lt_plan)(C.calloc(1, C.sizeof_lt_plan))
+		var call *C.char
+		st := C.shim_lt_plan(pl, op(s.TA), op(s.TB), C.int(s.M), C.int(s.N), C.int(s.K), C.int(s.ABType), C.int(s.LDA), C.int(s.LDB), C.int(s.LDD),
+			C.int(s.Compute), C.int(s.Epilogue), C.longlong(s.AuxLD), C.int(s.AlignA), C.int(s.AlignB), C.int(s.AlignD), ltWorkspace, &call)
+		if st != 0 {
+			C.free(unsafe.Pointer(pl))
+			err := fmt.Errorf("%w: %w (shape %+v)", ErrLtUnsupported, blasErr(C.GoString(call), st), s)
+			if c.ltBad == nil {
+				c.ltBad = map[LtShape]error{}
+			}
+			c.ltBad[s] = err
+			return err
+		}
+		if c.ltPlans == nil {
+			c.ltPlans = map[LtShape]*ltPlan{}
+		}
+		c.ltPlans[s] = pl
+	}
+	var call *C.char
+	st := C.shim_lt_run(pl, C.CUdeviceptr(a), C.CUdeviceptr(b), C.CUdeviceptr(d), C.CUdeviceptr(bias), C.CUdeviceptr(aux),
+		C.CUdeviceptr(c.ltWS), C.size_t(ltWorkspace), &call)
+	return blasErr(C.GoString(call), st)
+}
+
+// ltPlan is one planned cuBLASLt matmul (shim.h).
+type ltPlan = C.lt_plan
 
 func loadCUDA(names []string) (string, error) {
 	return load(names, ErrNoDriver, func(p, m *C.char, n C.int) C.int { return C.shim_load_cuda(p, m, n) })

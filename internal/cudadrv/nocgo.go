@@ -16,6 +16,9 @@ type (
 	Function struct{}
 )
 
+// ltPlan is empty without cgo.
+type ltPlan struct{}
+
 func open() (*Context, error) { return nil, fmt.Errorf("%w: %w", ErrNoDriver, errNoCgo) }
 
 func loadCUDA(names []string) (string, error) {
@@ -76,3 +79,6 @@ func (c *Context) GemmStridedBatchedEx(ta, tb bool, m, n, k int, alpha float32, 
 func (c *Context) GemmEx(ta, tb bool, m, n, k int, alpha float32, a Ptr, atype, lda int, b Ptr, btype, ldb int, beta float32, cc Ptr, ctype, ldc, compute int) error {
 	return errNoCgo
 }
+
+// LtMatmul fails without cgo.
+func (c *Context) LtMatmul(s LtShape, a, b, d, bias, aux Ptr) error { return errNoCgo }

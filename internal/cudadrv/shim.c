@@ -3,9 +3,10 @@
 #include <string.h>
 #include "shim.h"
 
-static void *libcuda, *libcublas;
+static void *libcuda, *libcublas, *libcublaslt;
 static CUcontext ctx;
 static cublasHandle_t blas;
+static void *lt;
 
 static CUresult (*p_cuInit)(unsigned);
 static CUresult (*p_cuDriverGetVersion)(int *);
@@ -36,6 +37,17 @@ static cublasStatus_t (*p_cublasSgemm)(cublasHandle_t, int, int, int, int, int, 
 static cublasStatus_t (*p_cublasSgemmStridedBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, long long, const float *, int, long long, const float *, float *, int, long long, int);
 static cublasStatus_t (*p_cublasGemmEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *, void *, int, int, int, int);
 static cublasStatus_t (*p_cublasGemmStridedBatchedEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, long long, const void *, int, int, long long, const void *, void *, int, int, long long, int, int, int);
+
+static cublasStatus_t (*p_ltCreate)(void **);
+static cublasStatus_t (*p_ltDescCreate)(void **, int, int);
+static cublasStatus_t (*p_ltDescSet)(void *, int, const void *, size_t);
+static cublasStatus_t (*p_ltLayoutCreate)(void **, int, uint64_t, uint64_t, int64_t);
+static cublasStatus_t (*p_ltPrefCreate)(void **);
+static cublasStatus_t (*p_ltPrefSet)(void *, int, const void *, size_t);
+static cublasStatus_t (*p_ltPrefDestroy)(void *);
+static cublasStatus_t (*p_ltHeuristic)(void *, void *, void *, void *, void *, void *, void *, int, void *, int *);
+static cublasStatus_t (*p_ltMatmul)(void *, void *, const void *, const void *, void *, const void *, void *, const void *,
+                                    const void *, void *, void *, void *, const void *, void *, size_t, CUstream);
 
 #define SYM(lib, var, name) do { *(void **)(&var) = dlsym(lib, name); if (!var) { snprintf(msg, msglen, "dlsym %s: %s", name, dlerror()); return 0; } } while (0)
 
@@ -78,6 +90,22 @@ int shim_load_cublas(const char *path, char *msg, int msglen) {
 	SYM(h, p_cublasSgemmStridedBatched, "cublasSgemmStridedBatched");
 	SYM(h, p_cublasGemmEx, "cublasGemmEx");
 	SYM(h, p_cublasGemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
+	return 1;
+}
+
+int shim_load_cublaslt(const char *path, char *msg, int msglen) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) { snprintf(msg, msglen, "%s", dlerror()); return 0; }
+	libcublaslt = h;
+	SYM(h, p_ltCreate, "cublasLtCreate");
+	SYM(h, p_ltDescCreate, "cublasLtMatmulDescCreate");
+	SYM(h, p_ltDescSet, "cublasLtMatmulDescSetAttribute");
+	SYM(h, p_ltLayoutCreate, "cublasLtMatrixLayoutCreate");
+	SYM(h, p_ltPrefCreate, "cublasLtMatmulPreferenceCreate");
+	SYM(h, p_ltPrefSet, "cublasLtMatmulPreferenceSetAttribute");
+	SYM(h, p_ltPrefDestroy, "cublasLtMatmulPreferenceDestroy");
+	SYM(h, p_ltHeuristic, "cublasLtMatmulAlgoGetHeuristic");
+	SYM(h, p_ltMatmul, "cublasLtMatmul");
 	return 1;
 }
 
@@ -161,4 +189,69 @@ cublasStatus_t shim_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, CU
 cublasStatus_t shim_gemm_batched_ex(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int atype, int lda, long long sa, CUdeviceptr b, int btype, int ldb, long long sb, float beta, CUdeviceptr c, int ctype, int ldc, long long sc, int batch, int compute) {
 	if (p_cuCtxSetCurrent(ctx)) return 1;
 	return p_cublasGemmStridedBatchedEx(blas, ta, tb, m, n, k, &alpha, (const void *)a, atype, lda, sa, (const void *)b, btype, ldb, sb, &beta, (void *)c, ctype, ldc, sc, batch, compute, -1);
+}
+
+// ---- cuBLASLt ----
+// Attribute and enum values from cublasLt.h (CUDA 11-13): CUBLASLT_MATMUL_DESC_TRANSA 3,
+// _TRANSB 4, _EPILOGUE 7, _BIAS_POINTER 8, _EPILOGUE_AUX_POINTER 11, _EPILOGUE_AUX_LD 12;
+// CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES 1, _MIN_ALIGNMENT_{A,B,C,D}_BYTES 5-8;
+// CUDA_R_32F 0.
+
+#define LT(name, expr) do { *call = name; if ((s = (expr))) return s; } while (0)
+
+cublasStatus_t shim_lt_create(void) {
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	return p_ltCreate(&lt);
+}
+
+cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int abtype, int lda, int ldb, int ldd,
+                            int compute, int epilogue, long long auxld, int align_a, int align_b, int align_d,
+                            size_t wsmax, const char **call) {
+	cublasStatus_t s;
+	int32_t opa = ta, opb = tb;
+	uint32_t epi = epilogue, al_a = align_a, al_b = align_b, al_d = align_d;
+	int64_t ald = auxld;
+	uint64_t ws = wsmax;
+	void *pref = NULL;
+	unsigned char res[96]; // cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize, state, wavesCount, reserved[4]
+	int got = 0;
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	memset(p, 0, sizeof *p);
+	LT("cublasLtMatmulDescCreate", p_ltDescCreate(&p->desc, compute, 0));
+	LT("cublasLtMatmulDescSetAttribute(TRANSA)", p_ltDescSet(p->desc, 3, &opa, sizeof opa));
+	LT("cublasLtMatmulDescSetAttribute(TRANSB)", p_ltDescSet(p->desc, 4, &opb, sizeof opb));
+	LT("cublasLtMatmulDescSetAttribute(EPILOGUE)", p_ltDescSet(p->desc, 7, &epi, sizeof epi));
+	if (auxld) LT("cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)", p_ltDescSet(p->desc, 12, &ald, sizeof ald));
+	LT("cublasLtMatrixLayoutCreate(A)", p_ltLayoutCreate(&p->la, abtype, ta ? k : m, ta ? m : k, lda));
+	LT("cublasLtMatrixLayoutCreate(B)", p_ltLayoutCreate(&p->lb, abtype, tb ? n : k, tb ? k : n, ldb));
+	LT("cublasLtMatrixLayoutCreate(D)", p_ltLayoutCreate(&p->ld, 0, m, n, ldd));
+	LT("cublasLtMatmulPreferenceCreate", p_ltPrefCreate(&pref));
+	s = p_ltPrefSet(pref, 1, &ws, sizeof ws);
+	if (!s) s = p_ltPrefSet(pref, 5, &al_a, sizeof al_a);
+	if (!s) s = p_ltPrefSet(pref, 6, &al_b, sizeof al_b);
+	if (!s) s = p_ltPrefSet(pref, 7, &al_d, sizeof al_d);
+	if (!s) s = p_ltPrefSet(pref, 8, &al_d, sizeof al_d);
+	if (s) { *call = "cublasLtMatmulPreferenceSetAttribute"; p_ltPrefDestroy(pref); return s; }
+	memset(res, 0, sizeof res);
+	*call = "cublasLtMatmulAlgoGetHeuristic";
+	s = p_ltHeuristic(lt, p->desc, p->la, p->lb, p->ld, p->ld, pref, 1, res, &got);
+	p_ltPrefDestroy(pref);
+	if (s) return s;
+	if (got < 1) return 15; // CUBLAS_STATUS_NOT_SUPPORTED: no algorithm for this shape and epilogue
+	memcpy(p->algo, res, 64);
+	memcpy(&p->ws, res + 64, sizeof p->ws);
+	return 0;
+}
+
+cublasStatus_t shim_lt_run(lt_plan *p, CUdeviceptr a, CUdeviceptr b, CUdeviceptr d, CUdeviceptr bias, CUdeviceptr aux,
+                           CUdeviceptr ws, size_t wssize, const char **call) {
+	cublasStatus_t s;
+	float one = 1, zero = 0;
+	void *vb = (void *)bias, *va = (void *)aux;
+	if (p_cuCtxSetCurrent(ctx)) return 1;
+	if (bias) LT("cublasLtMatmulDescSetAttribute(BIAS_POINTER)", p_ltDescSet(p->desc, 8, &vb, sizeof vb));
+	if (aux) LT("cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)", p_ltDescSet(p->desc, 11, &va, sizeof va));
+	LT("cublasLtMatmul", p_ltMatmul(lt, p->desc, &one, (const void *)a, p->la, (const void *)b, p->lb, &zero, (const void *)d, p->ld,
+	                                (void *)d, p->ld, p->algo, (void *)ws, wssize, NULL));
+	return 0;
 }

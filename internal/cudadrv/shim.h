@@ -13,10 +13,18 @@ typedef uint64_t CUdeviceptr;
 typedef int cublasStatus_t;
 typedef void *cublasHandle_t;
 
+// A cuBLASLt matmul planned once per shape (descriptor, layouts, the heuristic's algo).
+typedef struct {
+	void *desc, *la, *lb, *ld;
+	uint64_t algo[8]; // cublasLtMatmulAlgo_t
+	size_t ws;        // workspace bytes the algo needs
+} lt_plan;
+
 // shim_load_* dlopen one path and resolve every symbol; on failure they return 0 and
 // write the dlerror to msg.
 int shim_load_cuda(const char *path, char *msg, int msglen);
 int shim_load_cublas(const char *path, char *msg, int msglen);
+int shim_load_cublaslt(const char *path, char *msg, int msglen);
 
 // Each shim_* function makes the context current on the calling OS thread first, so the
 // Go caller never depends on which thread it runs on. *call is set to the name of the
@@ -42,3 +50,11 @@ cublasStatus_t shim_sgemm(int ta, int tb, int m, int n, int k, float alpha, CUde
 cublasStatus_t shim_sgemm_batched(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int lda, long long sa, CUdeviceptr b, int ldb, long long sb, float beta, CUdeviceptr c, int ldc, long long sc, int batch);
 cublasStatus_t shim_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int atype, int lda, CUdeviceptr b, int btype, int ldb, float beta, CUdeviceptr c, int ctype, int ldc, int compute);
 cublasStatus_t shim_gemm_batched_ex(int ta, int tb, int m, int n, int k, float alpha, CUdeviceptr a, int atype, int lda, long long sa, CUdeviceptr b, int btype, int ldb, long long sb, float beta, CUdeviceptr c, int ctype, int ldc, long long sc, int batch, int compute);
+
+// cuBLASLt (column-major D = op(A) op(B) with an epilogue; *call names a failed call).
+cublasStatus_t shim_lt_create(void);
+cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int abtype, int lda, int ldb, int ldd,
+                            int compute, int epilogue, long long auxld, int align_a, int align_b, int align_d,
+                            size_t wsmax, const char **call);
+cublasStatus_t shim_lt_run(lt_plan *p, CUdeviceptr a, CUdeviceptr b, CUdeviceptr d, CUdeviceptr bias, CUdeviceptr aux,
+                           CUdeviceptr ws, size_t wssize, const char **call);

@@ -380,6 +380,16 @@ func (d *Device[T]) Activate(a kernels.Act, y, x kernels.Buffer) {
 	})
 }
 
+// GemmBiasAct runs kernels.GemmBiasActOps: the product, then the bias and the activation.
+func (d *Device[T]) GemmBiasAct(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, bias kernels.Buffer, act kernels.Act, c, pre kernels.Buffer) {
+	kernels.GemmBiasActOps[T](d, transA, transB, m, n, k, a, lda, b, ldb, bias, act, c, pre)
+}
+
+// GemmActGrad runs kernels.GemmActGradOps: the product, then the activation's gradient.
+func (d *Device[T]) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, act kernels.Act, pre, c kernels.Buffer) {
+	kernels.GemmActGradOps[T](d, transA, transB, m, n, k, a, lda, b, ldb, act, pre, c)
+}
+
 // ActivateGrad sets dx = beta*dx + dy*act'(x).
 func (d *Device[T]) ActivateGrad(a kernels.Act, dx, dy, x kernels.Buffer, beta T) {
 	dxs, dys, xs := d.s(dx), d.s(dy), d.s(x)

@@ -710,3 +710,82 @@ func TestSgemmPacked(t *testing.T) {
 		}
 	}
 }
+
+// GemmBiasAct and GemmActGrad against float64 loops written from their definitions, for
+// every transpose, with and without the bias and the saved pre-activation.
+func TestGemmEpilogues(t *testing.T) {
+	d := New[float64](2)
+	rng := rand.New(rand.NewPCG(4, 4))
+	gelu := func(u float64) float64 { return 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u))) }
+	dgelu := func(u float64) float64 { h := 1e-6; return (gelu(u+h) - gelu(u-h)) / (2 * h) }
+	rnd := func(n int) []float64 { return randSlice(rng, n) }
+	m, n, k := 7, 9, 5
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			a, b, bias, pre0 := rnd(m*k), rnd(k*n), rnd(n), rnd(m*n)
+			at := func(i, l int) float64 {
+				if ta {
+					return a[l*m+i]
+				}
+				return a[i*k+l]
+			}
+			bt := func(l, j int) float64 {
+				if tb {
+					return b[j*k+l]
+				}
+				return b[l*n+j]
+			}
+			lda, ldb := k, n
+			if ta {
+				lda = m
+			}
+			if tb {
+				ldb = k
+			}
+			prod := func(i, j int) float64 {
+				var s float64
+				for l := 0; l < k; l++ {
+					s += at(i, l) * bt(l, j)
+				}
+				return s
+			}
+			for _, withBias := range []bool{false, true} {
+				for _, withPre := range []bool{false, true} {
+					c, pre := d.Alloc(m*n), kernels.Buffer(nil)
+					if withPre {
+						pre = d.Alloc(m * n)
+					}
+					var bb kernels.Buffer
+					if withBias {
+						bb = buf(d, bias)
+					}
+					d.GemmBiasAct(ta, tb, m, n, k, buf(d, a), lda, buf(d, b), ldb, bb, kernels.GELUTanh, c, pre)
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							z := prod(i, j)
+							if withBias {
+								z += bias[j]
+							}
+							if g := Data[float64](c)[i*n+j]; math.Abs(g-gelu(z)) > 1e-12 {
+								t.Fatalf("GemmBiasAct ta=%v tb=%v bias=%v: c[%d,%d]=%v want %v", ta, tb, withBias, i, j, g, gelu(z))
+							}
+							if withPre && math.Abs(Data[float64](pre)[i*n+j]-z) > 1e-12 {
+								t.Fatalf("GemmBiasAct ta=%v tb=%v bias=%v: pre[%d,%d]=%v want %v", ta, tb, withBias, i, j, Data[float64](pre)[i*n+j], z)
+							}
+						}
+					}
+				}
+			}
+			c := d.Alloc(m * n)
+			d.GemmActGrad(ta, tb, m, n, k, buf(d, a), lda, buf(d, b), ldb, kernels.GELUTanh, buf(d, pre0), c)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					want := prod(i, j) * dgelu(pre0[i*n+j])
+					if g := Data[float64](c)[i*n+j]; math.Abs(g-want) > 1e-8 {
+						t.Fatalf("GemmActGrad ta=%v tb=%v: c[%d,%d]=%v want %v", ta, tb, i, j, g, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -50,7 +50,8 @@ type Device struct {
 	bfA   *scratch    // bf16 copies of the GEMM operands (Options.BF16)
 	bfB   *scratch
 	hpart []float64
-	math  int // cuBLAS math mode of this Device's GEMMs
+	math  int      // cuBLAS math mode of this Device's GEMMs
+	lts   *ltStats // fused and fallen-back epilogue products (epilogue.go)
 }
 
 var _ kernels.Device[float32] = (*Device)(nil)
@@ -73,7 +74,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, lts: &ltStats{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -100,7 +101,8 @@ func (d *Device) Context() *cudadrv.Context { return d.ctx }
 // Name returns "cuda".
 func (d *Device) Name() string { return "cuda" }
 
-// Describe names the card, e.g. "NVIDIA H200 (cc 90, 140 GiB, driver 13000, FP32 GEMM)".
+// Describe names the card, e.g. "NVIDIA H200 (cc 90, 140 GiB, driver 13000, FP32 GEMM,
+// cuBLASLt epilogues)".
 func (d *Device) Describe() string {
 	g := "FP32"
 	switch {
@@ -109,7 +111,11 @@ func (d *Device) Describe() string {
 	case d.opt.TF32:
 		g = "TF32"
 	}
-	return fmt.Sprintf("%s (cc %d, %d GiB, driver %d, %s GEMM)", d.ctx.Name, d.ctx.Capability, d.ctx.TotalMem>>30, d.ctx.Driver, g)
+	ep := "cuBLASLt epilogues"
+	if off := d.ltOff(); off != "" {
+		ep = "unfused epilogues: " + off
+	}
+	return fmt.Sprintf("%s (cc %d, %d GiB, driver %d, %s GEMM, %s)", d.ctx.Name, d.ctx.Capability, d.ctx.TotalMem>>30, d.ctx.Driver, g, ep)
 }
 
 func check(err error) {

@@ -189,7 +189,9 @@ func TestDiTStep(t *testing.T) {
 				return side{d, net, obj}, loss
 			}
 			sc, lc := run(cpu.New[float32](runtime.GOMAXPROCS(0)))
+			f0 := fusedCount(dg)
 			sg, lg := run(dg)
+			expectFused(t, dg, f0)
 			rel := math.Abs(lg-lc) / math.Abs(lc)
 			t.Logf("PARITY\tDiT IMM loss\t%s\t%.3g", c.name, rel)
 			if !(rel <= c.tol) {
@@ -299,7 +301,9 @@ func TestMultimodalStep(t *testing.T) {
 				return side{d, net, loss, gen}
 			}
 			sc := run(cpu.New[float32](runtime.GOMAXPROCS(0)))
+			f0 := fusedCount(dg)
 			sg := run(dg)
+			expectFused(t, dg, f0)
 			rel := math.Abs(sg.loss-sc.loss) / math.Abs(sc.loss)
 			t.Logf("PARITY\tmultimodal IMM loss\t%s\t%.3g", c.name, rel)
 			if !(rel <= c.tol) || sc.loss == 0 {
@@ -312,5 +316,30 @@ func TestMultimodalStep(t *testing.T) {
 				t.Errorf("held samples differ by %.3g relative", gen)
 			}
 		})
+	}
+}
+
+// fusedCount is the number of cuBLASLt-fused products the GPU device has run (0 on the
+// CPU stand-in).
+func fusedCount(d kernels.Device[float32]) int {
+	if g, ok := d.(*Device); ok {
+		n, _ := g.LtReport()
+		return n
+	}
+	return 0
+}
+
+// expectFused fails a GPU model step that ran no fused epilogue although cuBLASLt is
+// in use (the DiT's linear layers take their bias, and FC1 its GELU, in the epilogue),
+// and logs what fell back.
+func expectFused(t *testing.T, d kernels.Device[float32], before int) {
+	t.Helper()
+	g, ok := d.(*Device)
+	if !ok {
+		return
+	}
+	t.Logf("cuBLASLt so far: %s", g.ltSummary())
+	if g.ltOff() == "" && fusedCount(d) == before {
+		t.Errorf("the step ran no cuBLASLt-fused product")
 	}
 }

@@ -208,6 +208,16 @@ func (p *Device[T]) Activate(act kernels.Act, y, x kernels.Buffer) {
 func (p *Device[T]) ActivateGrad(act kernels.Act, dx, dy, x kernels.Buffer, beta T) {
 	p.op("ActivateGrad/"+act.String()+" "+cls(shape(x)), func() { p.Device.ActivateGrad(act, dx, dy, x, beta) })
 }
+func (p *Device[T]) GemmBiasAct(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, bias kernels.Buffer, act kernels.Act, c, pre kernels.Buffer) {
+	p.op(fmt.Sprintf("GemmBiasAct/%s %dx%dx%d ta=%v tb=%v", act, m, n, k, transA, transB), func() {
+		p.Device.GemmBiasAct(transA, transB, m, n, k, a, lda, b, ldb, bias, act, c, pre)
+	})
+}
+func (p *Device[T]) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, act kernels.Act, pre, c kernels.Buffer) {
+	p.op(fmt.Sprintf("GemmActGrad/%s %dx%dx%d ta=%v tb=%v", act, m, n, k, transA, transB), func() {
+		p.Device.GemmActGrad(transA, transB, m, n, k, a, lda, b, ldb, act, pre, c)
+	})
+}
 func (p *Device[T]) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, eps T) {
 	p.op(fmt.Sprintf("LayerNorm %dx%d", rows, cols), func() { p.Device.LayerNorm(y, mean, rstd, x, rows, cols, eps) })
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds immkit's CUDA emulator (emu.cpp with kernels.cu compiled as C++) into DIR as
 # libimmkit-cudaemu.so, with the names internal/cudadrv loads (libcuda.so.1,
-# libcublas.so.13) linked to it. Then IMMKIT_CUDA_LIB_DIR=DIR runs `--device cuda` and
+# libcublas.so.13, libcublasLt.so.13) linked to it. Then IMMKIT_CUDA_LIB_DIR=DIR runs `--device cuda` and
 # the GPU tests of kernels/cuda on the CPU. Needs g++ (C++17). Usage: build.sh DIR
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,4 +18,5 @@ g++ -std=c++17 -O3 -g -pthread -fPIC -shared -Wall -Wno-unknown-pragmas -Wno-unu
 mv "$out/libimmkit-cudaemu.so.tmp" "$out/libimmkit-cudaemu.so"
 ln -sf libimmkit-cudaemu.so "$out/libcuda.so.1"
 ln -sf libimmkit-cudaemu.so "$out/libcublas.so.13"
+ln -sf libimmkit-cudaemu.so "$out/libcublasLt.so.13"
 echo "$out/libimmkit-cudaemu.so: $(wc -l < "$out/entries.inc") kernels"

@@ -479,6 +479,62 @@ int gemm_batched(int ta, int tb, int m, int n, int k, const float *alpha, const 
 	return 0;
 }
 
+// ---- cuBLASLt: descriptors hold what cublasLtMatmul needs; the attributes immkit does
+// not set are refused (CUBLAS_STATUS_INVALID_VALUE), so a wrong attribute number or size
+// fails here as it might not on a GPU ----
+
+struct LtDesc {
+	int compute;
+	int32_t ta = 0, tb = 0;
+	uint32_t epi = 1; // CUBLASLT_EPILOGUE_DEFAULT
+	const float *bias = nullptr;
+	float *aux = nullptr;
+	int64_t auxld = 0;
+};
+struct LtLayout {
+	int type;
+	uint64_t rows, cols;
+	int64_t ld;
+};
+struct LtPref {
+	uint64_t ws = 0;
+	uint32_t align[4] = {256, 256, 256, 256}; // the documented default: 256 bytes
+};
+const uint64_t lt_magic = 0x696d6d6b69744c74ull;
+
+bool lt_epilogue_known(uint32_t e) { return e == 1 || e == 4 || e == 32 || e == 36 || e == 160 || e == 164 || e == 192; }
+bool lt_has_aux(uint32_t e) { return e == 160 || e == 164 || e == 192; }
+
+// lt_gelu and lt_dgelu are the tanh form cuBLASLt documents for its GELU epilogues.
+float lt_gelu(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))); }
+float lt_dgelu(float x) {
+	float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+	float t = tanhf(u);
+	return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+int lt_fail(const char *what, unsigned long long a, unsigned long long b) {
+	fprintf(stderr, "emulator: cuBLASLt: ");
+	fprintf(stderr, what, a, b);
+	fprintf(stderr, "\n");
+	return 7; // CUBLAS_STATUS_INVALID_VALUE
+}
+
+// lt_check validates one matmul: dimensions consistent between the transposes and the
+// layouts, C the same as D, types, the epilogue's auxiliary leading dimension.
+int lt_check(const LtDesc *d, const LtLayout *a, const LtLayout *b, const LtLayout *c, const LtLayout *dd) {
+	uint64_t m = dd->rows, n = dd->cols;
+	uint64_t am = d->ta ? a->cols : a->rows, ak = d->ta ? a->rows : a->cols;
+	uint64_t bk = d->tb ? b->cols : b->rows, bn = d->tb ? b->rows : b->cols;
+	if (am != m || bn != n || ak != bk) return lt_fail("op(A) is %llu rows, op(B) %llu columns: they do not match D or each other", am, bn);
+	if (c->rows != dd->rows || c->cols != dd->cols || c->ld != dd->ld || c->type != dd->type) return lt_fail("C layout differs from D (%llu, %llu)", c->rows, dd->rows);
+	if (dd->type != 0 || a->type != b->type) return lt_fail("types: D %llu, A/B %llu", dd->type, a->type);
+	if (d->compute == 77 && a->type != 0) return lt_fail("TF32 compute with operand type %llu", a->type, 0);
+	if (lt_has_aux(d->epi) && (d->auxld < (int64_t)m || d->auxld % 8 != 0))
+		return lt_fail("epilogue aux leading dimension %llu for %llu rows (must be a multiple of 8, at least the rows)", d->auxld, m);
+	return 0;
+}
+
 } // namespace
 
 
@@ -677,6 +733,147 @@ int cublasGemmStridedBatchedEx(void *, int ta, int tb, int m, int n, int k, cons
                                long long sc, int batch, int compute, int) {
 	return gemm_batched(ta, tb, m, n, k, (const float *)alpha, a, atype, lda, sa, b, btype, ldb, sb, (const float *)beta, c, ctype, ldc, sc,
 	                    batch, compute);
+}
+
+// ---- the exported cuBLASLt API ----
+
+static int the_lt_handle;
+int cublasLtCreate(void **h) {
+	*h = &the_lt_handle;
+	return 0;
+}
+int cublasLtMatmulDescCreate(void **d, int compute, int scale) {
+	if (compute != 68 && compute != 77) return 15;
+	if (scale != 0) return 7;
+	*d = new LtDesc{compute};
+	return 0;
+}
+int cublasLtMatmulDescDestroy(void *d) {
+	delete (LtDesc *)d;
+	return 0;
+}
+int cublasLtMatmulDescSetAttribute(void *dp, int attr, const void *buf, size_t size) {
+	LtDesc *d = (LtDesc *)dp;
+	switch (attr) {
+	case 3: // TRANSA, TRANSB: cublasOperation_t (int32)
+	case 4: {
+		if (size != 4) return lt_fail("TRANS attribute of %llu bytes", size, 0);
+		int32_t v;
+		memcpy(&v, buf, 4);
+		if (v != 0 && v != 1) return lt_fail("TRANS value %llu", v, 0);
+		(attr == 3 ? d->ta : d->tb) = v;
+		return 0;
+	}
+	case 7: // EPILOGUE: uint32
+		if (size != 4) return lt_fail("EPILOGUE attribute of %llu bytes", size, 0);
+		memcpy(&d->epi, buf, 4);
+		if (!lt_epilogue_known(d->epi)) return lt_fail("epilogue %llu is not emulated", d->epi, 0);
+		return 0;
+	case 8: // BIAS_POINTER
+		if (size != 8) return lt_fail("BIAS_POINTER attribute of %llu bytes", size, 0);
+		memcpy(&d->bias, buf, 8);
+		return 0;
+	case 11: // EPILOGUE_AUX_POINTER
+		if (size != 8) return lt_fail("EPILOGUE_AUX_POINTER attribute of %llu bytes", size, 0);
+		memcpy(&d->aux, buf, 8);
+		return 0;
+	case 12: // EPILOGUE_AUX_LD: int64
+		if (size != 8) return lt_fail("EPILOGUE_AUX_LD attribute of %llu bytes", size, 0);
+		memcpy(&d->auxld, buf, 8);
+		return 0;
+	}
+	return lt_fail("matmul attribute %llu is not emulated", attr, 0);
+}
+int cublasLtMatrixLayoutCreate(void **l, int type, uint64_t rows, uint64_t cols, int64_t ld) {
+	if (type != 0 && type != 14) return 7;
+	if (ld < 1 || (uint64_t)ld < rows) return lt_fail("layout ld %llu for %llu rows", ld, rows);
+	*l = new LtLayout{type, rows, cols, ld};
+	return 0;
+}
+int cublasLtMatrixLayoutDestroy(void *l) {
+	delete (LtLayout *)l;
+	return 0;
+}
+int cublasLtMatmulPreferenceCreate(void **p) {
+	*p = new LtPref;
+	return 0;
+}
+int cublasLtMatmulPreferenceDestroy(void *p) {
+	delete (LtPref *)p;
+	return 0;
+}
+int cublasLtMatmulPreferenceSetAttribute(void *pp, int attr, const void *buf, size_t size) {
+	LtPref *p = (LtPref *)pp;
+	if (attr == 1) { // MAX_WORKSPACE_BYTES: uint64
+		if (size != 8) return lt_fail("MAX_WORKSPACE_BYTES attribute of %llu bytes", size, 0);
+		memcpy(&p->ws, buf, 8);
+		return 0;
+	}
+	if (attr >= 5 && attr <= 8) { // MIN_ALIGNMENT_{A,B,C,D}_BYTES: uint32
+		uint32_t v;
+		if (size != 4) return lt_fail("MIN_ALIGNMENT attribute of %llu bytes", size, 0);
+		memcpy(&v, buf, 4);
+		if (v == 0 || (v & (v - 1)) != 0) return lt_fail("alignment %llu is not a power of two", v, 0);
+		p->align[attr - 5] = v;
+		return 0;
+	}
+	return lt_fail("preference attribute %llu is not emulated", attr, 0);
+}
+int cublasLtMatmulAlgoGetHeuristic(void *, void *desc, void *a, void *b, void *c, void *d, void *pref, int requested, void *results,
+                                   int *count) {
+	const LtDesc *dd = (const LtDesc *)desc;
+	int s = lt_check(dd, (const LtLayout *)a, (const LtLayout *)b, (const LtLayout *)c, (const LtLayout *)d);
+	if (s) return s;
+	if (requested < 1) return 7;
+	// one algorithm, remembering the alignments it was chosen for; no workspace
+	uint64_t algo[8] = {lt_magic, 0, 0, 0, 0, dd->epi, 0, 0};
+	for (int i = 0; i < 4; i++) algo[1 + i] = ((const LtPref *)pref)->align[i];
+	unsigned char *r = (unsigned char *)results;
+	memset(r, 0, 96);
+	memcpy(r, algo, 64);
+	float waves = 1;
+	memcpy(r + 76, &waves, 4);
+	*count = 1;
+	return 0;
+}
+int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *adesc, const void *B, void *bdesc, const void *beta,
+                   const void *C, void *cdesc, void *D, void *ddesc, const void *algop, void *, size_t, void *) {
+	const LtDesc *d = (const LtDesc *)desc;
+	const LtLayout *la = (const LtLayout *)adesc, *lb = (const LtLayout *)bdesc, *ld = (const LtLayout *)ddesc;
+	int s = lt_check(d, la, lb, (const LtLayout *)cdesc, ld);
+	if (s) return s;
+	uint64_t algo[8];
+	memcpy(algo, algop, 64);
+	if (algo[0] != lt_magic) return lt_fail("algo not from cublasLtMatmulAlgoGetHeuristic", 0, 0);
+	if (algo[5] != d->epi) return lt_fail("algo chosen for epilogue %llu, run with %llu", algo[5], d->epi);
+	const void *ptrs[4] = {A, B, C, D};
+	for (int i = 0; i < 4; i++)
+		if ((uint64_t)ptrs[i] % algo[1 + i] != 0)
+			return lt_fail("operand address %#llx is not aligned to the %llu bytes its algorithm was chosen for", (uint64_t)ptrs[i], algo[1 + i]);
+	if (C != D && *(const float *)beta != 0.0f) return lt_fail("C differs from D with beta != 0 (not emulated)", 0, 0);
+	if ((d->epi & 4) && (!d->bias || (uint64_t)d->bias % 16 != 0))
+		return lt_fail("bias at %#llx: absent or not 16-byte aligned (a GPU kernel may fault: misaligned address)", (uint64_t)d->bias, 0);
+	if (lt_has_aux(d->epi) && (!d->aux || (uint64_t)d->aux % 16 != 0))
+		return lt_fail("epilogue aux at %#llx: absent or not 16-byte aligned", (uint64_t)d->aux, 0);
+	int m = (int)ld->rows, n = (int)ld->cols, k = (int)(d->ta ? la->rows : la->cols);
+	s = gemm(d->ta, d->tb, m, n, k, *(const float *)alpha, A, la->type, (int)la->ld, B, lb->type, (int)lb->ld, *(const float *)beta, D, 0,
+	         (int)ld->ld, d->compute == 77);
+	if (s) return s;
+	float *out = (float *)D;
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) {
+			float &v = out[i + (long long)j * ld->ld];
+			if (d->epi & 4) v += d->bias[i];
+			if (d->epi == 160 || d->epi == 164) {
+				d->aux[i + j * d->auxld] = v;
+				v = lt_gelu(v);
+			} else if (d->epi == 32 || d->epi == 36) {
+				v = lt_gelu(v);
+			} else if (d->epi == 192) {
+				v *= lt_dgelu(d->aux[i + j * d->auxld]);
+			}
+		}
+	return 0;
 }
 
 } // extern "C"
