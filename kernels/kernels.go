@@ -14,7 +14,10 @@
 // Ops never allocate their outputs; out-of-range shapes are programming errors and panic.
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Float is the element type a Device computes in.
 type Float interface{ ~float32 | ~float64 }
@@ -119,6 +122,18 @@ type Device[T Float] interface {
 	// with pre the pre-activation that GemmBiasAct saved (c and pre dense m x n and
 	// distinct). GemmActGradOps is the same result from the other ops.
 	GemmActGrad(transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, act Act, pre, c Buffer)
+	// Attention is multi-head scaled dot-product self-attention over batch sequences of l
+	// tokens. qkv [batch*l, 3D] (D = heads*hd) holds, for token t (row b*l+t) and head h,
+	// q at columns h*hd, k at D+h*hd and v at 2D+h*hd; o [batch*l, D] gets head h at
+	// columns h*hd:
+	//   P_bh = softmax_rows(Q_bh K_bh^T / sqrt(hd)), O_bh = P_bh V_bh
+	// ws (AttentionWorkspace elements) keeps what AttentionGrad needs.
+	Attention(o, ws, qkv Buffer, batch, l, heads, hd int)
+	// AttentionGrad sets dqkv [batch*l, 3D] (overwritten) to the gradient of Attention
+	// with respect to qkv for the output gradient do, given the o, ws and qkv of that call.
+	AttentionGrad(dqkv, do, o, ws, qkv Buffer, batch, l, heads, hd int)
+	// AttentionWorkspace is the length of Attention's ws for these sizes.
+	AttentionWorkspace(batch, l, heads, hd int) int
 
 	// LayerNorm normalises each row of x (rows x cols) without an affine transform:
 	//   mean[i] = sum_j x[i,j]/cols, rstd[i] = 1/sqrt(sum_j (x[i,j]-mean[i])^2/cols + eps)
@@ -236,3 +251,51 @@ func GemmActGradOps[T Float](d Device[T], transA, transB bool, m, n, k int, a Bu
 		d.ActivateGrad(act, c, c, pre, 0)
 	}
 }
+
+// AttentionOpsWorkspace is the workspace of AttentionOps: the probabilities P and two
+// score-sized scratch matrices, batch*heads*l*l elements each.
+func AttentionOpsWorkspace(batch, l, heads int) int { return 3 * batch * heads * l * l }
+
+// AttentionOps computes Device.Attention with batched GEMMs and Softmax (one strided-
+// batched product per head over the sequences): the reference of kernels/cpu, and the
+// path of a backend without a fused kernel. ws is AttentionOpsWorkspace long and keeps
+// P in its first batch*heads*l*l elements.
+func AttentionOps[T Float](d Device[T], o, ws, qkv Buffer, batch, l, heads, hd int) {
+	D, H, n := heads*hd, heads, batch*heads*l*l
+	scale := T(1 / math.Sqrt(float64(hd)))
+	p, s := d.Slice(ws, 0, n), d.Slice(ws, n, n)
+	// head h of sequence b is at a fixed stride from head h of sequence b-1: Heads
+	// launches instead of batch
+	for h := 0; h < H; h++ {
+		q, k := tail(d, qkv, h*hd), tail(d, qkv, D+h*hd)
+		d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, tail(d, s, h*l*l), l, H*l*l, batch)
+	}
+	d.Softmax(p, s, batch*H*l, l)
+	for h := 0; h < H; h++ {
+		v := tail(d, qkv, 2*D+h*hd)
+		d.GemmBatched(false, false, l, hd, l, 1, tail(d, p, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, tail(d, o, h*hd), D, l*D, batch)
+	}
+}
+
+// AttentionGradOps computes Device.AttentionGrad from the P that AttentionOps saved in ws.
+func AttentionGradOps[T Float](d Device[T], dqkv, do, ws, qkv Buffer, batch, l, heads, hd int) {
+	D, H, n := heads*hd, heads, batch*heads*l*l
+	scale := T(1 / math.Sqrt(float64(hd)))
+	p, dp, ds := d.Slice(ws, 0, n), d.Slice(ws, n, n), d.Slice(ws, 2*n, n)
+	for h := 0; h < H; h++ {
+		dob, v, ph := tail(d, do, h*hd), tail(d, qkv, 2*D+h*hd), tail(d, p, h*l*l)
+		// dP = dO V^T, dV = P^T dO
+		d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, tail(d, dp, h*l*l), l, H*l*l, batch)
+		d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, tail(d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
+	}
+	d.SoftmaxGrad(ds, dp, p, batch*H*l, l, 0)
+	for h := 0; h < H; h++ {
+		q, k, dsh := tail(d, qkv, h*hd), tail(d, qkv, D+h*hd), tail(d, ds, h*l*l)
+		// dQ = scale dS K, dK = scale dS^T Q
+		d.GemmBatched(false, false, l, hd, l, scale, dsh, l, H*l*l, k, 3*D, l*3*D, 0, tail(d, dqkv, h*hd), 3*D, l*3*D, batch)
+		d.GemmBatched(true, false, l, hd, l, scale, dsh, l, H*l*l, q, 3*D, l*3*D, 0, tail(d, dqkv, D+h*hd), 3*D, l*3*D, batch)
+	}
+}
+
+// tail is the view of b from off to its end.
+func tail[T Float](d Device[T], b Buffer, off int) Buffer { return d.Slice(b, off, b.Len()-off) }

@@ -390,6 +390,21 @@ func (d *Device[T]) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buff
 	kernels.GemmActGradOps[T](d, transA, transB, m, n, k, a, lda, b, ldb, act, pre, c)
 }
 
+// Attention runs kernels.AttentionOps.
+func (d *Device[T]) Attention(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
+	kernels.AttentionOps[T](d, o, ws, qkv, batch, l, heads, hd)
+}
+
+// AttentionGrad runs kernels.AttentionGradOps.
+func (d *Device[T]) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
+	kernels.AttentionGradOps[T](d, dqkv, do, ws, qkv, batch, l, heads, hd)
+}
+
+// AttentionWorkspace is kernels.AttentionOpsWorkspace.
+func (d *Device[T]) AttentionWorkspace(batch, l, heads, hd int) int {
+	return kernels.AttentionOpsWorkspace(batch, l, heads)
+}
+
 // ActivateGrad sets dx = beta*dx + dy*act'(x).
 func (d *Device[T]) ActivateGrad(a kernels.Act, dx, dy, x kernels.Buffer, beta T) {
 	dxs, dys, xs := d.s(dx), d.s(dy), d.s(x)

@@ -218,6 +218,14 @@ func (p *Device[T]) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buff
 		p.Device.GemmActGrad(transA, transB, m, n, k, a, lda, b, ldb, act, pre, c)
 	})
 }
+func (p *Device[T]) Attention(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
+	p.op(fmt.Sprintf("Attention %dx(%dx%d) heads=%d", batch, l, hd, heads), func() { p.Device.Attention(o, ws, qkv, batch, l, heads, hd) })
+}
+func (p *Device[T]) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
+	p.op(fmt.Sprintf("AttentionGrad %dx(%dx%d) heads=%d", batch, l, hd, heads), func() {
+		p.Device.AttentionGrad(dqkv, do, o, ws, qkv, batch, l, heads, hd)
+	})
+}
 func (p *Device[T]) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, eps T) {
 	p.op(fmt.Sprintf("LayerNorm %dx%d", rows, cols), func() { p.Device.LayerNorm(y, mean, rstd, x, rows, cols, eps) })
 }
