@@ -153,11 +153,14 @@ for re in "${bench_res[@]}"; do
 done
 
 echo "== IMM DiT-S/2 training step, 32x32x3, batch 256 (both forward passes, backward, AdamW)"
-# the -nolt runs: the same without cuBLASLt (bias, GELU and its gradient as separate ops)
-for run in cuda cuda-tf32 cuda-bf16 cuda-tf32-nolt cuda-bf16-nolt; do
-	dev=${run%-nolt} lt=1
+# -nolt: without cuBLASLt (bias, GELU and its gradient as separate ops); -flash: the
+# fused bf16 attention kernels (IMMKIT_CUDA_ATTN=flash)
+for run in cuda cuda-tf32 cuda-bf16 cuda-tf32-nolt cuda-bf16-nolt cuda-tf32-flash cuda-bf16-flash; do
+	dev=${run%-nolt} lt=1 attn=gemm
+	dev=${dev%-flash}
 	[[ $run == *-nolt ]] && lt=0
-	IMMKIT_CUDA_LT=$lt IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench "$dit_bench" -test.benchtime "$dit_n" 2>&1 |
+	[[ $run == *-flash ]] && attn=flash
+	IMMKIT_CUDA_ATTN=$attn IMMKIT_CUDA_LT=$lt IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench "$dit_bench" -test.benchtime "$dit_n" 2>&1 |
 		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$run/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
 done
 echo "== the same, cuda-tf32, with IMMKIT_PROFILE=1 (each op synchronised and timed: shares, not speed)"

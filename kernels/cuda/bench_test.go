@@ -188,6 +188,41 @@ func BenchmarkEpilogue(b *testing.B) {
 	}
 }
 
+// BenchmarkAttention times the DiT-S/2 attention at batch 256 (256 tokens, 6 heads of
+// 64): the forward pass and the backward pass, through cuBLAS batched GEMMs (TF32) and
+// the softmax kernel ("gemm"), and through the fused bf16 kernels ("flash"). TFLOP/s
+// counts the products' 4 B H L^2 hd FLOPs forward and 8 B H L^2 hd backward (the fused
+// backward's recomputation of the scores not counted).
+func BenchmarkAttention(b *testing.B) {
+	d := withTF32(benchGPU(b)).(*Device)
+	batch, l, heads, hd := 256, 256, 6, 64
+	D := heads * hd
+	qkv, o, do, dqkv := d.Alloc(batch*l*3*D), d.Alloc(batch*l*D), d.Alloc(batch*l*D), d.Alloc(batch*l*3*D)
+	d.RandNormal(qkv, 1, 0, 1)
+	d.RandNormal(do, 2, 0, 1)
+	flops := 4 * float64(batch*heads) * float64(l*l) * float64(hd)
+	for _, mode := range []string{"gemm", "flash"} {
+		if mode == "flash" {
+			b.Setenv("IMMKIT_CUDA_ATTN", "flash")
+		}
+		ws := d.Alloc(d.AttentionWorkspace(batch, l, heads, hd))
+		shape := fmt.Sprintf("%dx%dx%d-h%d", batch, l, hd, heads)
+		b.Run("fwd/"+shape+"/"+mode, func(b *testing.B) {
+			runSync(b, d, func() { d.Attention(o, ws, qkv, batch, l, heads, hd) })
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+		})
+		d.Attention(o, ws, qkv, batch, l, heads, hd)
+		b.Run("bwd/"+shape+"/"+mode, func(b *testing.B) {
+			runSync(b, d, func() { d.AttentionGrad(dqkv, do, o, ws, qkv, batch, l, heads, hd) })
+			b.ReportMetric(2*flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+		})
+		check(d.Free(ws))
+	}
+	for _, buf := range []kernels.Buffer{qkv, o, do, dqkv} {
+		check(d.Free(buf))
+	}
+}
+
 func BenchmarkLaplaceMMD(b *testing.B) {
 	d := benchGPU(b)
 	groups, m, dim := 1024, 4, 64

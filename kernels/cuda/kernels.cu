@@ -195,6 +195,339 @@ __device__ __forceinline__ void row_softmax_grad(long long r, int t, int n, floa
 	}
 }
 
+// ---- fused attention on bf16 tensor cores (flash-attention 2: the scores never reach
+// memory; the backward pass recomputes them from the saved row log-sum-exp) ----
+
+// mma_bf16 accumulates d += A B for one warp with mma.sync.m16n8k16 (bf16 inputs, fp32
+// accumulation). Fragments (PTX ISA), with g = lane/4 and t = lane%4: a[0] = A[g][2t,2t+1],
+// a[1] = A[g+8][2t,2t+1], a[2] = A[g][2t+8,2t+9], a[3] = A[g+8][2t+8,2t+9]; b[0] =
+// B[2t,2t+1][g], b[1] = B[2t+8,2t+9][g]; d[0], d[1] = D[g][2t,2t+1], d[2], d[3] =
+// D[g+8][2t,2t+1]. Of a pair, the lower index is the low 16 bits.
+__device__ __forceinline__ void mma_bf16(float *d, const unsigned *a, const unsigned *b) {
+#ifdef __CUDA_ARCH__
+	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+	             : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+	             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+	emu_mma_bf16(d, a, b);
+#endif
+}
+
+__device__ __forceinline__ unsigned short bf16_bits(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) { return (unsigned)bf16_bits(lo) | ((unsigned)bf16_bits(hi) << 16); }
+// two consecutive bf16 (4-byte aligned) as one word
+__device__ __forceinline__ unsigned ld_pair(const unsigned short *p) {
+#ifdef __CUDA_ARCH__
+	return *reinterpret_cast<const unsigned *>(p);
+#else
+	unsigned u;
+	memcpy(&u, p, 4);
+	return u;
+#endif
+}
+// p[0] and p[stride] (two rows, one column) as one word
+__device__ __forceinline__ unsigned ld_col_pair(const unsigned short *p, int stride) { return (unsigned)p[0] | ((unsigned)p[stride] << 16); }
+
+// frag_rows loads the A fragments (k = the HD columns) of rows r and r+8 of a row-major
+// fp32 matrix (leading dimension ld, columns from col), rounded to bf16; rows >= n are 0.
+template <int HD>
+__device__ __forceinline__ void frag_rows(unsigned (*f)[4], const float *m, long long ld, int col, int r, int n) {
+	int t = threadIdx.x & 3;
+	const float *p0 = m + r * ld + col, *p1 = p0 + 8 * ld;
+#pragma unroll
+	for (int kk = 0; kk < HD / 16; kk++) {
+		int c = kk * 16 + 2 * t;
+		f[kk][0] = r < n ? pack_bf16(p0[c], p0[c + 1]) : 0u;
+		f[kk][1] = r + 8 < n ? pack_bf16(p1[c], p1[c + 1]) : 0u;
+		f[kk][2] = r < n ? pack_bf16(p0[c + 8], p0[c + 9]) : 0u;
+		f[kk][3] = r + 8 < n ? pack_bf16(p1[c + 8], p1[c + 9]) : 0u;
+	}
+}
+
+// tile_load stores rows [r0, r0+64) of a row-major fp32 matrix (leading dimension ld,
+// columns col..col+HD) as bf16 into sh (row stride HD+8); rows >= n are 0.
+template <int HD>
+__device__ __forceinline__ void tile_load(unsigned short *sh, const float *m, long long ld, int col, int r0, int n) {
+	for (int i = threadIdx.x; i < 64 * HD / 2; i += blockDim.x) {
+		int r = i / (HD / 2), c = (i % (HD / 2)) * 2;
+		float x = 0.0f, y = 0.0f;
+		if (r0 + r < n) {
+			const float *p = m + (r0 + r) * ld + col + c;
+			x = p[0];
+			y = p[1];
+		}
+		sh[r * (HD + 8) + c] = bf16_bits(x);
+		sh[r * (HD + 8) + c + 1] = bf16_bits(y);
+	}
+}
+
+// C fragments of two adjacent 8-column tiles s[2j], s[2j+1] (16 rows x 16 columns) as the
+// A fragment of the next product: the flash-attention register reuse.
+__device__ __forceinline__ void c_to_a(unsigned *a, const float *lo, const float *hi) {
+	a[0] = pack_bf16(lo[0], lo[1]);
+	a[1] = pack_bf16(lo[2], lo[3]);
+	a[2] = pack_bf16(hi[0], hi[1]);
+	a[3] = pack_bf16(hi[2], hi[3]);
+}
+
+// attn_fwd: block (query tile of 64, head, sequence), 4 warps of 16 query rows. Per key
+// tile of 64: S = Q K^T (scaled), the online softmax in registers, O += P V; at the end
+// O / rowsum and lse = max + log(rowsum) (of the scaled scores) for the backward pass.
+template <int HD>
+__device__ void attn_fwd(float *o, float *lse, const float *qkv, int L, int H, float scale) {
+	extern __shared__ unsigned short attn_sh[];
+	const int S = HD + 8;
+	unsigned short *Ks = attn_sh, *Vs = attn_sh + 64 * S;
+	int b = blockIdx.z, h = blockIdx.y, w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	int D = H * HD;
+	long long ld = 3LL * D;
+	const float *base = qkv + (long long)b * L * ld;
+	int r0 = blockIdx.x * 64 + w * 16 + g;
+	unsigned qf[HD / 16][4];
+	frag_rows<HD>(qf, base, ld, h * HD, r0, L);
+	float acc[HD / 8][4];
+#pragma unroll
+	for (int dt = 0; dt < HD / 8; dt++) acc[dt][0] = acc[dt][1] = acc[dt][2] = acc[dt][3] = 0.0f;
+	float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+	for (int k0 = 0; k0 < L; k0 += 64) {
+		__syncthreads();
+		tile_load<HD>(Ks, base, ld, D + h * HD, k0, L);
+		tile_load<HD>(Vs, base, ld, 2 * D + h * HD, k0, L);
+		__syncthreads();
+		float s[8][4];
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+		for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+			for (int nt = 0; nt < 8; nt++) {
+				const unsigned short *kr = Ks + (nt * 8 + g) * S + kk * 16 + 2 * t;
+				unsigned bf[2] = {ld_pair(kr), ld_pair(kr + 8)};
+				mma_bf16(s[nt], qf[kk], bf);
+			}
+		float mx0 = m0, mx1 = m1;
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+			for (int j = 0; j < 2; j++) {
+				bool ok = k0 + nt * 8 + 2 * t + j < L;
+				s[nt][j] = ok ? s[nt][j] * scale : -INFINITY;
+				s[nt][2 + j] = ok ? s[nt][2 + j] * scale : -INFINITY;
+				mx0 = fmaxf(mx0, s[nt][j]);
+				mx1 = fmaxf(mx1, s[nt][2 + j]);
+			}
+		// the four lanes of a row group hold its 64 columns; key k0 is in every tile, so
+		// the maxima are finite
+		mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffff, mx0, 1));
+		mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffff, mx0, 2));
+		mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffff, mx1, 1));
+		mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffff, mx1, 2));
+		float c0 = __expf(m0 - mx0), c1 = __expf(m1 - mx1); // 0 on the first tile (m = -inf)
+		m0 = mx0;
+		m1 = mx1;
+		float ps0 = 0.0f, ps1 = 0.0f;
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+			for (int j = 0; j < 2; j++) {
+				s[nt][j] = __expf(s[nt][j] - m0);
+				s[nt][2 + j] = __expf(s[nt][2 + j] - m1);
+				ps0 += s[nt][j];
+				ps1 += s[nt][2 + j];
+			}
+		l0 = l0 * c0 + ps0; // this lane's share of the row sums (the group adds them at the end)
+		l1 = l1 * c1 + ps1;
+#pragma unroll
+		for (int dt = 0; dt < HD / 8; dt++) {
+			acc[dt][0] *= c0;
+			acc[dt][1] *= c0;
+			acc[dt][2] *= c1;
+			acc[dt][3] *= c1;
+		}
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			unsigned pa[4];
+			c_to_a(pa, s[2 * j], s[2 * j + 1]);
+#pragma unroll
+			for (int dt = 0; dt < HD / 8; dt++) {
+				const unsigned short *v0 = Vs + (j * 16 + 2 * t) * S + dt * 8 + g;
+				unsigned vb[2] = {ld_col_pair(v0, S), ld_col_pair(v0 + 8 * S, S)};
+				mma_bf16(acc[dt], pa, vb);
+			}
+		}
+	}
+	l0 += __shfl_xor_sync(0xffffffff, l0, 1);
+	l0 += __shfl_xor_sync(0xffffffff, l0, 2);
+	l1 += __shfl_xor_sync(0xffffffff, l1, 1);
+	l1 += __shfl_xor_sync(0xffffffff, l1, 2);
+	float i0 = 1.0f / l0, i1 = 1.0f / l1;
+	float *ob = o + (long long)b * L * D + h * HD;
+#pragma unroll
+	for (int dt = 0; dt < HD / 8; dt++) {
+		int c = dt * 8 + 2 * t;
+		if (r0 < L) {
+			ob[(long long)r0 * D + c] = acc[dt][0] * i0;
+			ob[(long long)r0 * D + c + 1] = acc[dt][1] * i0;
+		}
+		if (r0 + 8 < L) {
+			ob[(long long)(r0 + 8) * D + c] = acc[dt][2] * i1;
+			ob[(long long)(r0 + 8) * D + c + 1] = acc[dt][3] * i1;
+		}
+	}
+	if (t == 0) {
+		float *lb = lse + ((long long)b * H + h) * L;
+		if (r0 < L) lb[r0] = m0 + logf(l0);
+		if (r0 + 8 < L) lb[r0 + 8] = m1 + logf(l1);
+	}
+}
+
+// attn_bwd: block (key tile of 64, head, sequence), 4 warps of 16 keys holding their K
+// and V rows as A fragments and their dK, dV in registers. Per query tile of 64: S^T =
+// K Q^T, P^T = exp(scale S^T - lse), dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T -
+// dvec), dK += dS^T Q; then dS^T goes through shared memory for dQ = dS K over the
+// block's keys, added to dqkv with atomics (other key tiles add theirs). dqkv's Q part
+// must be zero before; dK and dV (scaled) are stored.
+template <int HD>
+__device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) {
+	extern __shared__ unsigned short attn_sh[];
+	const int S = HD + 8, SP = 64 + 8;
+	unsigned short *Qs = attn_sh, *dOs = Qs + 64 * S, *Ks = dOs + 64 * S, *dSs = Ks + 64 * S;
+	float *lse_s = (float *)(dSs + 64 * SP), *dv_s = lse_s + 64;
+	int b = blockIdx.z, h = blockIdx.y, w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	int D = H * HD, kb = blockIdx.x * 64;
+	long long ld = 3LL * D;
+	const float *base = qkv + (long long)b * L * ld, *dob = dout + (long long)b * L * D;
+	const float *lb = lse + ((long long)b * H + h) * L, *db = dvec + ((long long)b * H + h) * L;
+	int kr0 = kb + w * 16 + g;
+	unsigned kf[HD / 16][4], vf[HD / 16][4];
+	frag_rows<HD>(kf, base, ld, D + h * HD, kr0, L);
+	frag_rows<HD>(vf, base, ld, 2 * D + h * HD, kr0, L);
+	tile_load<HD>(Ks, base, ld, D + h * HD, kb, L);
+	float dk[HD / 8][4], dv[HD / 8][4];
+#pragma unroll
+	for (int dt = 0; dt < HD / 8; dt++)
+#pragma unroll
+		for (int j = 0; j < 4; j++) dk[dt][j] = dv[dt][j] = 0.0f;
+	for (int q0 = 0; q0 < L; q0 += 64) {
+		__syncthreads();
+		tile_load<HD>(Qs, base, ld, h * HD, q0, L);
+		tile_load<HD>(dOs, dob, D, h * HD, q0, L);
+		if (threadIdx.x < 64) {
+			int q = q0 + threadIdx.x;
+			lse_s[threadIdx.x] = q < L ? lb[q] : INFINITY; // P = 0 for queries past the end
+			dv_s[threadIdx.x] = q < L ? db[q] : 0.0f;
+		}
+		__syncthreads();
+		float st[8][4], dpt[8][4];
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+			for (int j = 0; j < 4; j++) st[nt][j] = dpt[nt][j] = 0.0f;
+#pragma unroll
+		for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+			for (int nt = 0; nt < 8; nt++) {
+				const unsigned short *qr = Qs + (nt * 8 + g) * S + kk * 16 + 2 * t;
+				unsigned bq[2] = {ld_pair(qr), ld_pair(qr + 8)};
+				mma_bf16(st[nt], kf[kk], bq);
+				const unsigned short *dr = dOs + (nt * 8 + g) * S + kk * 16 + 2 * t;
+				unsigned bd[2] = {ld_pair(dr), ld_pair(dr + 8)};
+				mma_bf16(dpt[nt], vf[kk], bd);
+			}
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+			for (int j = 0; j < 2; j++) {
+				int q = nt * 8 + 2 * t + j;
+				st[nt][j] = __expf(st[nt][j] * scale - lse_s[q]);
+				st[nt][2 + j] = __expf(st[nt][2 + j] * scale - lse_s[q]);
+			}
+		// dV += P^T dO
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			unsigned pa[4];
+			c_to_a(pa, st[2 * j], st[2 * j + 1]);
+#pragma unroll
+			for (int dt = 0; dt < HD / 8; dt++) {
+				const unsigned short *p0 = dOs + (j * 16 + 2 * t) * S + dt * 8 + g;
+				unsigned vb[2] = {ld_col_pair(p0, S), ld_col_pair(p0 + 8 * S, S)};
+				mma_bf16(dv[dt], pa, vb);
+			}
+		}
+		// dS^T = P^T (dP^T - dvec), kept in st; to shared memory for dQ
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+			for (int j = 0; j < 2; j++) {
+				int q = nt * 8 + 2 * t + j;
+				st[nt][j] *= dpt[nt][j] - dv_s[q];
+				st[nt][2 + j] *= dpt[nt][2 + j] - dv_s[q];
+				dSs[(w * 16 + g) * SP + q] = bf16_bits(st[nt][j]);
+				dSs[(w * 16 + g + 8) * SP + q] = bf16_bits(st[nt][2 + j]);
+			}
+		// dK += dS^T Q
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			unsigned sa[4];
+			c_to_a(sa, st[2 * j], st[2 * j + 1]);
+#pragma unroll
+			for (int dt = 0; dt < HD / 8; dt++) {
+				const unsigned short *p0 = Qs + (j * 16 + 2 * t) * S + dt * 8 + g;
+				unsigned qb[2] = {ld_col_pair(p0, S), ld_col_pair(p0 + 8 * S, S)};
+				mma_bf16(dk[dt], sa, qb);
+			}
+		}
+		__syncthreads();
+		// dQ rows q0 + w*16 .. +15 = dS K over the block's 64 keys; A(q, key) = dSs[key][q]
+		float dq[HD / 8][4];
+#pragma unroll
+		for (int dt = 0; dt < HD / 8; dt++) dq[dt][0] = dq[dt][1] = dq[dt][2] = dq[dt][3] = 0.0f;
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			int qa = w * 16 + g, kc = j * 16 + 2 * t;
+			unsigned a[4] = {ld_col_pair(dSs + kc * SP + qa, SP), ld_col_pair(dSs + kc * SP + qa + 8, SP),
+			                 ld_col_pair(dSs + (kc + 8) * SP + qa, SP), ld_col_pair(dSs + (kc + 8) * SP + qa + 8, SP)};
+#pragma unroll
+			for (int dt = 0; dt < HD / 8; dt++) {
+				const unsigned short *p0 = Ks + (j * 16 + 2 * t) * S + dt * 8 + g;
+				unsigned kb2[2] = {ld_col_pair(p0, S), ld_col_pair(p0 + 8 * S, S)};
+				mma_bf16(dq[dt], a, kb2);
+			}
+		}
+		float *dqb = dqkv + (long long)b * L * ld + h * HD;
+		int qr = q0 + w * 16 + g;
+#pragma unroll
+		for (int dt = 0; dt < HD / 8; dt++) {
+			int c = dt * 8 + 2 * t;
+			if (qr < L) {
+				atomicAdd(dqb + qr * ld + c, dq[dt][0] * scale);
+				atomicAdd(dqb + qr * ld + c + 1, dq[dt][1] * scale);
+			}
+			if (qr + 8 < L) {
+				atomicAdd(dqb + (qr + 8) * ld + c, dq[dt][2] * scale);
+				atomicAdd(dqb + (qr + 8) * ld + c + 1, dq[dt][3] * scale);
+			}
+		}
+	}
+	float *dkb = dqkv + (long long)b * L * ld + D + h * HD, *dvb = dkb + D;
+#pragma unroll
+	for (int dt = 0; dt < HD / 8; dt++) {
+		int c = dt * 8 + 2 * t;
+		if (kr0 < L) {
+			dkb[kr0 * ld + c] = dk[dt][0] * scale;
+			dkb[kr0 * ld + c + 1] = dk[dt][1] * scale;
+			dvb[kr0 * ld + c] = dv[dt][0];
+			dvb[kr0 * ld + c + 1] = dv[dt][1];
+		}
+		if (kr0 + 8 < L) {
+			dkb[(kr0 + 8) * ld + c] = dk[dt][2] * scale;
+			dkb[(kr0 + 8) * ld + c + 1] = dk[dt][3] * scale;
+			dvb[(kr0 + 8) * ld + c] = dv[dt][2];
+			dvb[(kr0 + 8) * ld + c + 1] = dv[dt][3];
+		}
+	}
+}
+
 extern "C" {
 
 // x[i*cols+j] += v[j]; launched as the row-broadcast kernels below (no 64-bit division
@@ -642,5 +975,31 @@ __global__ void rand_normal(float *dst, long long n, unsigned long long key, uns
 		for (int q = 0; q < 4 && 4 * b + q < n; q++) dst[4 * b + q] = (float)(z[q] * (double)std);
 	}
 }
+
+// dvec[(b*H+h)*L+l] = sum_d dout[r, h*HD+d] * o[r, h*HD+d] for row r = b*L+l: the row
+// terms of the softmax gradient of the fused attention (sum_j P dP = dO . O).
+__global__ void attn_bwd_dot(float *dvec, const float *dout, const float *o, int B, int L, int H, int HD) {
+	long long D = (long long)H * HD;
+	GRID_STRIDE(i, (long long)B * H * L) {
+		long long b = i / ((long long)H * L), h = (i / L) % H, l = i % L;
+		const float *x = dout + (b * L + l) * D + h * HD, *y = o + (b * L + l) * D + h * HD;
+		float s = 0.0f;
+		for (int d = 0; d < HD; d++) s += x[d] * y[d];
+		dvec[i] = s;
+	}
+}
+
+// The fused attention for head widths 16, 32 and 64: blocks of 128 threads (4 warps).
+#define ATTN_ENTRIES(HD)                                                                                                            \
+	__global__ void __launch_bounds__(128) attn_fwd_##HD(float *o, float *lse, const float *qkv, int L, int H, float scale) {       \
+		attn_fwd<HD>(o, lse, qkv, L, H, scale);                                                                                      \
+	}                                                                                                                                 \
+	__global__ void __launch_bounds__(128)                                                                                            \
+	    attn_bwd_##HD(float *dqkv, const float *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) { \
+		attn_bwd<HD>(dqkv, qkv, dout, lse, dvec, L, H, scale);                                                                     \
+	}
+ATTN_ENTRIES(16)
+ATTN_ENTRIES(32)
+ATTN_ENTRIES(64)
 
 } // extern "C"

@@ -40,6 +40,13 @@ var kernelParams = rowVariants(map[string]int{
 	"laplace_mmd_finish": 4,
 	"rand_uniform":       4,
 	"rand_normal":        5,
+	"attn_fwd_16":        6,
+	"attn_fwd_32":        6,
+	"attn_fwd_64":        6,
+	"attn_bwd_16":        8,
+	"attn_bwd_32":        8,
+	"attn_bwd_64":        8,
+	"attn_bwd_dot":       7,
 })
 
 // rowOps are the row ops that have register variants (kernels.cu): NAME_wK, one warp

@@ -147,6 +147,7 @@ struct Thread {
 	long long synced;  // __syncthreads passed
 	long long crossed; // warp barriers passed (two per shuffle)
 	uint64_t slot, got; // shuffle exchange
+	uint64_t all[32];   // emu_warp_gather
 };
 
 struct Block {
@@ -305,6 +306,21 @@ uint64_t *emu_shfl_exchange(uint64_t v, int lane_mask, unsigned mask, int width)
 	park(AT_WARP);
 	t->crossed++;
 	return &t->got;
+}
+
+// emu_warp_gather is a warp barrier at which every lane contributes v and gets all 32
+// lanes' values (the fragments of a warp-collective mma).
+uint64_t *emu_warp_gather(uint64_t v) {
+	Thread *t = blk->cur;
+	t->slot = v;
+	park(AT_WARP);
+	t->crossed++;
+	size_t w0 = (size_t)t->warp * 32;
+	if (w0 + 32 > blk->th.size()) failf("mma", "warp %lld has %lld lanes, not 32", t->warp, (long long)(blk->th.size() - w0));
+	for (int i = 0; i < 32; i++) t->all[i] = blk->th[w0 + i].slot;
+	park(AT_WARP);
+	t->crossed++;
+	return t->all;
 }
 
 void *emu_dyn_shared() { return blk->dyn.data(); }
