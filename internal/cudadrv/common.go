@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"unsafe"
 )
 
 // Error is a failed driver or cuBLAS call.
@@ -93,7 +94,17 @@ type Context struct {
 	ltWS    Ptr   // cuBLASLt workspace
 	ltPlans map[LtShape]*ltPlan
 	ltBad   map[LtShape]error // shapes cuBLASLt has no algorithm for
+
+	stage    unsafe.Pointer // pinned staging buffer of Upload (stageBytes)
+	stageOff int            // bytes of it in use by queued copies
+	noStage  bool           // pinned memory was refused: Upload copies synchronously
 }
+
+// Upload's pinned staging buffer, and the largest copy it takes.
+const (
+	stageBytes = 16 << 20
+	stageMax   = 4 << 20
+)
 
 // Lt reports whether cuBLASLt is loaded, and if not, why.
 func (c *Context) Lt() error { return c.ltErr }

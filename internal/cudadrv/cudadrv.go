@@ -207,7 +207,48 @@ func (c *Context) HtoD(dst Ptr, src unsafe.Pointer, bytes int) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cuErr("cuMemcpyHtoD_v2", C.shim_htod(C.CUdeviceptr(dst), src, C.size_t(bytes)))
+	err := cuErr("cuMemcpyHtoD_v2", C.shim_htod(C.CUdeviceptr(dst), src, C.size_t(bytes)))
+	if err == nil {
+		c.stageOff = 0 // a copy from pageable memory waits for the stream first
+	}
+	return err
+}
+
+// Upload copies bytes from host memory src (which must not hold Go pointers) to dst
+// without waiting for the GPU: up to stageMax bytes go through a pinned staging buffer
+// and cuMemcpyHtoDAsync on the null stream, ordered with the kernels queued before and
+// after it, and src may be reused as soon as Upload returns. (A synchronous copy from
+// pageable memory first waits for every queued kernel.) The staging buffer is reused
+// after the next point where the host knows the stream is idle: a synchronous copy, a
+// Sync, or a full buffer, which syncs first. Larger copies, and every copy when pinned
+// memory cannot be had, are HtoD's.
+func (c *Context) Upload(dst Ptr, src unsafe.Pointer, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes <= stageMax && c.stage == nil && !c.noStage {
+		var h unsafe.Pointer
+		if C.shim_host_alloc(&h, stageBytes) != 0 {
+			c.noStage = true
+		} else {
+			c.stage = h
+		}
+	}
+	if bytes > stageMax || c.stage == nil {
+		c.stageOff = 0 // the synchronous copy drains the stream
+		return cuErr("cuMemcpyHtoD_v2", C.shim_htod(C.CUdeviceptr(dst), src, C.size_t(bytes)))
+	}
+	if c.stageOff+bytes > stageBytes {
+		if err := cuErr("cuCtxSynchronize", C.shim_sync()); err != nil {
+			return err
+		}
+		c.stageOff = 0
+	}
+	at := unsafe.Add(c.stage, c.stageOff)
+	c.stageOff += (bytes + 255) &^ 255
+	return cuErr("cuMemcpyHtoDAsync_v2", C.shim_htod_staged(C.CUdeviceptr(dst), src, C.size_t(bytes), at))
 }
 
 // DtoH copies bytes from src to host memory dst.
@@ -217,7 +258,11 @@ func (c *Context) DtoH(dst unsafe.Pointer, src Ptr, bytes int) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cuErr("cuMemcpyDtoH_v2", C.shim_dtoh(dst, C.CUdeviceptr(src), C.size_t(bytes)))
+	err := cuErr("cuMemcpyDtoH_v2", C.shim_dtoh(dst, C.CUdeviceptr(src), C.size_t(bytes)))
+	if err == nil {
+		c.stageOff = 0 // the copy waited for the stream: the staged uploads are done
+	}
+	return err
 }
 
 // DtoD copies bytes between device buffers.
@@ -262,7 +307,11 @@ func (c *Context) Launch(f Function, grid, block [3]uint32, shmem uint32, args [
 func (c *Context) Sync() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cuErr("cuCtxSynchronize", C.shim_sync())
+	err := cuErr("cuCtxSynchronize", C.shim_sync())
+	if err == nil {
+		c.stageOff = 0
+	}
+	return err
 }
 
 // SetMathMode selects cuBLAS's math mode for SGEMM.

@@ -40,6 +40,9 @@ func (c *Context) Free(p Ptr) error { return errNoCgo }
 // HtoD fails without cgo.
 func (c *Context) HtoD(dst Ptr, src unsafe.Pointer, bytes int) error { return errNoCgo }
 
+// Upload fails without cgo.
+func (c *Context) Upload(dst Ptr, src unsafe.Pointer, bytes int) error { return errNoCgo }
+
 // DtoH fails without cgo.
 func (c *Context) DtoH(dst unsafe.Pointer, src Ptr, bytes int) error { return errNoCgo }
 

@@ -22,6 +22,7 @@ static CUresult (*p_cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
 static CUresult (*p_cuMemAlloc)(CUdeviceptr *, size_t);
 static CUresult (*p_cuMemFree)(CUdeviceptr);
 static CUresult (*p_cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+static CUresult (*p_cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
 static CUresult (*p_cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
 static CUresult (*p_cuMemcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t);
 static CUresult (*p_cuMemsetD32)(CUdeviceptr, unsigned, size_t);
@@ -69,6 +70,7 @@ int shim_load_cuda(const char *path, char *msg, int msglen) {
 	SYM(h, p_cuMemAlloc, "cuMemAlloc_v2");
 	SYM(h, p_cuMemFree, "cuMemFree_v2");
 	SYM(h, p_cuMemcpyHtoD, "cuMemcpyHtoD_v2");
+	SYM(h, p_cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
 	SYM(h, p_cuMemcpyDtoH, "cuMemcpyDtoH_v2");
 	SYM(h, p_cuMemcpyDtoD, "cuMemcpyDtoD_v2");
 	SYM(h, p_cuMemsetD32, "cuMemsetD32_v2");
@@ -136,6 +138,11 @@ CUresult shim_function(CUmodule mod, const char *name, CUfunction *fn) { CUR(); 
 CUresult shim_alloc(CUdeviceptr *p, size_t bytes) { CUR(); return p_cuMemAlloc(p, bytes); }
 CUresult shim_free(CUdeviceptr p) { CUR(); return p_cuMemFree(p); }
 CUresult shim_htod(CUdeviceptr dst, const void *src, size_t bytes) { CUR(); return p_cuMemcpyHtoD(dst, src, bytes); }
+CUresult shim_htod_staged(CUdeviceptr dst, const void *src, size_t bytes, void *stage) {
+	CUR();
+	memcpy(stage, src, bytes);
+	return p_cuMemcpyHtoDAsync(dst, stage, bytes, NULL);
+}
 CUresult shim_dtoh(void *dst, CUdeviceptr src, size_t bytes) { CUR(); return p_cuMemcpyDtoH(dst, src, bytes); }
 CUresult shim_dtod(CUdeviceptr dst, CUdeviceptr src, size_t bytes) { CUR(); return p_cuMemcpyDtoD(dst, src, bytes); }
 CUresult shim_memset32(CUdeviceptr dst, uint32_t v, size_t n) { CUR(); return p_cuMemsetD32(dst, v, n); }

@@ -35,6 +35,9 @@ CUresult shim_function(CUmodule mod, const char *name, CUfunction *fn);
 CUresult shim_alloc(CUdeviceptr *p, size_t bytes);
 CUresult shim_free(CUdeviceptr p);
 CUresult shim_htod(CUdeviceptr dst, const void *src, size_t bytes);
+// shim_htod_staged copies bytes from src into the pinned buffer stage, then queues
+// cuMemcpyHtoDAsync_v2 from there on the null stream.
+CUresult shim_htod_staged(CUdeviceptr dst, const void *src, size_t bytes, void *stage);
 CUresult shim_dtoh(void *dst, CUdeviceptr src, size_t bytes);
 CUresult shim_dtod(CUdeviceptr dst, CUdeviceptr src, size_t bytes);
 CUresult shim_memset32(CUdeviceptr dst, uint32_t v, size_t n);

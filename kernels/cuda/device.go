@@ -254,7 +254,9 @@ func (d *Device) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
 	return &Buf{Ptr: bb.Ptr + cudadrv.Ptr(4*off), N: n, parent: root}
 }
 
-// Write copies host data to dst[0:len(src)].
+// Write copies host data to dst[0:len(src)] without waiting for the GPU
+// (cudadrv.Context.Upload: a pinned staging buffer and an asynchronous copy ordered with
+// the queued kernels); src may be reused when Write returns.
 func (d *Device) Write(dst kernels.Buffer, src []float32) {
 	if len(src) > lenOf(dst) {
 		panic(fmt.Sprintf("cuda: Write %d elements into %d", len(src), lenOf(dst)))
@@ -262,7 +264,7 @@ func (d *Device) Write(dst kernels.Buffer, src []float32) {
 	if len(src) == 0 {
 		return
 	}
-	check(d.ctx.HtoD(ptrOf(dst), unsafe.Pointer(&src[0]), 4*len(src)))
+	check(d.ctx.Upload(ptrOf(dst), unsafe.Pointer(&src[0]), 4*len(src)))
 }
 
 // Read copies src[0:len(dst)] to the host.
@@ -488,7 +490,7 @@ func (d *Device) uploadIDs(ids []int32, table kernels.Buffer, dim int) cudadrv.P
 		}
 	}
 	ptr := d.ids.get(d.ctx, 4*len(ids))
-	check(d.ctx.HtoD(ptr, unsafe.Pointer(&ids[0]), 4*len(ids)))
+	check(d.ctx.Upload(ptr, unsafe.Pointer(&ids[0]), 4*len(ids)))
 	return ptr
 }
 
@@ -593,7 +595,7 @@ func (d *Device) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m,
 			b[i] = int32(v)
 		}
 		ptr := d.segs.get(d.ctx, 4*len(b))
-		check(d.ctx.HtoD(ptr, unsafe.Pointer(&b[0]), 4*len(b)))
+		check(d.ctx.Upload(ptr, unsafe.Pointer(&b[0]), 4*len(b)))
 		d.segs.host = slices.Clone(segs)
 	}
 	need := 3 * groups * m

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -455,6 +456,61 @@ func TestRowOps(t *testing.T) {
 			run(fmt.Sprintf("SoftmaxGrad/beta=%g", beta), []pair{dx}, []pair{r.in(n, 1, 0), ys}, func(d kernels.Device[float32], b []kernels.Buffer) {
 				d.SoftmaxGrad(b[0], b[1], b[2], rows, cols, beta)
 			})
+		}
+	}
+}
+
+// TestWriteAsync checks Write's asynchronous staged upload. The host slice is changed
+// right after every Write. First 40 writes of up to 3 MiB (about 50 MiB) go through the
+// 16 MiB staging buffer with nothing else on the stream, so it fills and is reused; then
+// small, staged and large (synchronous) writes alternate with a kernel that reads the
+// buffer (Axpby). Each buffer must hold what was written. On the emulator a queued copy
+// reads its staging memory only when the stream runs it, so staging reused too early
+// shows as wrong values.
+func TestWriteAsync(t *testing.T) {
+	g := testDev(t)
+	var bufs []kernels.Buffer
+	var want [][]float32
+	host := make([]float32, 5<<20/4)
+	sizes := make([]int, 52)
+	for i := range sizes {
+		if i < 40 {
+			sizes[i] = []int{1, 1000, 1 << 18, 3 << 18}[i%4]
+		} else {
+			sizes[i] = []int{1, 1 << 18, 5 << 20 / 4}[i%3] // 5 MiB: above the 4 MiB staged maximum
+		}
+	}
+	all := make([]kernels.Buffer, len(sizes)) // allocated first: Alloc's memset is a stream operation
+	for i, n := range sizes {
+		all[i] = g.Alloc(n)
+	}
+	write := func(i int) kernels.Buffer {
+		h := host[:sizes[i]]
+		for j := range h {
+			h[j] = float32(i*7 + j%13)
+		}
+		b := all[i]
+		g.Write(b, h)
+		bufs, want = append(bufs, b), append(want, slices.Clone(h))
+		for j := range h {
+			h[j] = -1 // reused at once, as a caller may
+		}
+		return b
+	}
+	for i := 0; i < 40; i++ {
+		write(i)
+	}
+	for i := 40; i < len(sizes); i++ {
+		b := write(i)
+		g.Axpby(1, b, 0, b)
+	}
+	for i, b := range bufs {
+		got := make([]float32, len(want[i]))
+		g.Read(got, b)
+		for j := range got {
+			if got[j] != want[i][j] {
+				t.Fatalf("buffer %d (%d values): element %d is %v, want %v", i, len(got), j, got[j], want[i][j])
+			}
 		}
 	}
 }

@@ -34,7 +34,7 @@ start=$SECONDS
 rc=0; run || rc=$?
 verdict $rc "kernels/cuda tests on the emulator ($((SECONDS - start)) s)"
 start=$SECONDS
-rc=0; IMMKIT_CUDA_EMU_ORDER=reverse run -test.run 'TestGemm|TestElementwise|TestReductions|TestLaplaceMMD|TestRand|TestRowOps|TestIMMStep|TestMultimodalStep' || rc=$?
+rc=0; IMMKIT_CUDA_EMU_ORDER=reverse run -test.run 'TestGemm|TestAttention|TestElementwise|TestReductions|TestLaplaceMMD|TestRand|TestRowOps|TestIMMStep|TestMultimodalStep' || rc=$?
 verdict $rc "the same without TestDiTStep, block threads in reverse order ($((SECONDS - start)) s)"
 unset IMMKIT_CUDA_LIB_DIR
 bash kernels/cuda/emu/selftest.sh

@@ -405,6 +405,25 @@ Pool &pool() {
 	return *p;
 }
 
+// ---- asynchronous copies: cuMemcpyHtoDAsync queues the copy, and the next operation on
+// the stream (a launch, a GEMM, a copy, a memset, a sync, a free) performs it first. The
+// host buffer is read then, not at the call, as on a GPU where the DMA runs later: a
+// caller that reuses its staging memory too early uploads the wrong data. ----
+
+struct Pending {
+	CUdeviceptr dst;
+	const void *src;
+	size_t n;
+};
+std::mutex qmu;
+std::vector<Pending> pending;
+
+void flush() {
+	std::lock_guard<std::mutex> g(qmu);
+	for (const Pending &p : pending) memcpy((void *)p.dst, p.src, p.n);
+	pending.clear();
+}
+
 // ---- cuBLAS ----
 
 int math_mode;
@@ -485,6 +504,7 @@ int gemm_batched(int ta, int tb, int m, int n, int k, const float *alpha, const 
 	// CUBLAS_COMPUTE_32F (68) and _32F_FAST_TF32 (77); the others are not emulated
 	// (CUBLAS_STATUS_NOT_SUPPORTED).
 	if (compute != 68 && compute != 77) return 15;
+	flush();
 	bool round = compute == 77 || (math_mode == 3 && atype == 0 && btype == 0);
 	size_t ea = atype == 14 ? 2 : 4, eb = btype == 14 ? 2 : 4, ec = ctype == 14 ? 2 : 4;
 	for (int i = 0; i < batch; i++) {
@@ -586,7 +606,10 @@ CUresult cuDevicePrimaryCtxRetain(void **ctx, int) {
 	return CUDA_SUCCESS;
 }
 CUresult cuCtxSetCurrent(void *) { return CUDA_SUCCESS; }
-CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
+CUresult cuCtxSynchronize() {
+	flush();
+	return CUDA_SUCCESS;
+}
 
 // cuModuleLoadData checks that every .entry of the PTX has an emulated kernel, so the
 // library and the embedded PTX come from the same kernels.cu.
@@ -614,22 +637,35 @@ CUresult cuModuleGetFunction(void **fn, void *, const char *name) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) { return mem_alloc(p, bytes); }
-CUresult cuMemFree_v2(CUdeviceptr p) { return mem_free(p); }
+CUresult cuMemFree_v2(CUdeviceptr p) {
+	flush();
+	return mem_free(p);
+}
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+	flush();
 	memcpy((void *)dst, src, n);
 	return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+	flush();
 	memcpy(dst, (const void *)src, n);
 	return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+	flush();
 	memmove((void *)dst, (const void *)src, n);
 	return CUDA_SUCCESS;
 }
 CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned v, size_t n) {
+	flush();
 	uint32_t *p = (uint32_t *)dst;
 	for (size_t i = 0; i < n; i++) p[i] = v;
+	return CUDA_SUCCESS;
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
+	if (stream) return CUDA_ERROR_INVALID_VALUE; // only the null stream is emulated
+	std::lock_guard<std::mutex> g(qmu);
+	pending.push_back(Pending{dst, src, n});
 	return CUDA_SUCCESS;
 }
 CUresult cuMemAllocHost_v2(void **p, size_t n) {
@@ -637,12 +673,14 @@ CUresult cuMemAllocHost_v2(void **p, size_t n) {
 	return *p ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
 CUresult cuMemFreeHost(void *p) {
+	flush();
 	free(p);
 	return CUDA_SUCCESS;
 }
 
 CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem, void *,
                         void **params, void **) {
+	flush();
 	const Entry *e = (const Entry *)fn;
 	unsigned long long nt = (unsigned long long)bx * by * bz;
 	if (nt == 0 || nt > 1024 || bz > 64 || gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || shmem > 48 * 1024) {
@@ -854,6 +892,7 @@ int cublasLtMatmulAlgoGetHeuristic(void *, void *desc, void *a, void *b, void *c
 }
 int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *adesc, const void *B, void *bdesc, const void *beta,
                    const void *C, void *cdesc, void *D, void *ddesc, const void *algop, void *, size_t, void *) {
+	flush();
 	const LtDesc *d = (const LtDesc *)desc;
 	const LtLayout *la = (const LtLayout *)adesc, *lb = (const LtLayout *)bdesc, *ld = (const LtLayout *)ddesc;
 	int s = lt_check(d, la, lb, (const LtLayout *)cdesc, ld);

@@ -14,6 +14,8 @@ mutants=(
   'shuffle with an exited lane (lane 33 leaves block_sum early)|s/(double block_sum\(double v, double \*sh\) \{\n)/$1\tif (threadIdx.x == 33) return v;\n/|TestReductions|has returned'
   'warp sum skips the last shuffle|s/(double warp_sum\(double v\) \{\n\tfor \(int o = 16; o > )0;/${1}1;/|TestRowOps|relative error'
   'grid-stride loop one element too far|s/i < \(n\); i \+=/i <= (n); i +=/|TestElementwise|SIGSEGV'
+  'fused attention: keys past the end not masked|s/bool ok = k0 \+ nt \* 8 \+ 2 \* t \+ j < L;/bool ok = true;/|TestAttention|relative error'
+  'fused attention: P fragments in the wrong registers|s/a\[1\] = pack_bf16\(lo\[2\], lo\[3\]\);/a[1] = pack_bf16(hi[0], hi[1]);/|TestAttention|relative error'
 )
 fail=0
 for m in "${mutants[@]}"; do
