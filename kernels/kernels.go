@@ -144,6 +144,17 @@ type Device[T Float] interface {
 	//   yhat = (x-mean)*rstd; dx[i,j] += rstd[i] * (dy[i,j] - mean_j(dy[i,:]) - yhat[i,j]*mean_j(dy[i,:]*yhat[i,:]))
 	LayerNormGrad(dx, dy, x, mean, rstd Buffer, rows, cols int, beta T)
 
+	// AdaLayerNorm is LayerNorm followed by ModulateRows in one pass: with mean, rstd and
+	// yhat[r,j] = (x[r,j]-mean[r])*rstd[r] as in LayerNorm (mean and rstd saved),
+	//   y[r*cols+j] = yhat[r,j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j]
+	AdaLayerNorm(y, mean, rstd, x, shift, scale Buffer, rows, l, cols, ld int, eps T)
+	// AdaLayerNormGrad back-propagates through AdaLayerNorm given its output gradient dy:
+	// with g[r,j] = dy[r,j]*(1+scale[(r/l)*ld+j]) and yhat from x, mean and rstd,
+	//   dx[r,j] = rstd[r]*(g[r,j] - mean_j(g[r,:]) - yhat[r,j]*mean_j(g[r,:]*yhat[r,:]))
+	//   dscale[r*cols+j] = dy[r,j]*yhat[r,j]   (per row: the caller sums a sequence's rows)
+	// (the shift's gradient is dy itself). dx and dscale are overwritten. eps is the
+	// forward call's, for a backend that recomputes the normalisation.
+	AdaLayerNormGrad(dx, dscale, dy, x, mean, rstd, scale Buffer, rows, l, cols, ld int, eps T)
 	// Softmax sets each row of y to softmax of the row of x: y[i,j] = exp(x[i,j]-max_j x[i,:]) / sum.
 	Softmax(y, x Buffer, rows, cols int)
 	// SoftmaxGrad sets dx[i,j] = beta*dx[i,j] + y[i,j]*(dy[i,j] - sum_l dy[i,l]*y[i,l]).
@@ -299,3 +310,21 @@ func AttentionGradOps[T Float](d Device[T], dqkv, do, ws, qkv Buffer, batch, l, 
 
 // tail is the view of b from off to its end.
 func tail[T Float](d Device[T], b Buffer, off int) Buffer { return d.Slice(b, off, b.Len()-off) }
+
+// AdaLayerNormOps computes Device.AdaLayerNorm with LayerNorm and ModulateRows (in place
+// on y): the path of a backend without a fused kernel for the width.
+func AdaLayerNormOps[T Float](d Device[T], y, mean, rstd, x, shift, scale Buffer, rows, l, cols, ld int, eps T) {
+	d.LayerNorm(y, mean, rstd, x, rows, cols, eps)
+	d.ModulateRows(y, y, shift, scale, rows, l, cols, ld)
+}
+
+// AdaLayerNormGradOps computes Device.AdaLayerNormGrad with MulRows, Axpby, LayerNormGrad,
+// LayerNorm (recomputing yhat into dscale; it rewrites mean and rstd with the values
+// they hold) and Mul.
+func AdaLayerNormGradOps[T Float](d Device[T], dx, dscale, dy, x, mean, rstd, scale Buffer, rows, l, cols, ld int, eps T) {
+	d.MulRows(dscale, dy, scale, rows, l, cols, ld, 0)
+	d.Axpby(1, dy, 1, dscale) // g = dy*(1+scale)
+	d.LayerNormGrad(dx, dscale, x, mean, rstd, rows, cols, 0)
+	d.LayerNorm(dscale, mean, rstd, x, rows, cols, eps)
+	d.Mul(dscale, dscale, dy, 0)
+}

@@ -398,13 +398,13 @@ func (a *Activation[T]) Backward(dy kernels.Buffer) kernels.Buffer {
 // y = LN(x) * (1 + scale) + shift, with shift and scale [rows, Dim] computed from the
 // conditioning by the caller.
 type AdaLN[T kernels.Float] struct {
-	Dim              int
-	Eps              float64
-	d                kernels.Device[T]
-	x, scale         kernels.Buffer
-	rows, l, ld      int
-	n, mean, rstd, y scratch[T]
-	dx, dn, dscale   scratch[T]
+	Dim           int
+	Eps           float64
+	d             kernels.Device[T]
+	x, scale      kernels.Buffer
+	rows, l, ld   int
+	mean, rstd, y scratch[T]
+	dx, dscale    scratch[T]
 }
 
 // NewAdaLN returns the layer with eps 1e-6.
@@ -418,10 +418,8 @@ func NewAdaLN[T kernels.Float](d kernels.Device[T], dim int) *AdaLN[T] {
 // Dim] adaLN output for a transformer block.
 func (a *AdaLN[T]) Forward(x, shift, scale kernels.Buffer, rows, l, ld int) kernels.Buffer {
 	a.x, a.scale, a.rows, a.l, a.ld = x, scale, rows, l, ld
-	n := a.n.get(a.d, rows*a.Dim)
-	a.d.LayerNorm(n, a.mean.get(a.d, rows), a.rstd.get(a.d, rows), x, rows, a.Dim, T(a.Eps))
 	y := a.y.get(a.d, rows*a.Dim)
-	a.d.ModulateRows(y, n, shift, scale, rows, l, a.Dim, ld)
+	a.d.AdaLayerNorm(y, a.mean.get(a.d, rows), a.rstd.get(a.d, rows), x, shift, scale, rows, l, a.Dim, ld, T(a.Eps))
 	return y
 }
 
@@ -429,14 +427,8 @@ func (a *AdaLN[T]) Forward(x, shift, scale kernels.Buffer, rows, l, ld int) kern
 // [rows, Dim]: the caller sums them over the l rows of a sequence.
 func (a *AdaLN[T]) Backward(dy kernels.Buffer) (dx, dshift, dscale kernels.Buffer) {
 	k := a.rows * a.Dim
-	n := a.n.get(a.d, k)
-	dscale = a.dscale.get(a.d, k)
-	a.d.Mul(dscale, dy, n, 0)
-	dn := a.dn.get(a.d, k)
-	a.d.MulRows(dn, dy, a.scale, a.rows, a.l, a.Dim, a.ld, 0)
-	a.d.Axpby(1, dy, 1, dn) // dn = dy*(1+scale)
-	dx = a.dx.get(a.d, k)
-	a.d.LayerNormGrad(dx, dn, a.x, a.mean.get(a.d, a.rows), a.rstd.get(a.d, a.rows), a.rows, a.Dim, 0)
+	dx, dscale = a.dx.get(a.d, k), a.dscale.get(a.d, k)
+	a.d.AdaLayerNormGrad(dx, dscale, dy, a.x, a.mean.get(a.d, a.rows), a.rstd.get(a.d, a.rows), a.scale, a.rows, a.l, a.Dim, a.ld, T(a.Eps))
 	return dx, dy, dscale
 }
 

@@ -480,6 +480,63 @@ func (d *Device[T]) LayerNormGrad(dx, dy, x, mean, rstd kernels.Buffer, rows, co
 	})
 }
 
+// AdaLayerNorm is LayerNorm and ModulateRows in one pass over each row, with the same
+// arithmetic as the two ops.
+func (d *Device[T]) AdaLayerNorm(y, mean, rstd, x, shift, scale kernels.Buffer, rows, l, cols, ld int, eps T) {
+	ys, ms, rs, xs, sh, sc := d.s(y), d.s(mean), d.s(rstd), d.s(x), d.s(shift), d.s(scale)
+	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := xs[i*cols : i*cols+cols]
+			var mu float64
+			for _, v := range row {
+				mu += float64(v)
+			}
+			mu /= float64(cols)
+			var va float64
+			for _, v := range row {
+				dv := float64(v) - mu
+				va += dv * dv
+			}
+			r := 1 / math.Sqrt(va/float64(cols)+float64(eps))
+			ms[i], rs[i] = T(mu), T(r)
+			b := (i / l) * ld
+			out, shr, scr := ys[i*cols:i*cols+cols], sh[b:b+cols], sc[b:b+cols]
+			for j, v := range row {
+				n := T((float64(v) - mu) * r)
+				out[j] = n*(1+scr[j]) + shr[j]
+			}
+		}
+	})
+}
+
+// AdaLayerNormGrad back-propagates through AdaLayerNorm in one pass over each row.
+func (d *Device[T]) AdaLayerNormGrad(dx, dscale, dy, x, mean, rstd, scale kernels.Buffer, rows, l, cols, ld int, eps T) {
+	dxs, dss, dys, xs, ms, rs, sc := d.s(dx), d.s(dscale), d.s(dy), d.s(x), d.s(mean), d.s(rstd), d.s(scale)
+	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			mu, r := float64(ms[i]), float64(rs[i])
+			b := (i / l) * ld
+			xr, gr, scr := xs[i*cols:i*cols+cols], dys[i*cols:i*cols+cols], sc[b:b+cols]
+			var mg, mgy float64
+			for j := range xr {
+				yh := (float64(xr[j]) - mu) * r
+				g := float64(gr[j] + gr[j]*scr[j])
+				mg += g
+				mgy += g * yh
+			}
+			mg /= float64(cols)
+			mgy /= float64(cols)
+			out, ds := dxs[i*cols:i*cols+cols], dss[i*cols:i*cols+cols]
+			for j := range xr {
+				yh := (float64(xr[j]) - mu) * r
+				g := float64(gr[j] + gr[j]*scr[j])
+				out[j] = T(r * (g - mg - yh*mgy))
+				ds[j] = T(float64(gr[j]) * yh)
+			}
+		}
+	})
+}
+
 // Softmax applies a row-wise softmax.
 func (d *Device[T]) Softmax(y, x kernels.Buffer, rows, cols int) {
 	ys, xs := d.s(y), d.s(x)

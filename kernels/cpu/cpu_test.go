@@ -789,3 +789,25 @@ func TestGemmEpilogues(t *testing.T) {
 		}
 	}
 }
+
+// AdaLayerNorm and AdaLayerNormGrad (one pass per row) against their definitions composed
+// of LayerNorm, ModulateRows, MulRows, Axpby, LayerNormGrad and Mul (kernels.AdaLayerNormOps).
+func TestAdaLayerNorm(t *testing.T) {
+	d := New[float64](2)
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows, l, cols, ld := 12, 3, 17, 40
+	x, dy, mod := buf(d, randSlice(rng, rows*cols)), buf(d, randSlice(rng, rows*cols)), buf(d, randSlice(rng, rows/l*ld))
+	shift, scale := d.Slice(mod, 2, rows/l*ld-2), d.Slice(mod, 2+cols, rows/l*ld-2-cols)
+	y1, m1, r1 := d.Alloc(rows*cols), d.Alloc(rows), d.Alloc(rows)
+	y2, m2, r2 := d.Alloc(rows*cols), d.Alloc(rows), d.Alloc(rows)
+	d.AdaLayerNorm(y1, m1, r1, x, shift, scale, rows, l, cols, ld, 1e-5)
+	kernels.AdaLayerNormOps[float64](d, y2, m2, r2, x, shift, scale, rows, l, cols, ld, 1e-5)
+	near(t, "y", Data[float64](y1), Data[float64](y2), 1e-14)
+	near(t, "mean", Data[float64](m1), Data[float64](m2), 1e-14)
+	near(t, "rstd", Data[float64](r1), Data[float64](r2), 1e-14)
+	dx1, ds1, dx2, ds2 := d.Alloc(rows*cols), d.Alloc(rows*cols), d.Alloc(rows*cols), d.Alloc(rows*cols)
+	d.AdaLayerNormGrad(dx1, ds1, dy, x, m1, r1, scale, rows, l, cols, ld, 1e-5)
+	kernels.AdaLayerNormGradOps[float64](d, dx2, ds2, dy, x, m2, r2, scale, rows, l, cols, ld, 1e-5)
+	near(t, "dx", Data[float64](dx1), Data[float64](dx2), 1e-13)
+	near(t, "dscale", Data[float64](ds1), Data[float64](ds2), 1e-13)
+}

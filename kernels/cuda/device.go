@@ -470,6 +470,26 @@ func (d *Device) LayerNormGrad(dx, dy, x, mean, rstd kernels.Buffer, rows, cols 
 	d.rowOp("layer_norm_grad", rows, cols, p(dx), p(dy), p(x), p(mean), p(rstd), i32(rows), i32(cols), f32(beta))
 }
 
+// AdaLayerNorm is kernels.Device.AdaLayerNorm: one row kernel (LayerNorm with the
+// modulation applied before the store) for rows of up to blockRowMax columns.
+func (d *Device) AdaLayerNorm(y, mean, rstd, x, shift, scale kernels.Buffer, rows, l, cols, ld int, eps float32) {
+	if cols > blockRowMax {
+		kernels.AdaLayerNormOps[float32](d, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps)
+		return
+	}
+	d.rowOp("ada_ln", rows, cols, p(y), p(mean), p(rstd), p(x), p(shift), p(scale), i32(rows), i32(l), i32(cols), i32(ld), f32(eps))
+}
+
+// AdaLayerNormGrad is kernels.Device.AdaLayerNormGrad: one row kernel reading dy, x and
+// the row's scale and writing dx and dscale (separate ops took eleven passes).
+func (d *Device) AdaLayerNormGrad(dx, dscale, dy, x, mean, rstd, scale kernels.Buffer, rows, l, cols, ld int, eps float32) {
+	if cols > blockRowMax {
+		kernels.AdaLayerNormGradOps[float32](d, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, eps)
+		return
+	}
+	d.rowOp("ada_ln_grad", rows, cols, p(dx), p(dscale), p(dy), p(x), p(mean), p(rstd), p(scale), i32(rows), i32(l), i32(cols), i32(ld))
+}
+
 // Softmax applies a row-wise softmax.
 func (d *Device) Softmax(y, x kernels.Buffer, rows, cols int) {
 	d.rowOp("softmax", rows, cols, p(y), p(x), i32(rows), i32(cols))

@@ -440,6 +440,30 @@ func TestRowOps(t *testing.T) {
 				d.LayerNormGrad(b[0], b[1], b[2], b[3], b[4], rows, cols, beta)
 			})
 		}
+		// the fused adaLN ops: sequences of l rows, shift and scale column blocks of one
+		// [rows/l, 2*cols+1] matrix (as the DiT's [batch, 6 Dim] modulations)
+		l := 1
+		for _, c := range []int{7, 5, 3, 2} {
+			if rows%c == 0 {
+				l = c
+				break
+			}
+		}
+		ld := 2*cols + 1
+		mod := r.in(rows/l*ld, 0.5, 0)
+		shiftOf := func(d kernels.Device[float32], b kernels.Buffer) kernels.Buffer { return d.Slice(b, 0, b.Len()) }
+		scaleOf := func(d kernels.Device[float32], b kernels.Buffer) kernels.Buffer { return d.Slice(b, cols, b.Len()-cols) }
+		run("AdaLayerNorm", []pair{r.out(n), r.out(rows), r.out(rows)}, []pair{r.in(n, 2, 1), mod}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.AdaLayerNorm(b[0], b[1], b[2], b[3], shiftOf(d, b[4]), scaleOf(d, b[4]), rows, l, cols, ld, 1e-5)
+		})
+		// mean and rstd from the CPU's LayerNorm of the same x, so both sides normalise alike
+		xa := r.in(n, 2, 1)
+		ma, ra := r.out(rows), r.out(rows)
+		r.c.LayerNorm(r.c.Alloc(n), ma.c, ra.c, xa.c, rows, cols, 1e-5)
+		ma, ra = r.put(cpu.Data[float32](ma.c)), r.put(cpu.Data[float32](ra.c))
+		run("AdaLayerNormGrad", []pair{r.out(n), r.out(n)}, []pair{r.in(n, 1, 0), xa, ma, ra, mod}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.AdaLayerNormGrad(b[0], b[1], b[2], b[3], b[4], b[5], scaleOf(d, b[6]), rows, l, cols, ld, 1e-5)
+		})
 		run("Softmax", []pair{r.out(n)}, []pair{r.in(n, 3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 			d.Softmax(b[0], b[1], rows, cols)
 		})

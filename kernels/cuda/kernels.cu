@@ -142,6 +142,70 @@ __device__ __forceinline__ void row_ln_grad(long long r, int t, int n, float *dx
 	}
 }
 
+// row_ln with the adaLN modulation of row r's sequence (row r/l of [rows/l, ld] shift
+// and scale) applied before the store: AdaLayerNorm.
+template <int K, int N>
+__device__ __forceinline__ void row_ada_ln(long long r, int t, int n, float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps, double *sh) {
+	if (r >= rows) return;
+	const float *xr = x + r * cols;
+	float v[K];
+	float s = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		v[k] = j < cols ? xr[j] : 0.0f;
+		s += v[k];
+	}
+	float mu = (float)(group_sum<N>(s, sh) / cols);
+	s = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		float d = v[k] - mu;
+		if (t + n * k < cols) s += d * d;
+	}
+	float rs = (float)(1.0 / sqrt(group_sum<N>(s, sh) / cols + (double)eps));
+	if (t == 0) {
+		mean[r] = mu;
+		rstd[r] = rs;
+	}
+	long long b = (r / l) * ld;
+	float *yr = y + r * cols;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		if (j < cols) yr[j] = (v[k] - mu) * rs * (1.0f + scale[b + j]) + shift[b + j];
+	}
+}
+
+// row_ln_grad of g = dy (1 + scale) with dscale = dy yhat: AdaLayerNormGrad.
+template <int K, int N>
+__device__ __forceinline__ void row_ada_ln_grad(long long r, int t, int n, float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd, const float *scale, int rows, int l, int cols, int ld, double *sh) {
+	if (r >= rows) return;
+	const float *xr = x + r * cols, *gr = dy + r * cols;
+	long long b = (r / l) * ld;
+	float mu = mean[r], rs = rstd[r];
+	float yh[K], g[K];
+	float a = 0.0f, c = 0.0f;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		yh[k] = j < cols ? (xr[j] - mu) * rs : 0.0f;
+		g[k] = j < cols ? gr[j] : 0.0f;
+		if (j < cols) dscale[r * cols + j] = g[k] * yh[k];
+		g[k] = j < cols ? g[k] + g[k] * scale[b + j] : 0.0f;
+		a += g[k];
+		c += g[k] * yh[k];
+	}
+	float mg = (float)(group_sum<N>(a, sh) / cols);
+	float mgy = (float)(group_sum<N>(c, sh) / cols);
+	float *out = dx + r * cols;
+#pragma unroll
+	for (int k = 0; k < K; k++) {
+		int j = t + n * k;
+		if (j < cols) out[j] = rs * (g[k] - mg - yh[k] * mgy);
+	}
+}
+
 template <int K, int N>
 __device__ __forceinline__ void row_softmax(long long r, int t, int n, float *y, const float *x, int rows, int cols, double *sh, float *shf) {
 	if (r >= rows) return;
@@ -748,6 +812,33 @@ __global__ void softmax_grad(float *dx, const float *dy, const float *y, int row
 	(row_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, x, mean, rstd, rows, cols, beta, nullptr)), \
 	(row_softmax<K, 32>(WARP_R, threadIdx.x & 31, 32, y, x, rows, cols, nullptr, nullptr)),             \
 	(row_softmax_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, y, rows, cols, beta, nullptr)))
+
+// The fused adaLN ops (AdaLayerNorm, AdaLayerNormGrad): warp and block variants only
+// (the launcher falls back to separate ops for rows wider than the block variant holds).
+#define ADA_ENTRIES(S, ARGS_F, ARGS_G)                                                                                                         \
+	__global__ void ada_ln_##S(float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l,   \
+	                           int cols, int ld, float eps) { ARGS_F; }                                                                       \
+	__global__ void ada_ln_grad_##S(float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd,           \
+	                                const float *scale, int rows, int l, int cols, int ld) { ARGS_G; }
+#define ADA_WARP_ENTRIES(K) ADA_ENTRIES(w##K,                                                                                     \
+	(row_ada_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, nullptr)),           \
+	(row_ada_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, nullptr)))
+ADA_WARP_ENTRIES(4)
+ADA_WARP_ENTRIES(8)
+ADA_WARP_ENTRIES(12)
+ADA_WARP_ENTRIES(16)
+ADA_WARP_ENTRIES(24)
+ADA_WARP_ENTRIES(32)
+
+__global__ void ada_ln_b16(float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps) {
+	__shared__ double sh[32];
+	row_ada_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, sh);
+}
+
+__global__ void ada_ln_grad_b16(float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd, const float *scale, int rows, int l, int cols, int ld) {
+	__shared__ double sh[32];
+	row_ada_ln_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, sh);
+}
 
 WARP_ENTRIES(4)
 WARP_ENTRIES(8)

@@ -226,6 +226,14 @@ func (p *Device[T]) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l,
 		p.Device.AttentionGrad(dqkv, do, o, ws, qkv, batch, l, heads, hd)
 	})
 }
+func (p *Device[T]) AdaLayerNorm(y, mean, rstd, x, shift, scale kernels.Buffer, rows, l, cols, ld int, eps T) {
+	p.op(fmt.Sprintf("AdaLayerNorm %dx%d", rows, cols), func() { p.Device.AdaLayerNorm(y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps) })
+}
+func (p *Device[T]) AdaLayerNormGrad(dx, dscale, dy, x, mean, rstd, scale kernels.Buffer, rows, l, cols, ld int, eps T) {
+	p.op(fmt.Sprintf("AdaLayerNormGrad %dx%d", rows, cols), func() {
+		p.Device.AdaLayerNormGrad(dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, eps)
+	})
+}
 func (p *Device[T]) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, eps T) {
 	p.op(fmt.Sprintf("LayerNorm %dx%d", rows, cols), func() { p.Device.LayerNorm(y, mean, rstd, x, rows, cols, eps) })
 }
