@@ -452,7 +452,9 @@ func TestRowOps(t *testing.T) {
 		ld := 2*cols + 1
 		mod := r.in(rows/l*ld, 0.5, 0)
 		shiftOf := func(d kernels.Device[float32], b kernels.Buffer) kernels.Buffer { return d.Slice(b, 0, b.Len()) }
-		scaleOf := func(d kernels.Device[float32], b kernels.Buffer) kernels.Buffer { return d.Slice(b, cols, b.Len()-cols) }
+		scaleOf := func(d kernels.Device[float32], b kernels.Buffer) kernels.Buffer {
+			return d.Slice(b, cols, b.Len()-cols)
+		}
 		run("AdaLayerNorm", []pair{r.out(n), r.out(rows), r.out(rows)}, []pair{r.in(n, 2, 1), mod}, func(d kernels.Device[float32], b []kernels.Buffer) {
 			d.AdaLayerNorm(b[0], b[1], b[2], b[3], shiftOf(d, b[4]), scaleOf(d, b[4]), rows, l, cols, ld, 1e-5)
 		})
