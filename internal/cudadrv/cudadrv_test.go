@@ -14,7 +14,7 @@ func TestOpenReport(t *testing.T) {
 		if c.Name == "" || c.TotalMem <= 0 || c.Capability < 30 {
 			t.Fatalf("driver loaded but device looks wrong: %+v", c)
 		}
-		t.Logf("CUDA device %s (cc %d, driver %d, %d MiB) via %s and %s", c.Name, c.Capability, c.Driver, c.TotalMem>>20, c.DriverLib, c.CUBLASLib)
+		t.Logf("CUDA device %s (cc %d, driver %d, %d MiB) via %s and %s; cuBLASLt: %q (%v)", c.Name, c.Capability, c.Driver, c.TotalMem>>20, c.DriverLib, c.CUBLASLib, c.LtLib, c.Lt())
 		return
 	}
 	msg := err.Error()

@@ -431,17 +431,7 @@ func (d *Device[T]) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, e
 	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := xs[i*cols : i*cols+cols]
-			var mu float64
-			for _, v := range row {
-				mu += float64(v)
-			}
-			mu /= float64(cols)
-			var va float64
-			for _, v := range row {
-				dv := float64(v) - mu
-				va += dv * dv
-			}
-			r := 1 / math.Sqrt(va/float64(cols)+float64(eps))
+			mu, r := rowStats(row, eps)
 			ms[i], rs[i] = T(mu), T(r)
 			out := ys[i*cols : i*cols+cols]
 			for j, v := range row {
@@ -449,6 +439,20 @@ func (d *Device[T]) LayerNorm(y, mean, rstd, x kernels.Buffer, rows, cols int, e
 			}
 		}
 	})
+}
+
+// rowStats returns a row's mean and 1/sqrt(variance + eps), summed in float64.
+func rowStats[T kernels.Float](row []T, eps T) (mu, rstd float64) {
+	for _, v := range row {
+		mu += float64(v)
+	}
+	mu /= float64(len(row))
+	var va float64
+	for _, v := range row {
+		dv := float64(v) - mu
+		va += dv * dv
+	}
+	return mu, 1 / math.Sqrt(va/float64(len(row))+float64(eps))
 }
 
 // LayerNormGrad back-propagates through LayerNorm.
@@ -487,17 +491,7 @@ func (d *Device[T]) AdaLayerNorm(y, mean, rstd, x, shift, scale kernels.Buffer, 
 	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := xs[i*cols : i*cols+cols]
-			var mu float64
-			for _, v := range row {
-				mu += float64(v)
-			}
-			mu /= float64(cols)
-			var va float64
-			for _, v := range row {
-				dv := float64(v) - mu
-				va += dv * dv
-			}
-			r := 1 / math.Sqrt(va/float64(cols)+float64(eps))
+			mu, r := rowStats(row, eps)
 			ms[i], rs[i] = T(mu), T(r)
 			b := (i / l) * ld
 			out, shr, scr := ys[i*cols:i*cols+cols], sh[b:b+cols], sc[b:b+cols]

@@ -112,6 +112,15 @@ func BenchmarkRows(b *testing.B) {
 			b.SetBytes(int64(8 * n))
 			runSync(b, d, func() { d.ModulateRows(dx, x, dy, y, s.rows, 256, s.cols, 6*s.cols) })
 		})
+		// the fused adaLN ops (bytes: x read, y written; dy and x read, dx and dscale written)
+		b.Run("AdaLayerNorm/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(8 * n))
+			runSync(b, d, func() { d.AdaLayerNorm(y, mean, rstd, x, dy, dx, s.rows, 256, s.cols, 6*s.cols, 1e-5) })
+		})
+		b.Run("AdaLayerNormGrad/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(16 * n))
+			runSync(b, d, func() { d.AdaLayerNormGrad(dx, y, dy, x, mean, rstd, dy, s.rows, 256, s.cols, 6*s.cols, 1e-5) })
+		})
 		b.Run("SumRows/"+shape, func(b *testing.B) {
 			b.SetBytes(int64(4 * n))
 			runSync(b, d, func() { d.SumRows(mean, x, s.rows, s.cols, 0) })

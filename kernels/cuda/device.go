@@ -320,19 +320,21 @@ func (d *Device) toBF16(s *scratch, src kernels.Buffer, batch, rows, cols, ld, s
 	return dst
 }
 
+// stored is the shape of an operand op(X) of rows x cols as it is stored.
+func stored(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
+}
+
 // gemmBF16 is Gemm (batch 1) or GemmBatched with both operands rounded to bf16 first:
 // cublasGemmEx / cublasGemmStridedBatchedEx with CUDA_R_16BF inputs, FP32 output and
 // CUBLAS_COMPUTE_32F. An operand with stride 0 (one matrix for every product) is
 // converted once.
 func (d *Device) gemmBF16(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda, strideA int, b kernels.Buffer, ldb, strideB int, beta float32, c kernels.Buffer, ldc, strideC, batch int) {
-	ra, ca := m, k // A as stored
-	if transA {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if transB {
-		rb, cb = n, k
-	}
+	ra, ca := stored(transA, m, k)
+	rb, cb := stored(transB, k, n)
 	na, nb := batch, batch
 	sa, sb := ra*ca, rb*cb
 	if strideA == 0 {

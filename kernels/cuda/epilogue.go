@@ -149,14 +149,8 @@ func (d *Device) lt(transA, transB bool, m, n, k int, a kernels.Buffer, lda int,
 	s.LDA, s.LDB = ldb, lda
 	switch {
 	case d.opt.BF16:
-		ra, ca := m, k // A as stored
-		if transA {
-			ra, ca = k, m
-		}
-		rb, cb := k, n
-		if transB {
-			rb, cb = n, k
-		}
+		ra, ca := stored(transA, m, k)
+		rb, cb := stored(transB, k, n)
 		pb = d.toBF16(d.bfA, a, 1, ra, ca, lda, 0)
 		pa = d.toBF16(d.bfB, b, 1, rb, cb, ldb, 0)
 		s.LDA, s.LDB, s.ABType = max(cb, 1), max(ca, 1), cudadrv.R16BF

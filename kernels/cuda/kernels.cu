@@ -82,8 +82,11 @@ __device__ __forceinline__ float group_max(float v, float *sh) {
 // The row of the calling warp (one warp per row, blockDim.x/32 rows per block).
 #define WARP_R ((long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5))
 
+// row_ln normalises row r of x; with shift and scale (not null) it applies the adaLN
+// modulation of the row's sequence (row r/l of [rows/l, ld] matrices) before the store
+// (AdaLayerNorm).
 template <int K, int N>
-__device__ __forceinline__ void row_ln(long long r, int t, int n, float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps, double *sh) {
+__device__ __forceinline__ void row_ln(long long r, int t, int n, float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps, double *sh) {
 	if (r >= rows) return;
 	const float *xr = x + r * cols;
 	float v[K];
@@ -106,83 +109,23 @@ __device__ __forceinline__ void row_ln(long long r, int t, int n, float *y, floa
 		mean[r] = mu;
 		rstd[r] = rs;
 	}
+	long long b = scale ? (r / l) * ld : 0;
 	float *yr = y + r * cols;
 #pragma unroll
 	for (int k = 0; k < K; k++) {
 		int j = t + n * k;
-		if (j < cols) yr[j] = (v[k] - mu) * rs;
+		if (j < cols) yr[j] = scale ? (v[k] - mu) * rs * (1.0f + scale[b + j]) + shift[b + j] : (v[k] - mu) * rs;
 	}
 }
 
+// row_ln_grad is the gradient of row_ln for dy; with scale (not null) it back-propagates
+// through the modulation too (g = dy (1 + scale)) and writes dscale = dy yhat
+// (AdaLayerNormGrad, beta 0).
 template <int K, int N>
-__device__ __forceinline__ void row_ln_grad(long long r, int t, int n, float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta, double *sh) {
+__device__ __forceinline__ void row_ln_grad(long long r, int t, int n, float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd, const float *scale, int rows, int l, int cols, int ld, float beta, double *sh) {
 	if (r >= rows) return;
 	const float *xr = x + r * cols, *gr = dy + r * cols;
-	float mu = mean[r], rs = rstd[r];
-	float yh[K], g[K];
-	float a = 0.0f, b = 0.0f;
-#pragma unroll
-	for (int k = 0; k < K; k++) {
-		int j = t + n * k;
-		yh[k] = j < cols ? (xr[j] - mu) * rs : 0.0f;
-		g[k] = j < cols ? gr[j] : 0.0f;
-		a += g[k];
-		b += g[k] * yh[k];
-	}
-	float mg = (float)(group_sum<N>(a, sh) / cols);
-	float mgy = (float)(group_sum<N>(b, sh) / cols);
-	float *out = dx + r * cols;
-#pragma unroll
-	for (int k = 0; k < K; k++) {
-		int j = t + n * k;
-		if (j < cols) {
-			float v = rs * (g[k] - mg - yh[k] * mgy);
-			out[j] = beta == 0.0f ? v : beta * out[j] + v;
-		}
-	}
-}
-
-// row_ln with the adaLN modulation of row r's sequence (row r/l of [rows/l, ld] shift
-// and scale) applied before the store: AdaLayerNorm.
-template <int K, int N>
-__device__ __forceinline__ void row_ada_ln(long long r, int t, int n, float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps, double *sh) {
-	if (r >= rows) return;
-	const float *xr = x + r * cols;
-	float v[K];
-	float s = 0.0f;
-#pragma unroll
-	for (int k = 0; k < K; k++) {
-		int j = t + n * k;
-		v[k] = j < cols ? xr[j] : 0.0f;
-		s += v[k];
-	}
-	float mu = (float)(group_sum<N>(s, sh) / cols);
-	s = 0.0f;
-#pragma unroll
-	for (int k = 0; k < K; k++) {
-		float d = v[k] - mu;
-		if (t + n * k < cols) s += d * d;
-	}
-	float rs = (float)(1.0 / sqrt(group_sum<N>(s, sh) / cols + (double)eps));
-	if (t == 0) {
-		mean[r] = mu;
-		rstd[r] = rs;
-	}
-	long long b = (r / l) * ld;
-	float *yr = y + r * cols;
-#pragma unroll
-	for (int k = 0; k < K; k++) {
-		int j = t + n * k;
-		if (j < cols) yr[j] = (v[k] - mu) * rs * (1.0f + scale[b + j]) + shift[b + j];
-	}
-}
-
-// row_ln_grad of g = dy (1 + scale) with dscale = dy yhat: AdaLayerNormGrad.
-template <int K, int N>
-__device__ __forceinline__ void row_ada_ln_grad(long long r, int t, int n, float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd, const float *scale, int rows, int l, int cols, int ld, double *sh) {
-	if (r >= rows) return;
-	const float *xr = x + r * cols, *gr = dy + r * cols;
-	long long b = (r / l) * ld;
+	long long b = scale ? (r / l) * ld : 0;
 	float mu = mean[r], rs = rstd[r];
 	float yh[K], g[K];
 	float a = 0.0f, c = 0.0f;
@@ -191,8 +134,10 @@ __device__ __forceinline__ void row_ada_ln_grad(long long r, int t, int n, float
 		int j = t + n * k;
 		yh[k] = j < cols ? (xr[j] - mu) * rs : 0.0f;
 		g[k] = j < cols ? gr[j] : 0.0f;
-		if (j < cols) dscale[r * cols + j] = g[k] * yh[k];
-		g[k] = j < cols ? g[k] + g[k] * scale[b + j] : 0.0f;
+		if (scale && j < cols) {
+			dscale[r * cols + j] = g[k] * yh[k];
+			g[k] += g[k] * scale[b + j];
+		}
 		a += g[k];
 		c += g[k] * yh[k];
 	}
@@ -202,7 +147,10 @@ __device__ __forceinline__ void row_ada_ln_grad(long long r, int t, int n, float
 #pragma unroll
 	for (int k = 0; k < K; k++) {
 		int j = t + n * k;
-		if (j < cols) out[j] = rs * (g[k] - mg - yh[k] * mgy);
+		if (j < cols) {
+			float v = rs * (g[k] - mg - yh[k] * mgy);
+			out[j] = beta == 0.0f ? v : beta * out[j] + v;
+		}
 	}
 }
 
@@ -808,8 +756,8 @@ __global__ void softmax_grad(float *dx, const float *dy, const float *y, int row
 	__global__ void softmax_grad_##S(float *dx, const float *dy, const float *y, int rows, int cols, float beta) { ARGS_SMG; }
 
 #define WARP_ENTRIES(K) ROW_ENTRIES(w##K,                                              \
-	(row_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, rows, cols, eps, nullptr)),         \
-	(row_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, x, mean, rstd, rows, cols, beta, nullptr)), \
+	(row_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, nullptr, nullptr, rows, 1, cols, 0, eps, nullptr)),         \
+	(row_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, nullptr, dy, x, mean, rstd, nullptr, rows, 1, cols, 0, beta, nullptr)), \
 	(row_softmax<K, 32>(WARP_R, threadIdx.x & 31, 32, y, x, rows, cols, nullptr, nullptr)),             \
 	(row_softmax_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, y, rows, cols, beta, nullptr)))
 
@@ -821,8 +769,8 @@ __global__ void softmax_grad(float *dx, const float *dy, const float *y, int row
 	__global__ void ada_ln_grad_##S(float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd,           \
 	                                const float *scale, int rows, int l, int cols, int ld) { ARGS_G; }
 #define ADA_WARP_ENTRIES(K) ADA_ENTRIES(w##K,                                                                                     \
-	(row_ada_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, nullptr)),           \
-	(row_ada_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, nullptr)))
+	(row_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, nullptr)),           \
+	(row_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, 0.0f, nullptr)))
 ADA_WARP_ENTRIES(4)
 ADA_WARP_ENTRIES(8)
 ADA_WARP_ENTRIES(12)
@@ -832,12 +780,12 @@ ADA_WARP_ENTRIES(32)
 
 __global__ void ada_ln_b16(float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps) {
 	__shared__ double sh[32];
-	row_ada_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, sh);
+	row_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, sh);
 }
 
 __global__ void ada_ln_grad_b16(float *dx, float *dscale, const float *dy, const float *x, const float *mean, const float *rstd, const float *scale, int rows, int l, int cols, int ld) {
 	__shared__ double sh[32];
-	row_ada_ln_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, sh);
+	row_ln_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, 0.0f, sh);
 }
 
 WARP_ENTRIES(4)
@@ -849,12 +797,12 @@ WARP_ENTRIES(32)
 
 __global__ void layer_norm_b16(float *y, float *mean, float *rstd, const float *x, int rows, int cols, float eps) {
 	__shared__ double sh[32];
-	row_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, rows, cols, eps, sh);
+	row_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, nullptr, nullptr, rows, 1, cols, 0, eps, sh);
 }
 
 __global__ void layer_norm_grad_b16(float *dx, const float *dy, const float *x, const float *mean, const float *rstd, int rows, int cols, float beta) {
 	__shared__ double sh[32];
-	row_ln_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dy, x, mean, rstd, rows, cols, beta, sh);
+	row_ln_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, nullptr, dy, x, mean, rstd, nullptr, rows, 1, cols, 0, beta, sh);
 }
 
 __global__ void softmax_b16(float *y, const float *x, int rows, int cols) {
