@@ -691,6 +691,21 @@ func TestSgemmPacked(t *testing.T) {
 					d.Write(bb, b)
 					d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, beta, cb, ldc)
 					got := Data[float32](cb)
+					// the same bits for any worker count (row chunks of other sizes)
+					for _, w := range []int{1, 2, 7} {
+						dw := New[float32](w)
+						cw := dw.Alloc(len(c))
+						dw.Write(cw, c)
+						aw, bw := dw.Alloc(len(a)), dw.Alloc(len(b))
+						dw.Write(aw, a)
+						dw.Write(bw, b)
+						dw.Gemm(ta, tb, m, n, k, 1.5, aw, lda, bw, ldb, beta, cw, ldc)
+						for i, v := range Data[float32](cw) {
+							if v != got[i] && !(v != v && got[i] != got[i]) {
+								t.Fatalf("%dx%dx%d: %d workers give c[%d] = %v, 3 workers %v", m, n, k, w, i, v, got[i])
+							}
+						}
+					}
 					var maxDiff float64
 					for i := 0; i < m; i++ {
 						for j := 0; j < n; j++ {

@@ -115,6 +115,9 @@ func (d *Device) Describe() string {
 	if off := d.ltOff(); off != "" {
 		ep = "unfused epilogues: " + off
 	}
+	if d.flash(64) {
+		ep += ", flash attention"
+	}
 	return fmt.Sprintf("%s (cc %d, %d GiB, driver %d, %s GEMM, %s)", d.ctx.Name, d.ctx.Capability, d.ctx.TotalMem>>30, d.ctx.Driver, g, ep)
 }
 
