@@ -102,6 +102,10 @@ type Device[T Float] interface {
 	// (dst is not read when beta == 0). v is typically a column block of a [rows/l, ld]
 	// matrix, so a per-sequence gate needs no broadcast copy.
 	MulRows(dst, x, v Buffer, rows, l, cols, ld int, beta T)
+	// MulRowsAdd is MulRows added to another matrix: a residual branch through its gate,
+	//   dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + base[r*cols+j]
+	// dst may alias base.
+	MulRowsAdd(dst, base, x, v Buffer, rows, l, cols, ld int)
 	// ModulateRows is Modulate with per-sequence shift and scale (as in MulRows):
 	//   dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j]
 	ModulateRows(dst, x, shift, scale Buffer, rows, l, cols, ld int)

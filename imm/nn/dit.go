@@ -38,8 +38,8 @@ type DiTBlock[T kernels.Float] struct {
 	// m: the six modulations of each sequence [batch, 6 Dim] (the Ada output)
 	m kernels.Buffer
 	// x1, out: residual stream.
-	x1, out, dmod, dg, db, dx1, dx scratch[T]
-	ones                           scratch[T]
+	x1, out, dmod, dg, db scratch[T]
+	ones                  scratch[T]
 }
 
 // NewDiTBlock registers name.ada, name.attn.{qkv,proj}, name.fc1, name.fc2.
@@ -76,13 +76,11 @@ func (blk *DiTBlock[T]) Forward(x, sc kernels.Buffer, batch, l int) kernels.Buff
 	y := blk.norm1.Forward(x, blk.mod(0), blk.mod(1), rows, l, 6*D)
 	blk.a = blk.Attn.Forward(y, batch, l)
 	x1 := blk.x1.get(d, n)
-	d.Copy(x1, x)
-	d.MulRows(x1, blk.a, blk.mod(2), rows, l, D, 6*D, 1)
+	d.MulRowsAdd(x1, x, blk.a, blk.mod(2), rows, l, D, 6*D)
 	y = blk.norm2.Forward(x1, blk.mod(3), blk.mod(4), rows, l, 6*D)
 	blk.z = blk.FC2.Forward(blk.FC1.ForwardAct(y, rows, kernels.GELUTanh), rows) // GELU in FC1's epilogue
 	out := blk.out.get(d, n)
-	d.Copy(out, x1)
-	d.MulRows(out, blk.z, blk.mod(5), rows, l, D, 6*D, 1)
+	d.MulRowsAdd(out, x1, blk.z, blk.mod(5), rows, l, D, 6*D)
 	return out
 }
 
@@ -103,9 +101,9 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	dxn, dsh, dscl := blk.norm2.Backward(dy)
 	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 3*D)
 	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, 4*D)
-	dx1 := blk.dx1.get(d, n)
-	d.Copy(dx1, dout)
-	d.Axpby(1, dxn, 1, dx1)
+	// dx1 = dout + dxn, added into norm2's gradient buffer (no copy)
+	d.Axpby(1, dout, 1, dxn)
+	dx1 := dxn
 	// attention branch: x1 = x + g1*a
 	d.Mul(dg, dx1, blk.a, 0)
 	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 2*D)
@@ -114,10 +112,8 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	dxn, dsh, dscl = blk.norm1.Backward(dy)
 	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 0)
 	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, D)
-	dx = blk.dx.get(d, n)
-	d.Copy(dx, dx1)
-	d.Axpby(1, dxn, 1, dx)
-	return dx, blk.Ada.Backward(dmod, true)
+	d.Axpby(1, dx1, 1, dxn) // dx = dx1 + dxn, in norm1's gradient buffer
+	return dxn, blk.Ada.Backward(dmod, true)
 }
 
 // DiTSize is a named backbone size.

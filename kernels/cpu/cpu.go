@@ -304,18 +304,28 @@ func (d *Device[T]) Modulate(dst, x, shift, scale kernels.Buffer) {
 
 // MulRows sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j].
 func (d *Device[T]) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta T) {
-	ds, xs, vs := d.s(dst), d.s(x), d.s(v)
+	d.mulRows(dst, dst, x, v, rows, l, cols, ld, beta)
+}
+
+// MulRowsAdd sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + base[r*cols+j].
+func (d *Device[T]) MulRowsAdd(dst, base, x, v kernels.Buffer, rows, l, cols, ld int) {
+	d.mulRows(dst, base, x, v, rows, l, cols, ld, 1)
+}
+
+// mulRows sets dst = x*v_seq + beta*base (base not read when beta is 0).
+func (d *Device[T]) mulRows(dst, base, x, v kernels.Buffer, rows, l, cols, ld int, beta T) {
+	ds, bs, xs, vs := d.s(dst), d.s(base), d.s(x), d.s(v)
 	d.parallel(rows, max(1, elemGrain/max(cols, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o, vr := r*cols, vs[(r/l)*ld:][:cols]
-			dr, xr := ds[o:o+cols], xs[o:o+cols]
+			dr, br, xr := ds[o:o+cols], bs[o:o+cols], xs[o:o+cols]
 			if beta == 0 {
 				for j, g := range vr {
 					dr[j] = xr[j] * g
 				}
 			} else {
 				for j, g := range vr {
-					dr[j] = xr[j]*g + beta*dr[j]
+					dr[j] = xr[j]*g + beta*br[j]
 				}
 			}
 		}

@@ -445,7 +445,12 @@ func (d *Device) rowBroadcast(name string, rows, cols int, args ...uint64) {
 
 // MulRows sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j].
 func (d *Device) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta float32) {
-	d.rowBroadcast("mul_rows", rows, cols, p(dst), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld), f32(beta))
+	d.rowBroadcast("mul_rows", rows, cols, p(dst), p(dst), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld), f32(beta))
+}
+
+// MulRowsAdd sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + base[r*cols+j].
+func (d *Device) MulRowsAdd(dst, base, x, v kernels.Buffer, rows, l, cols, ld int) {
+	d.rowBroadcast("mul_rows", rows, cols, p(dst), p(base), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld), f32(1))
 }
 
 // ModulateRows sets dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j].

@@ -283,6 +283,9 @@ func TestElementwise(t *testing.T) {
 				d.MulRows(b[0], b[1], vec(d, b[2]), rows, c.l, c.cols, c.ld, beta)
 			})
 		}
+		r.runOp("MulRowsAdd/"+shape, "MulRowsAdd", shape, []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(n, 1, 0), r.in(c.seqs*c.ld, 1, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
+			d.MulRowsAdd(b[0], b[1], b[2], vec(d, b[3]), rows, c.l, c.cols, c.ld)
+		})
 		r.runOp("ModulateRows/"+shape, "ModulateRows", shape, []pair{r.out(n)}, []pair{r.in(n, 1, 0), r.in(c.seqs*c.ld, 1, 0), r.in(c.seqs*c.ld, 0.3, 0)}, func(d kernels.Device[float32], b []kernels.Buffer) {
 			d.ModulateRows(b[0], b[1], vec(d, b[2]), vec(d, b[3]), rows, c.l, c.cols, c.ld)
 		})

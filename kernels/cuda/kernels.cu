@@ -635,14 +635,14 @@ __global__ void to_bf16(unsigned short *dst, const float *src, int batch, int ro
 
 // Row-broadcast ops: blockIdx.y strides over rows, x-threads over the columns of a row,
 // so no index is divided per element. v, shift, scale: row r uses v[(r/l)*ld + j].
-// dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j]
-__global__ void mul_rows(float *dst, const float *x, const float *v, int rows, int l, int cols, int ld, float beta) {
+// dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*base[r*cols+j] (base: dst for MulRows)
+__global__ void mul_rows(float *dst, const float *base, const float *x, const float *v, int rows, int l, int cols, int ld, float beta) {
 	for (int r = blockIdx.y; r < rows; r += gridDim.y) {
 		const float *vr = v + (long long)(r / l) * ld;
 		long long o = (long long)r * cols;
 		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) {
 			float y = x[o + j] * vr[j];
-			dst[o + j] = beta == 0.0f ? y : y + beta * dst[o + j];
+			dst[o + j] = beta == 0.0f ? y : y + beta * base[o + j];
 		}
 	}
 }

@@ -20,7 +20,7 @@ var kernelParams = rowVariants(map[string]int{
 	"axpby":              5,
 	"mul":                5,
 	"modulate":           5,
-	"mul_rows":           8,
+	"mul_rows":           9,
 	"to_bf16":            7,
 	"modulate_rows":      8,
 	"activate":           4,

@@ -199,6 +199,10 @@ func (p *Device[T]) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, bet
 	p.op("MulRows "+cls(rows*cols), func() { p.Device.MulRows(dst, x, v, rows, l, cols, ld, beta) })
 }
 
+func (p *Device[T]) MulRowsAdd(dst, base, x, v kernels.Buffer, rows, l, cols, ld int) {
+	p.op("MulRowsAdd "+cls(rows*cols), func() { p.Device.MulRowsAdd(dst, base, x, v, rows, l, cols, ld) })
+}
+
 func (p *Device[T]) ModulateRows(dst, x, shift, scale kernels.Buffer, rows, l, cols, ld int) {
 	p.op("ModulateRows "+cls(rows*cols), func() { p.Device.ModulateRows(dst, x, shift, scale, rows, l, cols, ld) })
 }
