@@ -19,6 +19,9 @@ import (
 // (SiLU), a shape it has no algorithm for, a bias or auxiliary matrix it cannot address,
 // and IMMKIT_CUDA_LT=0 run as the separate ops of kernels.GemmBiasActOps.
 
+// ltNoAlgo is the fallback reason when cuBLASLt's heuristic finds no algorithm.
+const ltNoAlgo = "no cuBLASLt algorithm"
+
 // ltStats counts the products that ran fused and those that fell back, with why.
 type ltStats struct {
 	mu       sync.Mutex
@@ -163,7 +166,7 @@ func (d *Device) lt(transA, transB bool, m, n, k int, a kernels.Buffer, lda int,
 	s.AlignA, s.AlignB, s.AlignD = cudadrv.Align(pa), cudadrv.Align(pb), cudadrv.Align(ptrOf(c))
 	err := d.ctx.LtMatmul(s, pa, pb, ptrOf(c), ptrOf(bias), ptrOf(aux))
 	if errors.Is(err, cudadrv.ErrLtUnsupported) {
-		d.lts.add("no cuBLASLt algorithm")
+		d.lts.add(ltNoAlgo)
 		return false
 	}
 	check(err)

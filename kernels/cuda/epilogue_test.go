@@ -74,9 +74,11 @@ func TestGemmEpilogues(t *testing.T) {
 				}
 				return d.Slice(p.c, c.biasOff, c.n), pre.c
 			}
-			fused0, fb0 := 0, 0
+			fused0, fb0, noAlgo0 := 0, 0, 0
 			if gd != nil {
 				fused0, fb0 = ltCounts(gd)
+				_, m := gd.LtReport()
+				noAlgo0 = m[ltNoAlgo]
 			}
 			for _, side := range []struct {
 				d kernels.Device[float32]
@@ -114,6 +116,11 @@ func TestGemmEpilogues(t *testing.T) {
 			}
 			fused, fb := ltCounts(gd)
 			want := c.fused && gd.ltOff() == ""
+			if _, m := gd.LtReport(); want && m[ltNoAlgo] > noAlgo0 {
+				// the library's choice, not ours: the separate ops ran, and parity held
+				t.Logf("%s %s: cuBLASLt has no algorithm for it here: separate ops", name, shape)
+				continue
+			}
 			if got := fused > fused0; got != want || fused+fb != fused0+fb0+1 {
 				t.Errorf("%s %s: fused %v (want %v); counts %d/%d -> %d/%d: %s", name, shape, got, want, fused0, fb0, fused, fb, gd.ltSummary())
 			}

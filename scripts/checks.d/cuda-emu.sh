@@ -3,8 +3,9 @@
 # (kernels/cuda/emu: kernels.cu compiled as C++, the driver API and cuBLAS emulated,
 # loaded through the same dlopen path as a real GPU), so every CI run checks the kernels'
 # indexing, launch arguments, barriers and shuffles against the CPU device. Then the
-# block threads in reverse order (a missing barrier shows in one order or the other), and
-# the emulator's self-test: mutated kernels must fail the tests.
+# block threads in reverse order (a missing barrier shows in one order or the other), the
+# fused-epilogue paths with a cuBLASLt that finds no algorithm (the fallback a GPU's
+# library may choose), and the emulator's self-test: mutated kernels must fail the tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -36,6 +37,9 @@ verdict $rc "kernels/cuda tests on the emulator ($((SECONDS - start)) s)"
 start=$SECONDS
 rc=0; IMMKIT_CUDA_EMU_ORDER=reverse run -test.run 'TestGemm|TestAttention|TestElementwise|TestReductions|TestLaplaceMMD|TestRand|TestRowOps|TestIMMStep|TestMultimodalStep' || rc=$?
 verdict $rc "the same without TestDiTStep, block threads in reverse order ($((SECONDS - start)) s)"
+start=$SECONDS
+rc=0; IMMKIT_CUDA_EMU_LT_NOALGO=1 run -test.run 'TestGemmEpilogues|TestDiTStep/tiny|TestMultimodalStep/fp32' || rc=$?
+verdict $rc "the epilogue ops and model steps when cuBLASLt has no algorithm (separate ops; $((SECONDS - start)) s)"
 unset IMMKIT_CUDA_LIB_DIR
 bash kernels/cuda/emu/selftest.sh
 echo "checks.d/cuda-emu.sh: ok"

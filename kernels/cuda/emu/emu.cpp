@@ -11,7 +11,8 @@
 // (blocks run on several CPU threads, but nothing looks for such races).
 //
 // Environment: IMMKIT_CUDA_EMU_ORDER=reverse runs the threads of a block in reverse
-// order between barriers, which exposes a missing barrier the forward order hides.
+// order between barriers, which exposes a missing barrier the forward order hides;
+// IMMKIT_CUDA_EMU_LT_NOALGO=1 makes cuBLASLt's heuristic find no algorithm.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -879,6 +880,11 @@ int cublasLtMatmulAlgoGetHeuristic(void *, void *desc, void *a, void *b, void *c
 	int s = lt_check(dd, (const LtLayout *)a, (const LtLayout *)b, (const LtLayout *)c, (const LtLayout *)d);
 	if (s) return s;
 	if (requested < 1) return 7;
+	// IMMKIT_CUDA_EMU_LT_NOALGO=1: no algorithm for anything (the caller's fallback path)
+	if (const char *e = getenv("IMMKIT_CUDA_EMU_LT_NOALGO"); e && *e == '1') {
+		*count = 0;
+		return 0;
+	}
 	// one algorithm, remembering the alignments it was chosen for; no workspace
 	uint64_t algo[8] = {lt_magic, 0, 0, 0, 0, dd->epi, 0, 0};
 	for (int i = 0; i < 4; i++) algo[1 + i] = ((const LtPref *)pref)->align[i];
