@@ -683,24 +683,19 @@ func TestSgemmPacked(t *testing.T) {
 							maxRef = math.Max(maxRef, math.Abs(ref[i*n+j]))
 						}
 					}
-					d := New[float32](3)
-					cb := d.Alloc(len(c))
-					d.Write(cb, c)
-					ab, bb := d.Alloc(len(a)), d.Alloc(len(b))
-					d.Write(ab, a)
-					d.Write(bb, b)
-					d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, beta, cb, ldc)
-					got := Data[float32](cb)
-					// the same bits for any worker count (row chunks of other sizes)
+					gemm := func(workers int) []float32 {
+						d := New[float32](workers)
+						cb, ab, bb := d.Alloc(len(c)), d.Alloc(len(a)), d.Alloc(len(b))
+						d.Write(cb, c)
+						d.Write(ab, a)
+						d.Write(bb, b)
+						d.Gemm(ta, tb, m, n, k, 1.5, ab, lda, bb, ldb, beta, cb, ldc)
+						return Data[float32](cb)
+					}
+					got := gemm(3)
+					// the same bits for any worker count
 					for _, w := range []int{1, 2, 7} {
-						dw := New[float32](w)
-						cw := dw.Alloc(len(c))
-						dw.Write(cw, c)
-						aw, bw := dw.Alloc(len(a)), dw.Alloc(len(b))
-						dw.Write(aw, a)
-						dw.Write(bw, b)
-						dw.Gemm(ta, tb, m, n, k, 1.5, aw, lda, bw, ldb, beta, cw, ldc)
-						for i, v := range Data[float32](cw) {
+						for i, v := range gemm(w) {
 							if v != got[i] && !(v != v && got[i] != got[i]) {
 								t.Fatalf("%dx%dx%d: %d workers give c[%d] = %v, 3 workers %v", m, n, k, w, i, v, got[i])
 							}

@@ -282,6 +282,26 @@ __device__ __forceinline__ void c_to_a(unsigned *a, const float *lo, const float
 	a[3] = pack_bf16(hi[2], hi[3]);
 }
 
+// mma_p_tile adds P V to acc for one warp: P is the warp's 16 x 64 block held as C
+// fragments p[8][4] (8 tiles of 8 columns), V rows 0..63 of a bf16 shared tile (row
+// stride S), acc HD/8 C fragments. The forward pass's P V, and the backward pass's
+// P^T dO and dS^T Q.
+template <int HD>
+__device__ __forceinline__ void mma_p_tile(float (*acc)[4], float (*p)[4], const unsigned short *v, int S) {
+	int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+#pragma unroll
+	for (int j = 0; j < 4; j++) {
+		unsigned a[4];
+		c_to_a(a, p[2 * j], p[2 * j + 1]);
+#pragma unroll
+		for (int dt = 0; dt < HD / 8; dt++) {
+			const unsigned short *v0 = v + (j * 16 + 2 * t) * S + dt * 8 + g;
+			unsigned b[2] = {ld_col_pair(v0, S), ld_col_pair(v0 + 8 * S, S)};
+			mma_bf16(acc[dt], a, b);
+		}
+	}
+}
+
 // attn_fwd: block (query tile of 64, head, sequence), 4 warps of 16 query rows. Per key
 // tile of 64: S = Q K^T (scaled), the online softmax in registers, O += P V; at the end
 // O / rowsum and lse = max + log(rowsum) (of the scaled scores) for the backward pass.
@@ -356,17 +376,7 @@ __device__ void attn_fwd(float *o, float *lse, const float *qkv, int L, int H, f
 			acc[dt][2] *= c1;
 			acc[dt][3] *= c1;
 		}
-#pragma unroll
-		for (int j = 0; j < 4; j++) {
-			unsigned pa[4];
-			c_to_a(pa, s[2 * j], s[2 * j + 1]);
-#pragma unroll
-			for (int dt = 0; dt < HD / 8; dt++) {
-				const unsigned short *v0 = Vs + (j * 16 + 2 * t) * S + dt * 8 + g;
-				unsigned vb[2] = {ld_col_pair(v0, S), ld_col_pair(v0 + 8 * S, S)};
-				mma_bf16(acc[dt], pa, vb);
-			}
-		}
+		mma_p_tile<HD>(acc, s, Vs, S);
 	}
 	l0 += __shfl_xor_sync(0xffffffff, l0, 1);
 	l0 += __shfl_xor_sync(0xffffffff, l0, 2);
@@ -454,18 +464,7 @@ __device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const
 				st[nt][j] = __expf(st[nt][j] * scale - lse_s[q]);
 				st[nt][2 + j] = __expf(st[nt][2 + j] * scale - lse_s[q]);
 			}
-		// dV += P^T dO
-#pragma unroll
-		for (int j = 0; j < 4; j++) {
-			unsigned pa[4];
-			c_to_a(pa, st[2 * j], st[2 * j + 1]);
-#pragma unroll
-			for (int dt = 0; dt < HD / 8; dt++) {
-				const unsigned short *p0 = dOs + (j * 16 + 2 * t) * S + dt * 8 + g;
-				unsigned vb[2] = {ld_col_pair(p0, S), ld_col_pair(p0 + 8 * S, S)};
-				mma_bf16(dv[dt], pa, vb);
-			}
-		}
+		mma_p_tile<HD>(dv, st, dOs, S); // dV += P^T dO
 		// dS^T = P^T (dP^T - dvec), kept in st; to shared memory for dQ
 #pragma unroll
 		for (int nt = 0; nt < 8; nt++)
@@ -477,18 +476,7 @@ __device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const
 				dSs[(w * 16 + g) * SP + q] = bf16_bits(st[nt][j]);
 				dSs[(w * 16 + g + 8) * SP + q] = bf16_bits(st[nt][2 + j]);
 			}
-		// dK += dS^T Q
-#pragma unroll
-		for (int j = 0; j < 4; j++) {
-			unsigned sa[4];
-			c_to_a(sa, st[2 * j], st[2 * j + 1]);
-#pragma unroll
-			for (int dt = 0; dt < HD / 8; dt++) {
-				const unsigned short *p0 = Qs + (j * 16 + 2 * t) * S + dt * 8 + g;
-				unsigned qb[2] = {ld_col_pair(p0, S), ld_col_pair(p0 + 8 * S, S)};
-				mma_bf16(dk[dt], sa, qb);
-			}
-		}
+		mma_p_tile<HD>(dk, st, Qs, S); // dK += dS^T Q
 		__syncthreads();
 		// dQ rows q0 + w*16 .. +15 = dS K over the block's 64 keys; A(q, key) = dSs[key][q]
 		float dq[HD / 8][4];
