@@ -282,6 +282,25 @@ __device__ __forceinline__ void c_to_a(unsigned *a, const float *lo, const float
 	a[3] = pack_bf16(hi[2], hi[3]);
 }
 
+// mma_rows_tile sets acc to A T^T for one warp: A is the warp's 16 rows of HD columns as
+// A fragments a[HD/16][4], T rows 0..63 of a bf16 shared tile (row stride S), acc 8 C
+// fragments (16 x 64). The forward pass's Q K^T, and the backward pass's K Q^T and
+// V dO^T.
+template <int HD>
+__device__ __forceinline__ void mma_rows_tile(float (*acc)[4], const unsigned (*a)[4], const unsigned short *tile, int S) {
+	int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+#pragma unroll
+	for (int nt = 0; nt < 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+#pragma unroll
+	for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+		for (int nt = 0; nt < 8; nt++) {
+			const unsigned short *r = tile + (nt * 8 + g) * S + kk * 16 + 2 * t;
+			unsigned b[2] = {ld_pair(r), ld_pair(r + 8)};
+			mma_bf16(acc[nt], a[kk], b);
+		}
+}
+
 // mma_p_tile adds P V to acc for one warp: P is the warp's 16 x 64 block held as C
 // fragments p[8][4] (8 tiles of 8 columns), V rows 0..63 of a bf16 shared tile (row
 // stride S), acc HD/8 C fragments. The forward pass's P V, and the backward pass's
@@ -327,16 +346,7 @@ __device__ void attn_fwd(float *o, float *lse, const float *qkv, int L, int H, f
 		tile_load<HD>(Vs, base, ld, 2 * D + h * HD, k0, L);
 		__syncthreads();
 		float s[8][4];
-#pragma unroll
-		for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-#pragma unroll
-		for (int kk = 0; kk < HD / 16; kk++)
-#pragma unroll
-			for (int nt = 0; nt < 8; nt++) {
-				const unsigned short *kr = Ks + (nt * 8 + g) * S + kk * 16 + 2 * t;
-				unsigned bf[2] = {ld_pair(kr), ld_pair(kr + 8)};
-				mma_bf16(s[nt], qf[kk], bf);
-			}
+		mma_rows_tile<HD>(s, qf, Ks, S);
 		float mx0 = m0, mx1 = m1;
 #pragma unroll
 		for (int nt = 0; nt < 8; nt++)
@@ -441,21 +451,8 @@ __device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const
 		}
 		__syncthreads();
 		float st[8][4], dpt[8][4];
-#pragma unroll
-		for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-			for (int j = 0; j < 4; j++) st[nt][j] = dpt[nt][j] = 0.0f;
-#pragma unroll
-		for (int kk = 0; kk < HD / 16; kk++)
-#pragma unroll
-			for (int nt = 0; nt < 8; nt++) {
-				const unsigned short *qr = Qs + (nt * 8 + g) * S + kk * 16 + 2 * t;
-				unsigned bq[2] = {ld_pair(qr), ld_pair(qr + 8)};
-				mma_bf16(st[nt], kf[kk], bq);
-				const unsigned short *dr = dOs + (nt * 8 + g) * S + kk * 16 + 2 * t;
-				unsigned bd[2] = {ld_pair(dr), ld_pair(dr + 8)};
-				mma_bf16(dpt[nt], vf[kk], bd);
-			}
+		mma_rows_tile<HD>(st, kf, Qs, S);  // S^T = K Q^T
+		mma_rows_tile<HD>(dpt, vf, dOs, S); // dP^T = V dO^T
 #pragma unroll
 		for (int nt = 0; nt < 8; nt++)
 #pragma unroll
