@@ -1,6 +1,6 @@
 // Package cudadrv reaches an NVIDIA GPU without link-time dependencies: a small cgo shim
-// dlopens libcuda.so.1 and libcublas.so.{13,12,11} and calls the driver API and cuBLAS
-// through function pointers, with our own typedefs, so no CUDA headers or libraries are
+// dlopens libcuda.so.1, libcublas.so.{13,12,11} and (optional) libcublasLt and calls the
+// driver API, cuBLAS and cuBLASLt through function pointers, with our own typedefs, so no CUDA headers or libraries are
 // needed to build. It is the only package of immkit with import "C" for CUDA.
 //
 // One process has at most one Context: the primary context of one device. Every shim

@@ -5,7 +5,9 @@
 // returns an error that names the library and the directories searched. Kernels are CUDA
 // C in kernels.cu, compiled by `go generate` (nvcc -arch=compute_80 -ptx) to kernels.ptx,
 // which is committed and embedded; the driver JIT-compiles it for the GPU in hand. GEMMs
-// go to cuBLAS (SGEMM in FP32, or TF32 tensor cores with Options.TF32).
+// go to cuBLAS (SGEMM in FP32, or TF32 tensor cores with Options.TF32), and to cuBLASLt
+// when a bias or GELU rides in the epilogue (epilogue.go). The attention core is batched
+// GEMMs, or with IMMKIT_CUDA_ATTN=flash fused bf16 kernels (attention.go).
 //
 // Buffers are device memory: a Buf of n elements is n float32 at consecutive addresses
 // from its device pointer. Ops are queued on the null stream and run asynchronously;
