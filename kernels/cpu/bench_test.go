@@ -99,3 +99,20 @@ func BenchmarkOptimizer(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSumRows is the column sums of a bias or position-embedding gradient: a wide
+// matrix of few rows (the multimodal demo's position embedding, 32 x 1600*64), a DiT-like
+// bias gradient, and a tall one.
+func BenchmarkSumRows(b *testing.B) {
+	d := New[float32](runtime.GOMAXPROCS(0))
+	for _, s := range []struct{ rows, cols int }{{32, 102400}, {1056, 256}, {70001, 33}} {
+		x, dst := d.Alloc(s.rows*s.cols), d.Alloc(s.cols)
+		d.RandNormal(x, 1, 0, 1)
+		b.Run(fmt.Sprintf("%dx%d", s.rows, s.cols), func(b *testing.B) {
+			b.SetBytes(int64(4 * s.rows * s.cols))
+			for range b.N {
+				d.SumRows(dst, x, s.rows, s.cols, 0)
+			}
+		})
+	}
+}

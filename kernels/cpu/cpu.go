@@ -229,8 +229,11 @@ func (d *Device[T]) AddRowVector(x, v kernels.Buffer, rows, cols int) {
 func (d *Device[T]) SumRows(dst, x kernels.Buffer, rows, cols int, beta T) {
 	ds, xs := d.s(dst)[:cols], d.s(x)
 	d.parallel(cols, 16, func(lo, hi int) {
-		// float64 sums: a float32 running sum over 70,000 rows is off by ~1e-5 relative
-		acc := make([]float64, hi-lo)
+		// float64 sums: a float32 running sum over 70,000 rows is off by ~1e-5 relative.
+		// The sums are padded by a cache line on each side: two workers' few sums of a
+		// narrow matrix would otherwise share lines that both write for every row.
+		buf := make([]float64, hi-lo+16)
+		acc := buf[8 : 8+hi-lo]
 		for i := 0; i < rows; i++ {
 			row := xs[i*cols+lo : i*cols+hi]
 			for j, v := range row {
