@@ -282,13 +282,13 @@ func AttentionOps[T Float](d Device[T], o, ws, qkv Buffer, batch, l, heads, hd i
 	// head h of sequence b is at a fixed stride from head h of sequence b-1: Heads
 	// launches instead of batch
 	for h := 0; h < H; h++ {
-		q, k := tail(d, qkv, h*hd), tail(d, qkv, D+h*hd)
-		d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, tail(d, s, h*l*l), l, H*l*l, batch)
+		q, k := Tail(d, qkv, h*hd), Tail(d, qkv, D+h*hd)
+		d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, Tail(d, s, h*l*l), l, H*l*l, batch)
 	}
 	d.Softmax(p, s, batch*H*l, l)
 	for h := 0; h < H; h++ {
-		v := tail(d, qkv, 2*D+h*hd)
-		d.GemmBatched(false, false, l, hd, l, 1, tail(d, p, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, tail(d, o, h*hd), D, l*D, batch)
+		v := Tail(d, qkv, 2*D+h*hd)
+		d.GemmBatched(false, false, l, hd, l, 1, Tail(d, p, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, Tail(d, o, h*hd), D, l*D, batch)
 	}
 }
 
@@ -298,22 +298,22 @@ func AttentionGradOps[T Float](d Device[T], dqkv, do, ws, qkv Buffer, batch, l, 
 	scale := T(1 / math.Sqrt(float64(hd)))
 	p, dp, ds := d.Slice(ws, 0, n), d.Slice(ws, n, n), d.Slice(ws, 2*n, n)
 	for h := 0; h < H; h++ {
-		dob, v, ph := tail(d, do, h*hd), tail(d, qkv, 2*D+h*hd), tail(d, p, h*l*l)
+		dob, v, ph := Tail(d, do, h*hd), Tail(d, qkv, 2*D+h*hd), Tail(d, p, h*l*l)
 		// dP = dO V^T, dV = P^T dO
-		d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, tail(d, dp, h*l*l), l, H*l*l, batch)
-		d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, tail(d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
+		d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, Tail(d, dp, h*l*l), l, H*l*l, batch)
+		d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, Tail(d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
 	}
 	d.SoftmaxGrad(ds, dp, p, batch*H*l, l, 0)
 	for h := 0; h < H; h++ {
-		q, k, dsh := tail(d, qkv, h*hd), tail(d, qkv, D+h*hd), tail(d, ds, h*l*l)
+		q, k, dsh := Tail(d, qkv, h*hd), Tail(d, qkv, D+h*hd), Tail(d, ds, h*l*l)
 		// dQ = scale dS K, dK = scale dS^T Q
-		d.GemmBatched(false, false, l, hd, l, scale, dsh, l, H*l*l, k, 3*D, l*3*D, 0, tail(d, dqkv, h*hd), 3*D, l*3*D, batch)
-		d.GemmBatched(true, false, l, hd, l, scale, dsh, l, H*l*l, q, 3*D, l*3*D, 0, tail(d, dqkv, D+h*hd), 3*D, l*3*D, batch)
+		d.GemmBatched(false, false, l, hd, l, scale, dsh, l, H*l*l, k, 3*D, l*3*D, 0, Tail(d, dqkv, h*hd), 3*D, l*3*D, batch)
+		d.GemmBatched(true, false, l, hd, l, scale, dsh, l, H*l*l, q, 3*D, l*3*D, 0, Tail(d, dqkv, D+h*hd), 3*D, l*3*D, batch)
 	}
 }
 
-// tail is the view of b from off to its end.
-func tail[T Float](d Device[T], b Buffer, off int) Buffer { return d.Slice(b, off, b.Len()-off) }
+// Tail is the view of b from off to its end.
+func Tail[T Float](d Device[T], b Buffer, off int) Buffer { return d.Slice(b, off, b.Len()-off) }
 
 // AdaLayerNormOps computes Device.AdaLayerNorm with LayerNorm and ModulateRows (in place
 // on y): the path of a backend without a fused kernel for the width.

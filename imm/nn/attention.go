@@ -35,11 +35,6 @@ func NewAttention[T kernels.Float](r *Registry[T], name string, dim, heads int, 
 	}
 }
 
-// tail is the view of b from off to its end.
-func tail[T kernels.Float](d kernels.Device[T], b kernels.Buffer, off int) kernels.Buffer {
-	return d.Slice(b, off, b.Len()-off)
-}
-
 // Forward returns the attention output [batch*l, Dim] for x [batch*l, Dim].
 func (a *Attention[T]) Forward(x kernels.Buffer, batch, l int) kernels.Buffer {
 	a.batch, a.l = batch, l

@@ -13,7 +13,7 @@ import (
 // modulation (kernels.Device.MulRows, ModulateRows): dst[b*ld+off+j] = sum_i
 // src[(b*l+i)*cols+j]. It is a GemmBatched with a column of ones.
 func reduceTokens[T kernels.Float](d kernels.Device[T], dst, src, ones kernels.Buffer, batch, l, cols, ld, off int) {
-	d.GemmBatched(true, false, 1, cols, l, 1, ones, 1, 0, src, cols, l*cols, 0, tail(d, dst, off), ld, ld, batch)
+	d.GemmBatched(true, false, 1, cols, l, 1, ones, 1, 0, src, cols, l*cols, 0, kernels.Tail(d, dst, off), ld, ld, batch)
 }
 
 // DiTBlock is the adaLN-Zero transformer block of DiT (Peebles and Xie, 2023):
@@ -65,7 +65,7 @@ func onesOf[T kernels.Float](d kernels.Device[T], s *scratch[T], n int) kernels.
 
 // mod returns modulation k (0..5: sh1, sc1, g1, sh2, sc2, g2) of every sequence: the
 // column block k*Dim of the [batch, 6 Dim] Ada output, leading dimension 6 Dim.
-func (blk *DiTBlock[T]) mod(k int) kernels.Buffer { return tail(blk.d, blk.m, k*blk.Dim) }
+func (blk *DiTBlock[T]) mod(k int) kernels.Buffer { return kernels.Tail(blk.d, blk.m, k*blk.Dim) }
 
 // Forward returns the block output [batch*l, Dim] for x [batch*l, Dim] and sc [batch, Dim].
 func (blk *DiTBlock[T]) Forward(x, sc kernels.Buffer, batch, l int) kernels.Buffer {

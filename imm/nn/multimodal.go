@@ -152,11 +152,11 @@ func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows i
 	ones := onesOf(d, &m.ones, L)
 	for k, s := range m.Cfg.Segments {
 		// tokens of segment k of every particle, projected into their sequence rows
-		hk := tail(d, h, m.start[k]*W)
-		d.GemmBatched(false, true, s.Tokens, W, s.Features, 1, tail(d, x, m.Cfg.Offset(k)), s.Features, D,
+		hk := kernels.Tail(d, h, m.start[k]*W)
+		d.GemmBatched(false, true, s.Tokens, W, s.Features, 1, kernels.Tail(d, x, m.Cfg.Offset(k)), s.Features, D,
 			m.inW[k].W, s.Features, 0, 0, hk, W, L*W, rows)
 		// + modality embedding, broadcast over the segment's tokens
-		d.GemmBatched(false, false, s.Tokens, W, 1, 1, ones, 1, 0, tail(d, m.modEmb.W, k*W), W, 0, 1, hk, W, L*W, rows)
+		d.GemmBatched(false, false, s.Tokens, W, 1, 1, ones, 1, 0, kernels.Tail(d, m.modEmb.W, k*W), W, 0, 1, hk, W, L*W, rows)
 	}
 	d.AddRowVector(h, m.pos.W, rows, L*W)
 	hf, err := m.trunk.forward(h, ns, nt, labels, rows, L)
@@ -166,8 +166,8 @@ func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows i
 	m.hf = hf
 	y := m.y.get(d, rows*D)
 	for k, s := range m.Cfg.Segments {
-		yk := tail(d, y, m.Cfg.Offset(k))
-		d.GemmBatched(false, true, s.Tokens, s.Features, W, 1, tail(d, m.hf, m.start[k]*W), W, L*W,
+		yk := kernels.Tail(d, y, m.Cfg.Offset(k))
+		d.GemmBatched(false, true, s.Tokens, s.Features, W, 1, kernels.Tail(d, m.hf, m.start[k]*W), W, L*W,
 			m.outW[k].W, W, 0, 0, yk, s.Features, D, rows)
 		d.GemmBatched(false, false, s.Tokens, s.Features, 1, 1, ones, 1, 0, m.outB[k].W, s.Features, 0, 1, yk, s.Features, D, rows)
 	}
@@ -184,18 +184,18 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 	dhf := m.dhf.get(d, rows*L*W)
 	for k, s := range m.Cfg.Segments {
 		off := m.Cfg.Offset(k)
-		dyk := tail(d, dy, off)
+		dyk := kernels.Tail(d, dy, off)
 		// dW_out += sum_b dy_kb^T hf_kb, db_out += sum_b of the dy_kb rows: one batched
 		// product per particle into a partial buffer, then one sum over the particles
 		// (a constant number of launches, not one per particle).
 		part := m.part.get(d, rows*s.Features*W)
 		d.GemmBatched(true, false, s.Features, W, s.Tokens, 1, dyk, s.Features, D,
-			tail(d, m.hf, m.start[k]*W), W, L*W, 0, part, W, s.Features*W, rows)
+			kernels.Tail(d, m.hf, m.start[k]*W), W, L*W, 0, part, W, s.Features*W, rows)
 		d.SumRows(m.outW[k].G, part, rows, s.Features*W, 1)
 		d.GemmBatched(true, false, 1, s.Features, s.Tokens, 1, ones, 1, 0, dyk, s.Features, D, 0, part, s.Features, s.Features, rows)
 		d.SumRows(m.outB[k].G, part, rows, s.Features, 1)
 		d.GemmBatched(false, false, s.Tokens, W, s.Features, 1, dyk, s.Features, D, m.outW[k].W, W, 0, 0,
-			tail(d, dhf, m.start[k]*W), W, L*W, rows)
+			kernels.Tail(d, dhf, m.start[k]*W), W, L*W, rows)
 	}
 	dh := m.trunk.backward(dhf)
 	psum := m.psum.get(d, L*W)
@@ -204,13 +204,13 @@ func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 	dx := m.dx.get(d, rows*D)
 	for k, s := range m.Cfg.Segments {
 		off := m.Cfg.Offset(k)
-		d.SumRows(tail(d, m.modEmb.G, k*W), tail(d, psum, m.start[k]*W), s.Tokens, W, 1)
+		d.SumRows(kernels.Tail(d, m.modEmb.G, k*W), kernels.Tail(d, psum, m.start[k]*W), s.Tokens, W, 1)
 		part := m.part.get(d, rows*W*s.Features)
-		d.GemmBatched(true, false, W, s.Features, s.Tokens, 1, tail(d, dh, m.start[k]*W), W, L*W,
-			tail(d, m.x, off), s.Features, D, 0, part, s.Features, W*s.Features, rows)
+		d.GemmBatched(true, false, W, s.Features, s.Tokens, 1, kernels.Tail(d, dh, m.start[k]*W), W, L*W,
+			kernels.Tail(d, m.x, off), s.Features, D, 0, part, s.Features, W*s.Features, rows)
 		d.SumRows(m.inW[k].G, part, rows, W*s.Features, 1)
-		d.GemmBatched(false, false, s.Tokens, s.Features, W, 1, tail(d, dh, m.start[k]*W), W, L*W,
-			m.inW[k].W, s.Features, 0, 0, tail(d, dx, off), s.Features, D, rows)
+		d.GemmBatched(false, false, s.Tokens, s.Features, W, 1, kernels.Tail(d, dh, m.start[k]*W), W, L*W,
+			m.inW[k].W, s.Features, 0, 0, kernels.Tail(d, dx, off), s.Features, D, rows)
 	}
 	return dx
 }

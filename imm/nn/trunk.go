@@ -83,7 +83,7 @@ func (t *trunk[T]) forward(h, ns, nt kernels.Buffer, labels []int32, rows, l int
 		h = b.Forward(h, sc, rows, l)
 	}
 	fmod := t.fada.Forward(sc, rows) // [rows, 2 W]: shift, scale
-	return t.fnorm.Forward(h, fmod, tail(d, fmod, W), rows*l, l, 2*W), nil
+	return t.fnorm.Forward(h, fmod, kernels.Tail(d, fmod, W), rows*l, l, 2*W), nil
 }
 
 // backward accumulates the gradients of the trunk's parameters for the gradient dout

@@ -3,6 +3,7 @@ package cuda
 import (
 	"math"
 	"os"
+	"strconv"
 
 	"github.com/immkit/immkit/kernels"
 )
@@ -72,12 +73,6 @@ func (d *Device) AttentionWorkspace(batch, l, heads, hd int) int {
 	return kernels.AttentionOpsWorkspace(batch, l, heads)
 }
 
-func attnName(prefix string, hd int) string {
-	switch hd {
-	case 16:
-		return prefix + "16"
-	case 32:
-		return prefix + "32"
-	}
-	return prefix + "64"
-}
+// attnName is the fused kernel of a head width that flash accepts (launch panics on a
+// name kernels.cu lacks).
+func attnName(prefix string, hd int) string { return prefix + strconv.Itoa(hd) }

@@ -353,9 +353,10 @@ bool reverse_order() {
 // ---- blocks on several CPU threads ----
 
 // Pool runs a job on every worker and on the caller, and returns when all are done: the
-// blocks of a launch and the columns of a GEMM. Blocks are independent (no kernel of ours
-// has atomics or inter-block communication), so the results do not depend on which
-// thread ran which block.
+// blocks of a launch and the columns of a GEMM. Blocks communicate only through
+// atomicAdd (the fused attention's dQ, a compare-and-swap loop here), so results depend
+// on which thread ran which block only in the order of those float additions, as on a
+// GPU.
 struct Pool {
 	std::mutex m;
 	std::condition_variable start, done;
