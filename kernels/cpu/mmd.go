@@ -84,23 +84,44 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 
 // philox4x32 is Philox4x32-10 (Salmon et al., SC'11) on counter ctr with key.
 func philox4x32(ctr [4]uint32, key [2]uint32) [4]uint32 {
-	const (
-		m0 = 0xD2511F53
-		m1 = 0xCD9E8D57
-		w0 = 0x9E3779B9
-		w1 = 0xBB67AE85
-	)
-	for r := 0; r < 10; r++ {
-		p0 := uint64(m0) * uint64(ctr[0])
-		p1 := uint64(m1) * uint64(ctr[2])
-		ctr = [4]uint32{
-			uint32(p1>>32) ^ ctr[1] ^ key[0], uint32(p1),
-			uint32(p0>>32) ^ ctr[3] ^ key[1], uint32(p0),
-		}
-		key[0] += w0
-		key[1] += w1
+	ks := philoxSchedule(key[0], key[1])
+	c0, c1, c2, c3 := ks.block(ctr[0], ctr[1], ctr[2], ctr[3])
+	return [4]uint32{c0, c1, c2, c3}
+}
+
+// philoxKeys is the key schedule of Philox4x32-10: the key of round r is (k0 + r w0,
+// k1 + r w1), the Weyl sequence of the key, at [2r] and [2r+1].
+type philoxKeys [20]uint32
+
+func philoxSchedule(k0, k1 uint32) *philoxKeys {
+	var ks philoxKeys
+	for r := 0; r < 20; r += 2 {
+		ks[r], ks[r+1] = k0, k1
+		k0 += 0x9E3779B9
+		k1 += 0xBB67AE85
 	}
-	return ctr
+	return &ks
+}
+
+// block is Philox4x32-10 on the counter (c0, c1, c2, c3): unrolled and on scalars, which
+// the compiler keeps in registers (arrays of more than one element stay in memory).
+func (ks *philoxKeys) block(c0, c1, c2, c3 uint32) (uint32, uint32, uint32, uint32) {
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[0], ks[1])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[2], ks[3])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[4], ks[5])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[6], ks[7])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[8], ks[9])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[10], ks[11])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[12], ks[13])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[14], ks[15])
+	c0, c1, c2, c3 = philoxRound(c0, c1, c2, c3, ks[16], ks[17])
+	return philoxRound(c0, c1, c2, c3, ks[18], ks[19])
+}
+
+func philoxRound(c0, c1, c2, c3, k0, k1 uint32) (uint32, uint32, uint32, uint32) {
+	p0 := uint64(0xD2511F53) * uint64(c0)
+	p1 := uint64(0xCD9E8D57) * uint64(c2)
+	return uint32(p1>>32) ^ c1 ^ k0, uint32(p1), uint32(p0>>32) ^ c3 ^ k1, uint32(p0)
 }
 
 // Philox returns the four words of block number block of the stream with the given key:
@@ -113,37 +134,44 @@ func Philox(key, block uint64) [4]uint32 {
 // RandUniform fills dst with U[0,1) draws.
 func (d *Device[T]) RandUniform(dst kernels.Buffer, key, counter uint64) {
 	ds := d.s(dst)
-	nb := (len(ds) + 3) / 4
-	d.parallel(nb, 1024, func(lo, hi int) {
+	ks := philoxSchedule(uint32(key), uint32(key>>32))
+	d.parallel((len(ds)+3)/4, 1024, func(lo, hi int) {
 		for b := lo; b < hi; b++ {
-			w := Philox(key, counter+uint64(b))
-			for q := 0; q < 4 && 4*b+q < len(ds); q++ {
-				ds[4*b+q] = T(float64(w[q]) * (1.0 / 4294967296.0))
-			}
+			blk := counter + uint64(b)
+			w0, w1, w2, w3 := ks.block(uint32(blk), uint32(blk>>32), 0, 0)
+			const s = 1.0 / 4294967296.0
+			store4(ds, b, [4]T{T(float64(w0) * s), T(float64(w1) * s), T(float64(w2) * s), T(float64(w3) * s)})
 		}
 	})
 }
 
 // RandNormal fills dst with N(0, std^2) draws: words (u0,u1) and (u2,u3) of each block
 // give two pairs by Box-Muller, z = sqrt(-2 ln u) cos(2 pi v), sqrt(-2 ln u) sin(2 pi v)
-// with u = (w+1)/2^32 in (0,1] and v = w/2^32.
+// with u = (w+1)/2^32 in (0,1] and v = w/2^32 (boxMuller), and z*std is rounded to T.
 func (d *Device[T]) RandNormal(dst kernels.Buffer, key, counter uint64, std T) {
 	ds := d.s(dst)
-	nb := (len(ds) + 3) / 4
-	d.parallel(nb, 1024, func(lo, hi int) {
+	ks := philoxSchedule(uint32(key), uint32(key>>32))
+	sd := float64(std)
+	d.parallel((len(ds)+3)/4, 1024, func(lo, hi int) {
+		// The words of block b+1 are drawn before block b is transformed, so that the
+		// integer work of the one overlaps the floating-point work of the other.
+		blk := counter + uint64(lo)
+		w0, w1, w2, w3 := ks.block(uint32(blk), uint32(blk>>32), 0, 0)
 		for b := lo; b < hi; b++ {
-			w := Philox(key, counter+uint64(b))
-			var z [4]float64
-			for p := 0; p < 2; p++ {
-				u := (float64(w[2*p]) + 1) / 4294967296.0
-				v := float64(w[2*p+1]) / 4294967296.0
-				r := math.Sqrt(-2 * math.Log(u))
-				z[2*p] = r * math.Cos(2*math.Pi*v)
-				z[2*p+1] = r * math.Sin(2*math.Pi*v)
-			}
-			for q := 0; q < 4 && 4*b+q < len(ds); q++ {
-				ds[4*b+q] = T(z[q] * float64(std))
-			}
+			blk++
+			n0, n1, n2, n3 := ks.block(uint32(blk), uint32(blk>>32), 0, 0)
+			z0, z1, z2, z3 := boxMuller(w0, w1, w2, w3)
+			store4(ds, b, [4]T{T(z0 * sd), T(z1 * sd), T(z2 * sd), T(z3 * sd)})
+			w0, w1, w2, w3 = n0, n1, n2, n3
 		}
 	})
+}
+
+// store4 writes block b of a Philox op: z to ds[4b:4b+4], cut at the end of ds.
+func store4[T kernels.Float](ds []T, b int, z [4]T) {
+	if 4*b+4 <= len(ds) {
+		*(*[4]T)(ds[4*b:]) = z
+	} else {
+		copy(ds[4*b:], z[:])
+	}
 }
