@@ -86,6 +86,10 @@ type Device[T Float] interface {
 	AddRowVector(x, v Buffer, rows, cols int)
 	// SumRows reduces over rows: dst[j] = beta*dst[j] + sum_i x[i*cols+j].
 	SumRows(dst, x Buffer, rows, cols int, beta T)
+	// SumRowGroups sums each group of l consecutive rows, the gradient of a per-sequence
+	// vector applied to each of its rows (MulRows, ModulateRows): for g < groups, j < cols,
+	//   dst[g*ld+j] = sum_{i<l} x[(g*l+i)*cols+j]   (in increasing i)
+	SumRowGroups(dst, x Buffer, groups, l, cols, ld int)
 	// RowComb combines two matrices with per-row coefficients:
 	//   dst[i*cols+j] = a[i]*x[i*cols+j] + b[i]*y[i*cols+j]
 	// y and b may be nil (the second term is then 0). dst may alias x or y.
@@ -211,6 +215,36 @@ type Device[T Float] interface {
 	// RandUniform fills dst with U[0,1) draws from the same Philox stream (word i%4 of
 	// block counter + i/4, scaled by 2^-32).
 	RandUniform(dst Buffer, key, counter uint64)
+}
+
+// OperandRounder is implemented by a backend whose matrix products round their operands
+// to a narrower type first (bf16 on CUDA with Options.BF16), which costs one pass over
+// each operand per product. A layer that uses one operand in several products (a dense
+// layer's input and weight in its forward and backward products, its output gradient in
+// two backward products) rounds it once and passes the rounded copy to Gemm, GemmBiasAct
+// or GemmActGrad in place of the original, as a dense matrix (leading dimension = its
+// stored columns): the products are the same, the passes fewer, and the copy kept for the
+// backward pass takes half the memory of the float32 original. A rounded copy is an
+// operand of those three ops only, and Slice makes views of it; no other op takes it.
+type OperandRounder interface {
+	// RoundsOperands reports whether the products round their operands; when it is
+	// false the other methods must not be called.
+	RoundsOperands() bool
+	// AllocRounded returns storage for a rounded copy of n elements.
+	AllocRounded(n int) Buffer
+	// Round sets dst (from AllocRounded) to the rounded src[0:dst.Len()].
+	Round(dst, src Buffer)
+	// RoundTemp returns a rounded copy of src[0:n] in storage that the backend reuses at
+	// its next RoundTemp call: an operand of the products that follow immediately.
+	RoundTemp(src Buffer, n int) Buffer
+}
+
+// Rounder returns d's OperandRounder when its products round their operands, else nil.
+func Rounder[T Float](d Device[T]) OperandRounder {
+	if r, ok := d.(OperandRounder); ok && r.RoundsOperands() {
+		return r
+	}
+	return nil
 }
 
 // MaxSegments bounds the segments of a LaplaceMMD particle.

@@ -11,9 +11,9 @@ import (
 
 // reduceTokens sums over the l tokens of each sequence, the gradient of a per-sequence
 // modulation (kernels.Device.MulRows, ModulateRows): dst[b*ld+off+j] = sum_i
-// src[(b*l+i)*cols+j]. It is a GemmBatched with a column of ones.
-func reduceTokens[T kernels.Float](d kernels.Device[T], dst, src, ones kernels.Buffer, batch, l, cols, ld, off int) {
-	d.GemmBatched(true, false, 1, cols, l, 1, ones, 1, 0, src, cols, l*cols, 0, kernels.Tail(d, dst, off), ld, ld, batch)
+// src[(b*l+i)*cols+j].
+func reduceTokens[T kernels.Float](d kernels.Device[T], dst, src kernels.Buffer, batch, l, cols, ld, off int) {
+	d.SumRowGroups(kernels.Tail(d, dst, off), src, batch, l, cols, ld)
 }
 
 // DiTBlock is the adaLN-Zero transformer block of DiT (Peebles and Xie, 2023):
@@ -39,7 +39,6 @@ type DiTBlock[T kernels.Float] struct {
 	m kernels.Buffer
 	// x1, out: residual stream.
 	x1, out, dmod, dg, db scratch[T]
-	ones                  scratch[T]
 }
 
 // NewDiTBlock registers name.ada, name.attn.{qkv,proj}, name.fc1, name.fc2.
@@ -89,29 +88,28 @@ func (blk *DiTBlock[T]) Forward(x, sc kernels.Buffer, batch, l int) kernels.Buff
 func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	d, D, batch, l := blk.d, blk.Dim, blk.batch, blk.l
 	n := batch * l * D
-	ones := onesOf(d, &blk.ones, l)
 	dmod := blk.dmod.get(d, batch*6*D)
 	dg := blk.dg.get(d, n)
 	db := blk.db.get(d, n)
 	// MLP branch: out = x1 + g2*z
 	d.Mul(dg, dout, blk.z, 0)
-	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 5*D)
+	reduceTokens(d, dmod, dg, batch, l, D, 6*D, 5*D)
 	d.MulRows(db, dout, blk.mod(5), batch*l, l, D, 6*D, 0)
 	dy := blk.FC1.Backward(blk.FC2.BackwardAct(db, blk.FC1), true)
 	dxn, dsh, dscl := blk.norm2.Backward(dy)
-	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 3*D)
-	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, 4*D)
+	reduceTokens(d, dmod, dsh, batch, l, D, 6*D, 3*D)
+	reduceTokens(d, dmod, dscl, batch, l, D, 6*D, 4*D)
 	// dx1 = dout + dxn, added into norm2's gradient buffer (no copy)
 	d.Axpby(1, dout, 1, dxn)
 	dx1 := dxn
 	// attention branch: x1 = x + g1*a
 	d.Mul(dg, dx1, blk.a, 0)
-	reduceTokens(d, dmod, dg, ones, batch, l, D, 6*D, 2*D)
+	reduceTokens(d, dmod, dg, batch, l, D, 6*D, 2*D)
 	d.MulRows(db, dx1, blk.mod(2), batch*l, l, D, 6*D, 0)
 	dy = blk.Attn.Backward(db)
 	dxn, dsh, dscl = blk.norm1.Backward(dy)
-	reduceTokens(d, dmod, dsh, ones, batch, l, D, 6*D, 0)
-	reduceTokens(d, dmod, dscl, ones, batch, l, D, 6*D, D)
+	reduceTokens(d, dmod, dsh, batch, l, D, 6*D, 0)
+	reduceTokens(d, dmod, dscl, batch, l, D, 6*D, D)
 	d.Axpby(1, dx1, 1, dxn) // dx = dx1 + dxn, in norm1's gradient buffer
 	return dxn, blk.Ada.Backward(dmod, true)
 }

@@ -285,6 +285,17 @@ func (s *scratch[T]) get(d kernels.Device[T], n int) kernels.Buffer {
 	return d.Slice(s.b, 0, n)
 }
 
+// round returns the rounded copy of src[0:n] (kernels.OperandRounder) in the scratch's
+// storage.
+func (s *scratch[T]) round(d kernels.Device[T], r kernels.OperandRounder, src kernels.Buffer, n int) kernels.Buffer {
+	if s.b == nil || s.b.Len() < n {
+		s.b = r.AllocRounded(n)
+	}
+	dst := d.Slice(s.b, 0, n)
+	r.Round(dst, src)
+	return dst
+}
+
 // Linear is y = x W^T + b with W [Out, In] and b [Out] (b absent when built without bias).
 type Linear[T kernels.Float] struct {
 	In, Out    int
@@ -294,6 +305,11 @@ type Linear[T kernels.Float] struct {
 	rows       int
 	act        kernels.Act // the activation of the last ForwardAct (Identity after Forward)
 	y, dx, pre scratch[T]
+	// On a device whose products round their operands (kernels.OperandRounder), the
+	// rounded x and W of the last forward pass, which the backward products reuse; nil
+	// otherwise.
+	xr, wr kernels.Buffer
+	xs, ws scratch[T]
 }
 
 // NewLinear registers name.weight and name.bias with PyTorch's default initialisation
@@ -319,6 +335,12 @@ func (l *Linear[T]) Forward(x kernels.Buffer, rows int) kernels.Buffer {
 // the layer that consumes the output.
 func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kernels.Buffer {
 	l.x, l.rows, l.act = x, rows, act
+	a, w := x, l.W.W
+	l.xr, l.wr = nil, nil
+	if r := kernels.Rounder(l.d); r != nil {
+		l.xr, l.wr = l.xs.round(l.d, r, x, rows*l.In), l.ws.round(l.d, r, l.W.W, l.Out*l.In)
+		a, w = l.xr, l.wr
+	}
 	y := l.y.get(l.d, rows*l.Out)
 	var bias, pre kernels.Buffer
 	if l.B != nil {
@@ -327,7 +349,7 @@ func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kern
 	if act != kernels.Identity {
 		pre = l.pre.get(l.d, rows*l.Out)
 	}
-	l.d.GemmBiasAct(false, true, rows, l.Out, l.In, x, l.In, l.W.W, l.In, bias, act, y, pre)
+	l.d.GemmBiasAct(false, true, rows, l.Out, l.In, a, l.In, w, l.In, bias, act, y, pre)
 	return y
 }
 
@@ -335,12 +357,12 @@ func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kern
 // (nil when needDx is false). dy is the gradient of the output before any activation
 // of ForwardAct (BackwardAct of the next layer returns that).
 func (l *Linear[T]) Backward(dy kernels.Buffer, needDx bool) kernels.Buffer {
-	l.grads(dy)
+	g, w := l.grads(dy)
 	if !needDx {
 		return nil
 	}
 	dx := l.dx.get(l.d, l.rows*l.In)
-	l.d.Gemm(false, false, l.rows, l.In, l.Out, 1, dy, l.Out, l.W.W, l.In, 0, dx, l.In)
+	l.d.Gemm(false, false, l.rows, l.In, l.Out, 1, g, l.Out, w, l.In, 0, dx, l.In)
 	return dx
 }
 
@@ -352,18 +374,25 @@ func (l *Linear[T]) BackwardAct(dy kernels.Buffer, in *Linear[T]) kernels.Buffer
 	if in.act == kernels.Identity || in.rows != l.rows || in.Out != l.In {
 		panic("nn: BackwardAct through a layer that was not the input of the last ForwardAct")
 	}
-	l.grads(dy)
+	g, w := l.grads(dy)
 	dz := l.dx.get(l.d, l.rows*l.In)
-	l.d.GemmActGrad(false, false, l.rows, l.In, l.Out, dy, l.Out, l.W.W, l.In, in.act, in.pre.get(l.d, l.rows*l.In), dz)
+	l.d.GemmActGrad(false, false, l.rows, l.In, l.Out, g, l.Out, w, l.In, in.act, in.pre.get(l.d, l.rows*l.In), dz)
 	return dz
 }
 
-// grads accumulates dW += dy^T x and db += sum_rows dy.
-func (l *Linear[T]) grads(dy kernels.Buffer) {
-	l.d.Gemm(true, false, l.Out, l.In, l.rows, 1, dy, l.Out, l.x, l.In, 1, l.W.G, l.In)
+// grads accumulates dW += dy^T x and db += sum_rows dy. It returns the operands of the
+// product for dx: dy and W, or their rounded copies when the forward pass rounded x and
+// W (dy rounded once for both products).
+func (l *Linear[T]) grads(dy kernels.Buffer) (g, w kernels.Buffer) {
+	g, x, w := dy, l.x, l.W.W
+	if l.xr != nil {
+		g, x, w = kernels.Rounder(l.d).RoundTemp(dy, l.rows*l.Out), l.xr, l.wr
+	}
+	l.d.Gemm(true, false, l.Out, l.In, l.rows, 1, g, l.Out, x, l.In, 1, l.W.G, l.In)
 	if l.B != nil {
 		l.d.SumRows(l.B.G, dy, l.rows, l.Out, 1)
 	}
+	return g, w
 }
 
 // Activation applies an elementwise nonlinearity.

@@ -27,7 +27,6 @@ type trunk[T kernels.Float] struct {
 	c       scratch[T]
 	dfmod   scratch[T]
 	dsc     scratch[T]
-	ones    scratch[T]
 }
 
 // newTrunk registers temb, label (when classes > 0), block.0 .. block.depth-1 and
@@ -92,11 +91,10 @@ func (t *trunk[T]) forward(h, ns, nt kernels.Buffer, labels []int32, rows, l int
 // when there are no blocks).
 func (t *trunk[T]) backward(dout kernels.Buffer) kernels.Buffer {
 	d, W, l, rows := t.d, t.width, t.l, t.rows
-	ones := onesOf(d, &t.ones, l)
 	dh, dsh, dscl := t.fnorm.Backward(dout)
 	dfm := t.dfmod.get(d, rows*2*W)
-	reduceTokens(d, dfm, dsh, ones, rows, l, W, 2*W, 0)
-	reduceTokens(d, dfm, dscl, ones, rows, l, W, 2*W, W)
+	reduceTokens(d, dfm, dsh, rows, l, W, 2*W, 0)
+	reduceTokens(d, dfm, dscl, rows, l, W, 2*W, W)
 	dsc := t.dsc.get(d, rows*W)
 	d.Copy(dsc, t.fada.Backward(dfm, true))
 	for i := len(t.blocks) - 1; i >= 0; i-- {

@@ -212,6 +212,28 @@ func (d *Device[T]) GemmBatched(transA, transB bool, m, n, k int, alpha T, a ker
 	})
 }
 
+// SumRowGroups sums each group of l rows, in row order in T: the sum a product with a
+// row of ones computes (the GemmBatched that reduceTokens in imm/nn used before).
+func (d *Device[T]) SumRowGroups(dst, x kernels.Buffer, groups, l, cols, ld int) {
+	ds, xs := d.s(dst), d.s(x)
+	d.parallel(groups, max(1, elemGrain/max(l*cols, 1)), func(lo, hi int) {
+		for g := lo; g < hi; g++ {
+			out := ds[g*ld : g*ld+cols]
+			if l == 0 {
+				clear(out)
+				continue
+			}
+			copy(out, xs[g*l*cols:g*l*cols+cols])
+			for i := 1; i < l; i++ {
+				row := xs[(g*l+i)*cols : (g*l+i)*cols+cols]
+				for j, v := range row {
+					out[j] += v
+				}
+			}
+		}
+	})
+}
+
 // AddRowVector adds v to every row of x.
 func (d *Device[T]) AddRowVector(x, v kernels.Buffer, rows, cols int) {
 	xs, vs := d.s(x), d.s(v)[:cols]

@@ -125,6 +125,34 @@ func BenchmarkRows(b *testing.B) {
 			b.SetBytes(int64(4 * n))
 			runSync(b, d, func() { d.SumRows(mean, x, s.rows, s.cols, 0) })
 		})
+		// the modulation gradients' per-sequence sums (sequences of 256 rows into a
+		// [rows/256, 6 cols] block), and the GemmBatched with a row of ones they were
+		// before, in FP32 and bf16 (bytes: x read)
+		ones := d.Alloc(256)
+		d.Fill(ones, 1)
+		b.Run("SumRowGroups/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(4 * n))
+			runSync(b, d, func() { d.SumRowGroups(dx, x, s.rows/256, 256, s.cols, 6*s.cols) })
+		})
+		for _, bf := range []bool{false, true} {
+			g, name := d, "SumRowGroupsGemm/"
+			if bf {
+				g, name = withBF16(d).(*Device), "SumRowGroupsGemm/bf16/"
+			}
+			b.Run(name+shape, func(b *testing.B) {
+				b.SetBytes(int64(4 * n))
+				runSync(b, d, func() {
+					g.GemmBatched(true, false, 1, s.cols, 256, 1, ones, 1, 0, x, s.cols, 256*s.cols, 0, dx, 6*s.cols, 6*s.cols, s.rows/256)
+				})
+			})
+		}
+		// a rounded bf16 copy (bytes: 4 read, 2 written)
+		xr := d.AllocRounded(n)
+		b.Run("Round/"+shape, func(b *testing.B) {
+			b.SetBytes(int64(6 * n))
+			runSync(b, d, func() { d.Round(xr, x) })
+		})
+		check(d.Free(ones))
 		for _, buf := range []kernels.Buffer{x, y, dy, dx, mean, rstd} {
 			check(d.Free(buf))
 		}
@@ -248,21 +276,24 @@ func BenchmarkLaplaceMMD(b *testing.B) {
 
 // BenchmarkIMMStep is one IMM training step of the mlp64 configuration of
 // shared/bench/imm_torch_ref.py: 64-dim data, hidden 1024 x 4, batch 4096, M = 4, FP32
-// (TF32 GEMMs in the tf32 sub-benchmark). Compare with the reference's mlp64 line.
+// storage; the GEMMs in FP32, TF32, or bf16 with the layers' rounded operands kept
+// (bf16) or rounded in each product (bf16-nokeep). Compare with the reference's mlp64
+// line.
 func BenchmarkIMMStep(b *testing.B) {
 	benchGPU(b)
 	mc := nn.MLPConfig{Arch: "mlp", Dim: 64, Width: 1024, Depth: 4, Freq: 64}
-	for _, tf32 := range []bool{false, true} {
-		name := "fp32"
-		if tf32 {
-			name = "tf32"
-		}
+	for _, c := range []struct {
+		name string
+		opt  Options
+		keep bool
+	}{{"fp32", Options{}, false}, {"tf32", Options{TF32: true}, false}, {"bf16", Options{BF16: true}, true}, {"bf16-nokeep", Options{BF16: true}, false}} {
 		// a Device of its own: the trainer uses its scratch buffers
-		d, err := New(Options{TF32: tf32})
+		d, err := New(c.opt)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("mlp64-h1024x4/batch=4096/%s", name), func(b *testing.B) {
+		d.keep = c.keep
+		b.Run(fmt.Sprintf("mlp64-h1024x4/batch=4096/%s", c.name), func(b *testing.B) {
 			tr := trainer(b, d, 4096, mc)
 			// a fixed batch: the reference draws its data on the GPU, so host-side
 			// generation is kept out of the step time

@@ -49,6 +49,9 @@ type Device struct {
 	srp   *scratch    // sum_rows_part partials (float32)
 	bfA   *scratch    // bf16 copies of the GEMM operands (Options.BF16)
 	bfB   *scratch
+	bfT   *scratch  // RoundTemp's bf16 copy
+	keep  bool      // RoundsOperands with BF16 (rounded.go)
+	nbf   *[2]int64 // elements rounded to bf16 by the products and by Round/RoundTemp
 	hpart []float64
 	math  int      // cuBLAS math mode of this Device's GEMMs
 	lts   *ltStats // fused and fallen-back epilogue products (epilogue.go)
@@ -74,7 +77,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, lts: &ltStats{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lts: &ltStats{}, keep: keepRounded(), nbf: &[2]int64{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -106,6 +109,8 @@ func (d *Device) Name() string { return "cuda" }
 func (d *Device) Describe() string {
 	g := "FP32"
 	switch {
+	case d.opt.BF16 && d.keep:
+		g = "BF16, operands rounded once"
 	case d.opt.BF16:
 		g = "BF16"
 	case d.opt.TF32:
@@ -134,10 +139,19 @@ func ptrOf(b kernels.Buffer) cudadrv.Ptr {
 	if b == nil {
 		return 0
 	}
-	return b.(*Buf).Ptr
+	return buf(b).Ptr
 }
 
-func lenOf(b kernels.Buffer) int { return b.(*Buf).N }
+func lenOf(b kernels.Buffer) int { return buf(b).N }
+
+// buf is b as a float32 buffer of this backend.
+func buf(b kernels.Buffer) *Buf {
+	bb, ok := b.(*Buf)
+	if !ok {
+		panic(fmt.Sprintf("cuda: a %T where the op takes float32 device memory (a Rounded copy is an operand of bf16 products only)", b))
+	}
+	return bb
+}
 
 func gridFor(n int) uint32 {
 	g := (n + threads - 1) / threads
@@ -236,7 +250,7 @@ func (d *Device) Alloc(n int) kernels.Buffer {
 
 // Free releases a buffer from Alloc now; b and its slices must not be used afterwards.
 func (d *Device) Free(b kernels.Buffer) error {
-	bb := b.(*Buf)
+	bb := buf(b)
 	if bb.parent != nil {
 		return fmt.Errorf("cuda: Free of a Slice")
 	}
@@ -246,7 +260,17 @@ func (d *Device) Free(b kernels.Buffer) error {
 
 // Slice returns a view of b[off : off+n].
 func (d *Device) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
-	bb := b.(*Buf)
+	if r, ok := b.(*Rounded); ok {
+		if off < 0 || n < 0 || off+n > r.N {
+			panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d rounded elements", off, off+n, r.N))
+		}
+		root := r
+		if r.parent != nil {
+			root = r.parent
+		}
+		return &Rounded{Ptr: r.Ptr + cudadrv.Ptr(2*off), N: n, parent: root}
+	}
+	bb := buf(b)
 	if off < 0 || n < 0 || off+n > bb.N {
 		panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d elements", off, off+n, bb.N))
 	}
@@ -319,6 +343,7 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a kernels
 // stride stride) into dense bf16 in s and returns their address.
 func (d *Device) toBF16(s *scratch, src kernels.Buffer, batch, rows, cols, ld, stride int) cudadrv.Ptr {
 	dst := s.get(d.ctx, max(2*batch*rows*cols, 4))
+	d.nbf[0] += int64(batch * rows * cols)
 	d.rowBroadcast("to_bf16", batch*rows, cols, uint64(dst), p(src), i32(batch), i32(rows), i32(cols), i32(ld), i64(stride))
 	return dst
 }
@@ -331,29 +356,21 @@ func stored(trans bool, rows, cols int) (int, int) {
 	return rows, cols
 }
 
-// gemmBF16 is Gemm (batch 1) or GemmBatched with both operands rounded to bf16 first:
-// cublasGemmEx / cublasGemmStridedBatchedEx with CUDA_R_16BF inputs, FP32 output and
-// CUBLAS_COMPUTE_32F. An operand with stride 0 (one matrix for every product) is
-// converted once.
+// gemmBF16 is Gemm (batch 1) or GemmBatched with both operands rounded to bf16 first
+// (unless they are Rounded copies already): cublasGemmEx / cublasGemmStridedBatchedEx
+// with CUDA_R_16BF inputs, FP32 output and CUBLAS_COMPUTE_32F. An operand with stride 0
+// (one matrix for every product) is converted once.
 func (d *Device) gemmBF16(transA, transB bool, m, n, k int, alpha float32, a kernels.Buffer, lda, strideA int, b kernels.Buffer, ldb, strideB int, beta float32, c kernels.Buffer, ldc, strideC, batch int) {
 	ra, ca := stored(transA, m, k)
 	rb, cb := stored(transB, k, n)
-	na, nb := batch, batch
-	sa, sb := ra*ca, rb*cb
-	if strideA == 0 {
-		na, sa = 1, 0
-	}
-	if strideB == 0 {
-		nb, sb = 1, 0
-	}
-	abf := d.toBF16(d.bfA, a, na, ra, ca, lda, strideA)
-	bbf := d.toBF16(d.bfB, b, nb, rb, cb, ldb, strideB)
+	abf, lda, sa := d.bf16Operand(d.bfA, a, batch, ra, ca, lda, strideA)
+	bbf, ldb, sb := d.bf16Operand(d.bfB, b, batch, rb, cb, ldb, strideB)
 	if batch == 1 {
-		check(d.ctx.GemmEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, max(cb, 1), abf, cudadrv.R16BF, max(ca, 1),
+		check(d.ctx.GemmEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, ldb, abf, cudadrv.R16BF, lda,
 			beta, ptrOf(c), cudadrv.R32F, ldc, cudadrv.Compute32F))
 		return
 	}
-	check(d.ctx.GemmStridedBatchedEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, max(cb, 1), sb, abf, cudadrv.R16BF, max(ca, 1), sa,
+	check(d.ctx.GemmStridedBatchedEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, ldb, sb, abf, cudadrv.R16BF, lda, sa,
 		beta, ptrOf(c), cudadrv.R32F, ldc, strideC, batch, cudadrv.Compute32F))
 }
 
@@ -397,8 +414,22 @@ func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
 	rpc := (rows + chunks - 1) / chunks
 	chunks = (rows + rpc - 1) / rpc
 	srp := d.srp.get(d.ctx, 4*chunks*cols)
-	d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), p(x), i32(rows), i32(cols), i32(rpc))
+	d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), p(x), i32(rows), i32(cols), i32(rpc), i32(cols))
 	d.elementwise("sum_rows_finish", cols, p(dst), uint64(srp), i32(chunks), i32(cols), f32(beta))
+}
+
+// SumRowGroups sums each group of l rows: sum_rows_part with a chunk per group, in
+// launches of at most 65535 groups (the grid's y limit).
+func (d *Device) SumRowGroups(dst, x kernels.Buffer, groups, l, cols, ld int) {
+	if groups == 0 || cols == 0 {
+		return
+	}
+	gx := (cols + 31) / 32
+	for g0 := 0; g0 < groups; g0 += 65535 {
+		n := min(groups-g0, 65535)
+		out, in := ptrOf(dst)+cudadrv.Ptr(4*g0*ld), ptrOf(x)+cudadrv.Ptr(4*g0*l*cols)
+		d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(n), 1}, [3]uint32{32, 32, 1}, 0, uint64(out), uint64(in), i32(n*l), i32(cols), i32(l), i32(ld))
+	}
 }
 
 // RowComb sets dst = a[i]*x + b[i]*y row by row.

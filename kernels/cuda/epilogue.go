@@ -148,17 +148,19 @@ func (d *Device) lt(transA, transB bool, m, n, k int, a kernels.Buffer, lda int,
 		return false
 	}
 	s := cudadrv.LtShape{TA: transB, TB: transA, M: n, N: m, K: k, LDD: n, Epilogue: epi, ABType: cudadrv.R32F, Compute: cudadrv.Compute32F}
-	pa, pb := ptrOf(b), ptrOf(a) // cuBLASLt's A is our B and its B our A
-	s.LDA, s.LDB = ldb, lda
+	var pa, pb cudadrv.Ptr // cuBLASLt's A is our B and its B our A
 	switch {
-	case d.opt.BF16:
+	case !d.opt.BF16:
+		pa, pb, s.LDA, s.LDB = ptrOf(b), ptrOf(a), ldb, lda
+		if d.opt.TF32 {
+			s.Compute = cudadrv.Compute32FT
+		}
+	default:
 		ra, ca := stored(transA, m, k)
 		rb, cb := stored(transB, k, n)
-		pb = d.toBF16(d.bfA, a, 1, ra, ca, lda, 0)
-		pa = d.toBF16(d.bfB, b, 1, rb, cb, ldb, 0)
-		s.LDA, s.LDB, s.ABType = max(cb, 1), max(ca, 1), cudadrv.R16BF
-	case d.opt.TF32:
-		s.Compute = cudadrv.Compute32FT
+		pb, s.LDB, _ = d.bf16Operand(d.bfA, a, 1, ra, ca, lda, 0)
+		pa, s.LDA, _ = d.bf16Operand(d.bfB, b, 1, rb, cb, ldb, 0)
+		s.ABType = cudadrv.R16BF
 	}
 	if aux != nil {
 		s.AuxLD = n

@@ -402,6 +402,21 @@ func TestRand(t *testing.T) {
 	}
 }
 
+// TestSumRowGroups checks the per-sequence sums of the modulation gradients: into a
+// column block of a wider matrix (the DiT's [batch, 6 Dim] at offset 2 Dim, whose other
+// columns must stay as they were), one row per group, long groups, and more groups than
+// one launch's grid takes (65535).
+func TestSumRowGroups(t *testing.T) {
+	r := newRig(t)
+	for _, c := range []struct{ groups, l, cols, ld, off int }{{16, 64, 384, 6 * 384, 2 * 384}, {3, 300, 40, 41, 0}, {9, 1, 17, 20, 3}, {2, 1024, 70, 70, 0}, {70000, 1, 33, 33, 0}} {
+		shape := fmt.Sprintf("%dx%dx%d ld=%d off=%d", c.groups, c.l, c.cols, c.ld, c.off)
+		r.runOp("SumRowGroups/"+shape, "SumRowGroups", shape, []pair{r.in(c.groups*c.ld, 1, 0)}, []pair{r.in(c.groups*c.l*c.cols, 1, 0.3)},
+			func(d kernels.Device[float32], b []kernels.Buffer) {
+				d.SumRowGroups(kernels.Tail(d, b[0], c.off), b[1], c.groups, c.l, c.cols, c.ld)
+			})
+	}
+}
+
 // TestRowOps checks the row ops (SumRows, LayerNorm, softmax, and their gradients) on
 // TestElementwise's 97x301 and on the shapes that pick each of their GPU paths: the
 // warp-per-row kernels (cols <= 1024, including exactly 1024 and a single column), the

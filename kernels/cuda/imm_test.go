@@ -198,6 +198,12 @@ func TestDiTStep(t *testing.T) {
 				t.Errorf("loss gpu %v cpu %v (relative %.3g)", lg, lc, rel)
 			}
 			compareParams(t, g, "DiT IMM gradients", c.name, sc.net.Reg, sg.net.Reg, c.tol)
+			if c.gemm == "bf16" {
+				checkKept(t, g, "DiT IMM step "+c.name, func(d kernels.Device[float32]) (float64, *nn.Registry[float32]) {
+					s, l := run(d)
+					return l, s.net.Reg
+				})
+			}
 		})
 	}
 }
@@ -324,6 +330,12 @@ func TestMultimodalStep(t *testing.T) {
 			t.Logf("PARITY\tmultimodal held sampling, 2 steps\t%s\t%.3g", c.name, gen)
 			if !(gen <= c.tol) {
 				t.Errorf("held samples differ by %.3g relative", gen)
+			}
+			if c.bf16 {
+				checkKept(t, g, "multimodal IMM step "+c.name, func(d kernels.Device[float32]) (float64, *nn.Registry[float32]) {
+					s := run(d)
+					return s.loss, s.net.Reg
+				})
 			}
 		})
 	}

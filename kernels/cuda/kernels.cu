@@ -553,9 +553,10 @@ __global__ void sum_rows(float *dst, const float *x, int rows, int cols, float b
 }
 
 // Tall SumRows in two deterministic passes: block (32, 32) of grid (ceil(cols/32),
-// chunks) sums rows [c*rpc, (c+1)*rpc) of 32 columns into part[c*cols+j]; then
+// chunks) sums rows [c*rpc, (c+1)*rpc) of 32 columns into part[c*ldp+j]; then
 // sum_rows_finish adds the chunks in order. Many blocks instead of ceil(cols/32).
-__global__ void sum_rows_part(float *part, const float *x, int rows, int cols, int rpc) {
+// Alone, with rpc = l, it is SumRowGroups.
+__global__ void sum_rows_part(float *part, const float *x, int rows, int cols, int rpc, int ldp) {
 	__shared__ float sh[32][33];
 	int j = blockIdx.x * 32 + threadIdx.x;
 	int c = blockIdx.y;
@@ -568,7 +569,7 @@ __global__ void sum_rows_part(float *part, const float *x, int rows, int cols, i
 	if (threadIdx.y == 0 && j < cols) {
 		float t = 0;
 		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
-		part[(long long)c * cols + j] = t;
+		part[(long long)c * ldp + j] = t;
 	}
 }
 
@@ -616,6 +617,12 @@ __global__ void to_bf16(unsigned short *dst, const float *src, int batch, int ro
 		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x)
 			o[j] = __bfloat16_as_ushort(__float2bfloat16_rn(s[j]));
 	}
+}
+
+// round_bf16 rounds n floats (to nearest even, as to_bf16) into bf16 with the same
+// indices: the rounded operand copies of kernels.OperandRounder.
+__global__ void round_bf16(unsigned short *dst, const float *src, long long n) {
+	GRID_STRIDE(i, n) dst[i] = __bfloat16_as_ushort(__float2bfloat16_rn(src[i]));
 }
 
 // Row-broadcast ops: blockIdx.y strides over rows, x-threads over the columns of a row,

@@ -14,7 +14,7 @@ var ptx []byte
 var kernelParams = rowVariants(map[string]int{
 	"add_row_vector":     4,
 	"sum_rows":           5,
-	"sum_rows_part":      5,
+	"sum_rows_part":      6,
 	"sum_rows_finish":    5,
 	"row_comb":           7,
 	"axpby":              5,
@@ -22,6 +22,7 @@ var kernelParams = rowVariants(map[string]int{
 	"modulate":           5,
 	"mul_rows":           9,
 	"to_bf16":            7,
+	"round_bf16":         3,
 	"modulate_rows":      8,
 	"activate":           4,
 	"activate_grad":      6,

@@ -182,6 +182,23 @@ func (p *Device[T]) AddRowVector(x, v kernels.Buffer, rows, cols int) {
 func (p *Device[T]) SumRows(dst, x kernels.Buffer, rows, cols int, beta T) {
 	p.op(fmt.Sprintf("SumRows %dx%d", rows, cols), func() { p.Device.SumRows(dst, x, rows, cols, beta) })
 }
+func (p *Device[T]) SumRowGroups(dst, x kernels.Buffer, groups, l, cols, ld int) {
+	p.op(fmt.Sprintf("SumRowGroups %dx%dx%d", groups, l, cols), func() { p.Device.SumRowGroups(dst, x, groups, l, cols, ld) })
+}
+
+// RoundsOperands, AllocRounded, Round and RoundTemp pass kernels.OperandRounder through
+// to the wrapped device, Round and RoundTemp timed as ops.
+func (p *Device[T]) RoundsOperands() bool { return kernels.Rounder(p.Device) != nil }
+func (p *Device[T]) AllocRounded(n int) kernels.Buffer {
+	return kernels.Rounder(p.Device).AllocRounded(n)
+}
+func (p *Device[T]) Round(dst, src kernels.Buffer) {
+	p.op("Round "+cls(dst.Len()), func() { kernels.Rounder(p.Device).Round(dst, src) })
+}
+func (p *Device[T]) RoundTemp(src kernels.Buffer, n int) (r kernels.Buffer) {
+	p.op("RoundTemp "+cls(n), func() { r = kernels.Rounder(p.Device).RoundTemp(src, n) })
+	return r
+}
 func (p *Device[T]) RowComb(dst, a, x, b, y kernels.Buffer, rows, cols int) {
 	p.op(fmt.Sprintf("RowComb %dx%d", rows, cols), func() { p.Device.RowComb(dst, a, x, b, y, rows, cols) })
 }
