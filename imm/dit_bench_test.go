@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/immkit/immkit/imm/nn"
+	"github.com/immkit/immkit/internal/cudadrv"
 	"github.com/immkit/immkit/kernels"
 	"github.com/immkit/immkit/kernels/device"
 )
@@ -37,6 +38,12 @@ func BenchmarkDiTStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Log(desc)
+			mem, onGPU := d.(memStats)
+			var base int64
+			if onGPU {
+				base, _ = mem.Context().MemStats()
+				mem.Context().ResetPeak()
+			}
 			cfg := DefaultConfig()
 			mc, err := nn.NewDiTConfig(c.size, c.ch, c.px, c.px, 10)
 			if err != nil {
@@ -90,9 +97,17 @@ func BenchmarkDiTStep(b *testing.B) {
 			b.ReportMetric(float64(c.batch*b.N)/b.Elapsed().Seconds(), "samples/s")
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
 			b.ReportMetric(ditStepFLOPs(mc, c.batch)*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+			if onGPU {
+				_, peak := mem.Context().MemStats()
+				b.ReportMetric(float64(peak-base)/(1<<30), "GiB-peak")
+			}
 		})
 	}
 }
+
+// memStats is a GPU device: the peak of its allocations during a step benchmark is its
+// memory footprint (model, optimiser state, activations, scratch).
+type memStats interface{ Context() *cudadrv.Context }
 
 // ditStepFLOPs is the matmul work of one IMM step of a DiT (the basis of model FLOP
 // utilisation): 2 FLOPs per multiply-add over the patch embedding, every block's qkv,

@@ -155,6 +155,8 @@ type Device[T Float] interface {
 	// AdaLayerNorm is LayerNorm followed by ModulateRows in one pass: with mean, rstd and
 	// yhat[r,j] = (x[r,j]-mean[r])*rstd[r] as in LayerNorm (mean and rstd saved),
 	//   y[r*cols+j] = yhat[r,j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j]
+	// On a backend that rounds product operands (OperandRounder), y may be rounded
+	// storage: it then holds those values rounded.
 	AdaLayerNorm(y, mean, rstd, x, shift, scale Buffer, rows, l, cols, ld int, eps T)
 	// AdaLayerNormGrad back-propagates through AdaLayerNorm given its output gradient dy:
 	// with g[r,j] = dy[r,j]*(1+scale[(r/l)*ld+j]) and yhat from x, mean and rstd,
@@ -225,7 +227,9 @@ type Device[T Float] interface {
 // or GemmActGrad in place of the original, as a dense matrix (leading dimension = its
 // stored columns): the products are the same, the passes fewer, and the copy kept for the
 // backward pass takes half the memory of the float32 original. A rounded copy is an
-// operand of those three ops only, and Slice makes views of it; no other op takes it.
+// operand of those three ops only, Slice makes views of it, and AdaLayerNorm can write
+// its output into one (normalised rows that only a product reads need no float32
+// copy); no other op takes it.
 type OperandRounder interface {
 	// RoundsOperands reports whether the products round their operands; when it is
 	// false the other methods must not be called.
@@ -237,6 +241,9 @@ type OperandRounder interface {
 	// RoundTemp returns a rounded copy of src[0:n] in storage that the backend reuses at
 	// its next RoundTemp call: an operand of the products that follow immediately.
 	RoundTemp(src Buffer, n int) Buffer
+	// IsRounded reports whether b is rounded storage (from AllocRounded or RoundTemp,
+	// or a Slice of it).
+	IsRounded(b Buffer) bool
 }
 
 // Rounder returns d's OperandRounder when its products round their operands, else nil.

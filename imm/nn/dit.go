@@ -43,13 +43,15 @@ type DiTBlock[T kernels.Float] struct {
 
 // NewDiTBlock registers name.ada, name.attn.{qkv,proj}, name.fc1, name.fc2.
 func NewDiTBlock[T kernels.Float](r *Registry[T], name string, dim, heads, hidden int, rng *rand.Rand) *DiTBlock[T] {
-	return &DiTBlock[T]{Dim: dim, Hidden: hidden, d: r.Dev,
+	blk := &DiTBlock[T]{Dim: dim, Hidden: hidden, d: r.Dev,
 		Ada:   NewLinear(r, name+".ada", dim, 6*dim, true, rng),
 		Attn:  NewAttention(r, name+".attn", dim, heads, rng),
 		FC1:   NewLinear(r, name+".fc1", dim, hidden, true, rng),
 		FC2:   NewLinear(r, name+".fc2", hidden, dim, true, rng),
 		norm1: NewAdaLN(r.Dev, dim), norm2: NewAdaLN(r.Dev, dim),
 	}
+	blk.norm1.ToProduct, blk.norm2.ToProduct = true, true // read by QKV and FC1 only
+	return blk
 }
 
 // onesOf returns a buffer of n ones.

@@ -285,13 +285,17 @@ func (s *scratch[T]) get(d kernels.Device[T], n int) kernels.Buffer {
 	return d.Slice(s.b, 0, n)
 }
 
-// round returns the rounded copy of src[0:n] (kernels.OperandRounder) in the scratch's
-// storage.
-func (s *scratch[T]) round(d kernels.Device[T], r kernels.OperandRounder, src kernels.Buffer, n int) kernels.Buffer {
+// rounded returns rounded storage (kernels.OperandRounder) of n elements.
+func (s *scratch[T]) rounded(d kernels.Device[T], r kernels.OperandRounder, n int) kernels.Buffer {
 	if s.b == nil || s.b.Len() < n {
 		s.b = r.AllocRounded(n)
 	}
-	dst := d.Slice(s.b, 0, n)
+	return d.Slice(s.b, 0, n)
+}
+
+// round returns the rounded copy of src[0:n] in the scratch's rounded storage.
+func (s *scratch[T]) round(d kernels.Device[T], r kernels.OperandRounder, src kernels.Buffer, n int) kernels.Buffer {
+	dst := s.rounded(d, r, n)
 	r.Round(dst, src)
 	return dst
 }
@@ -338,7 +342,10 @@ func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kern
 	a, w := x, l.W.W
 	l.xr, l.wr = nil, nil
 	if r := kernels.Rounder(l.d); r != nil {
-		l.xr, l.wr = l.xs.round(l.d, r, x, rows*l.In), l.ws.round(l.d, r, l.W.W, l.Out*l.In)
+		l.xr, l.wr = x, l.ws.round(l.d, r, l.W.W, l.Out*l.In)
+		if !r.IsRounded(x) {
+			l.xr = l.xs.round(l.d, r, x, rows*l.In)
+		}
 		a, w = l.xr, l.wr
 	}
 	y := l.y.get(l.d, rows*l.Out)
@@ -427,8 +434,14 @@ func (a *Activation[T]) Backward(dy kernels.Buffer) kernels.Buffer {
 // y = LN(x) * (1 + scale) + shift, with shift and scale [rows, Dim] computed from the
 // conditioning by the caller.
 type AdaLN[T kernels.Float] struct {
-	Dim           int
-	Eps           float64
+	Dim int
+	Eps float64
+	// ToProduct says the output is read only as the input of Linear layers: on a device
+	// whose products round their operands (kernels.OperandRounder) Forward then returns
+	// it as rounded storage, which the layers take without rounding it again, and no
+	// float32 copy is stored.
+	ToProduct     bool
+	yr            scratch[T]
 	d             kernels.Device[T]
 	x, scale      kernels.Buffer
 	rows, l, ld   int
@@ -447,7 +460,12 @@ func NewAdaLN[T kernels.Float](d kernels.Device[T], dim int) *AdaLN[T] {
 // Dim] adaLN output for a transformer block.
 func (a *AdaLN[T]) Forward(x, shift, scale kernels.Buffer, rows, l, ld int) kernels.Buffer {
 	a.x, a.scale, a.rows, a.l, a.ld = x, scale, rows, l, ld
-	y := a.y.get(a.d, rows*a.Dim)
+	var y kernels.Buffer
+	if r := kernels.Rounder(a.d); r != nil && a.ToProduct {
+		y = a.yr.rounded(a.d, r, rows*a.Dim)
+	} else {
+		y = a.y.get(a.d, rows*a.Dim)
+	}
 	a.d.AdaLayerNorm(y, a.mean.get(a.d, rows), a.rstd.get(a.d, rows), x, shift, scale, rows, l, a.Dim, ld, T(a.Eps))
 	return y
 }

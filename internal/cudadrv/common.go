@@ -95,9 +95,11 @@ type Context struct {
 	ltPlans map[LtShape]*ltPlan
 	ltBad   map[LtShape]error // shapes cuBLASLt has no algorithm for
 
-	stage    unsafe.Pointer // pinned staging buffer of Upload (stageBytes)
-	stageOff int            // bytes of it in use by queued copies
-	noStage  bool           // pinned memory was refused: Upload copies synchronously
+	sizes       map[Ptr]int    // bytes of each live Alloc
+	inUse, peak int64          // device bytes allocated now, and the most since ResetPeak
+	stage       unsafe.Pointer // pinned staging buffer of Upload (stageBytes)
+	stageOff    int            // bytes of it in use by queued copies
+	noStage     bool           // pinned memory was refused: Upload copies synchronously
 }
 
 // Upload's pinned staging buffer, and the largest copy it takes.
@@ -105,6 +107,37 @@ const (
 	stageBytes = 16 << 20
 	stageMax   = 4 << 20
 )
+
+// MemStats returns the device memory allocated through Alloc and not freed, and the
+// most allocated at any time since the context opened or ResetPeak (bytes; the
+// driver's and cuBLAS's own allocations are not counted).
+func (c *Context) MemStats() (inUse, peak int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inUse, c.peak
+}
+
+// ResetPeak sets the peak of MemStats to the memory in use now.
+func (c *Context) ResetPeak() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.peak = c.inUse
+}
+
+// counted records an allocation (bytes > 0) or a free (bytes < 0) of p; c.mu is held.
+func (c *Context) counted(p Ptr, bytes int) {
+	if c.sizes == nil {
+		c.sizes = map[Ptr]int{}
+	}
+	if bytes < 0 {
+		bytes = -c.sizes[p]
+		delete(c.sizes, p)
+	} else {
+		c.sizes[p] = bytes
+	}
+	c.inUse += int64(bytes)
+	c.peak = max(c.peak, c.inUse)
+}
 
 // Lt reports whether cuBLASLt is loaded, and if not, why.
 func (c *Context) Lt() error { return c.ltErr }

@@ -190,6 +190,7 @@ func (c *Context) Alloc(bytes int) (Ptr, error) {
 	if r := C.shim_alloc(&p, C.size_t(bytes)); r != 0 {
 		return 0, fmt.Errorf("%w (%d bytes)", cuErr("cuMemAlloc_v2", r), bytes)
 	}
+	c.counted(Ptr(p), bytes)
 	return Ptr(p), nil
 }
 
@@ -197,7 +198,11 @@ func (c *Context) Alloc(bytes int) (Ptr, error) {
 func (c *Context) Free(p Ptr) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cuErr("cuMemFree_v2", C.shim_free(C.CUdeviceptr(p)))
+	if err := cuErr("cuMemFree_v2", C.shim_free(C.CUdeviceptr(p))); err != nil {
+		return err
+	}
+	c.counted(p, -1)
+	return nil
 }
 
 // HtoD copies bytes from host memory src (which must not hold Go pointers) to dst.

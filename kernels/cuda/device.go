@@ -50,6 +50,7 @@ type Device struct {
 	bfA   *scratch    // bf16 copies of the GEMM operands (Options.BF16)
 	bfB   *scratch
 	bfT   *scratch  // RoundTemp's bf16 copy
+	lnY   *scratch  // AdaLayerNorm's float32 rows before rounding, for rows wider than its kernels
 	keep  bool      // RoundsOperands with BF16 (rounded.go)
 	nbf   *[2]int64 // elements rounded to bf16 by the products and by Round/RoundTemp
 	hpart []float64
@@ -77,7 +78,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lts: &ltStats{}, keep: keepRounded(), nbf: &[2]int64{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lnY: &scratch{}, lts: &ltStats{}, keep: keepRounded(), nbf: &[2]int64{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -514,11 +515,23 @@ func (d *Device) LayerNormGrad(dx, dy, x, mean, rstd kernels.Buffer, rows, cols 
 // AdaLayerNorm is kernels.Device.AdaLayerNorm: one row kernel (LayerNorm with the
 // modulation applied before the store) for rows of up to blockRowMax columns.
 func (d *Device) AdaLayerNorm(y, mean, rstd, x, shift, scale kernels.Buffer, rows, l, cols, ld int, eps float32) {
-	if cols > blockRowMax {
+	yr, rounded := y.(*Rounded)
+	switch {
+	case rounded && cols > blockRowMax:
+		// through float32 scratch, then rounded
+		tmp := &Buf{Ptr: d.lnY.get(d.ctx, max(4*rows*cols, 4)), N: rows * cols}
+		kernels.AdaLayerNormOps[float32](d, tmp, mean, rstd, x, shift, scale, rows, l, cols, ld, eps)
+		d.Round(y, tmp)
+	case rounded:
+		if yr.N < rows*cols {
+			panic(fmt.Sprintf("cuda: AdaLayerNorm of %d x %d into %d rounded elements", rows, cols, yr.N))
+		}
+		d.rowOp("ada_ln_h", rows, cols, uint64(yr.Ptr), p(mean), p(rstd), p(x), p(shift), p(scale), i32(rows), i32(l), i32(cols), i32(ld), f32(eps))
+	case cols > blockRowMax:
 		kernels.AdaLayerNormOps[float32](d, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps)
-		return
+	default:
+		d.rowOp("ada_ln", rows, cols, p(y), p(mean), p(rstd), p(x), p(shift), p(scale), i32(rows), i32(l), i32(cols), i32(ld), f32(eps))
 	}
-	d.rowOp("ada_ln", rows, cols, p(y), p(mean), p(rstd), p(x), p(shift), p(scale), i32(rows), i32(l), i32(cols), i32(ld), f32(eps))
 }
 
 // AdaLayerNormGrad is kernels.Device.AdaLayerNormGrad: one row kernel reading dy, x and

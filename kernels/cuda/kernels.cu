@@ -82,11 +82,16 @@ __device__ __forceinline__ float group_max(float v, float *sh) {
 // The row of the calling warp (one warp per row, blockDim.x/32 rows per block).
 #define WARP_R ((long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5))
 
+// store_y writes a row op's output: float, or bf16 rounded to nearest even (the rounded
+// operand copies of kernels.OperandRounder).
+__device__ __forceinline__ void store_y(float *p, float v) { *p = v; }
+__device__ __forceinline__ void store_y(unsigned short *p, float v) { *p = __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+
 // row_ln normalises row r of x; with shift and scale (not null) it applies the adaLN
 // modulation of the row's sequence (row r/l of [rows/l, ld] matrices) before the store
-// (AdaLayerNorm).
-template <int K, int N>
-__device__ __forceinline__ void row_ln(long long r, int t, int n, float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps, double *sh) {
+// (AdaLayerNorm). Y is float, or unsigned short for a bf16 output.
+template <int K, int N, typename Y>
+__device__ __forceinline__ void row_ln(long long r, int t, int n, Y *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps, double *sh) {
 	if (r >= rows) return;
 	const float *xr = x + r * cols;
 	float v[K];
@@ -110,11 +115,11 @@ __device__ __forceinline__ void row_ln(long long r, int t, int n, float *y, floa
 		rstd[r] = rs;
 	}
 	long long b = scale ? (r / l) * ld : 0;
-	float *yr = y + r * cols;
+	Y *yr = y + r * cols;
 #pragma unroll
 	for (int k = 0; k < K; k++) {
 		int j = t + n * k;
-		if (j < cols) yr[j] = scale ? (v[k] - mu) * rs * (1.0f + scale[b + j]) + shift[b + j] : (v[k] - mu) * rs;
+		if (j < cols) store_y(yr + j, scale ? (v[k] - mu) * rs * (1.0f + scale[b + j]) + shift[b + j] : (v[k] - mu) * rs);
 	}
 }
 
@@ -763,12 +768,30 @@ __global__ void softmax_grad(float *dx, const float *dy, const float *y, int row
 #define ADA_WARP_ENTRIES(K) ADA_ENTRIES(w##K,                                                                                     \
 	(row_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, nullptr)),           \
 	(row_ln_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dscale, dy, x, mean, rstd, scale, rows, l, cols, ld, 0.0f, nullptr)))
+// AdaLayerNorm into bf16 (ada_ln_h): the normalised rows stored only as the rounded
+// operand of the product that consumes them.
+#define ADA_H_WARP_ENTRY(K)                                                                                                       \
+	__global__ void ada_ln_h_w##K(unsigned short *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, \
+	                              int rows, int l, int cols, int ld, float eps) {                                                     \
+		row_ln<K, 32>(WARP_R, threadIdx.x & 31, 32, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, nullptr);           \
+	}
 ADA_WARP_ENTRIES(4)
 ADA_WARP_ENTRIES(8)
 ADA_WARP_ENTRIES(12)
 ADA_WARP_ENTRIES(16)
 ADA_WARP_ENTRIES(24)
 ADA_WARP_ENTRIES(32)
+ADA_H_WARP_ENTRY(4)
+ADA_H_WARP_ENTRY(8)
+ADA_H_WARP_ENTRY(12)
+ADA_H_WARP_ENTRY(16)
+ADA_H_WARP_ENTRY(24)
+ADA_H_WARP_ENTRY(32)
+
+__global__ void ada_ln_h_b16(unsigned short *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps) {
+	__shared__ double sh[32];
+	row_ln<16, 256>(blockIdx.x, threadIdx.x, 256, y, mean, rstd, x, shift, scale, rows, l, cols, ld, eps, sh);
+}
 
 __global__ void ada_ln_b16(float *y, float *mean, float *rstd, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld, float eps) {
 	__shared__ double sh[32];

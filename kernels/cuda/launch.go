@@ -49,16 +49,17 @@ var kernelParams = rowVariants(map[string]int{
 	"attn_bwd_64":        8,
 	"attn_bwd_dot":       7,
 	"ada_ln":             11,
+	"ada_ln_h":           11,
 	"ada_ln_grad":        11,
 })
 
 // rowOps are the row ops that have register variants (kernels.cu): NAME_wK, one warp
 // per row of at most 32*K columns for K in warpKs, and NAME_b16, one block of 256
 // threads per row of at most blockRowMax columns.
-var rowOps = []string{"layer_norm", "layer_norm_grad", "softmax", "softmax_grad", "ada_ln", "ada_ln_grad"}
+var rowOps = []string{"layer_norm", "layer_norm_grad", "softmax", "softmax_grad", "ada_ln", "ada_ln_h", "ada_ln_grad"}
 
 // fusedRowOps are the row ops with register variants only: no NAME kernel for wider rows.
-var fusedRowOps = []string{"ada_ln", "ada_ln_grad"}
+var fusedRowOps = []string{"ada_ln", "ada_ln_h", "ada_ln_grad"}
 
 var warpKs = []int{4, 8, 12, 16, 24, 32}
 

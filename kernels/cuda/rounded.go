@@ -63,6 +63,12 @@ func (d *Device) Round(dst, src kernels.Buffer) {
 	d.nbf[1] += int64(r.N)
 }
 
+// IsRounded reports whether b is a Rounded.
+func (d *Device) IsRounded(b kernels.Buffer) bool {
+	_, ok := b.(*Rounded)
+	return ok
+}
+
 // RoundTemp rounds src[0:n] into scratch that the next RoundTemp reuses.
 func (d *Device) RoundTemp(src kernels.Buffer, n int) kernels.Buffer {
 	if n < 0 || n > lenOf(src) {

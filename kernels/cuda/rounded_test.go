@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,7 +63,8 @@ func bf16Device(t *testing.T, g kernels.Device[float32], keep bool) *Device {
 // pre-activation, the bias epilogue, SiLU falling back to separate ops) and GemmActGrad
 // give the same output with rounded copies as with the float32 operands they came from,
 // and round nothing more. A copy where float32 memory is needed, and a product reading
-// past a copy's end, panic with a message.
+// past a copy's end, panic with a message. AdaLayerNorm writes the rounding of its
+// float32 output into rounded storage.
 func TestRoundedOperands(t *testing.T) {
 	r := newRig(t)
 	dev := bf16Device(t, r.g, true)
@@ -181,6 +183,45 @@ func TestRoundedOperands(t *testing.T) {
 	sameOut("GemmActGrad", fmt.Sprintf("%dx%dx%d gelu-tanh", m, k, n), func(a, b kernels.Buffer, out pair) {
 		dev.GemmActGrad(false, false, m, k, n, a, n, b, k, kernels.GELUTanh, pre.g, out.g)
 	}, dy, wt, m*k)
+
+	// AdaLayerNorm into rounded storage (warp, block and wider-than-block rows): the
+	// float32 op's output rounded, exactly, and the same mean and rstd
+	for _, cols := range []int{384, 1500, 5000} {
+		rows, l, ld := 8, 4, 2*cols
+		x, mod := r.in(rows*cols, 2, 0.5), r.in(rows/l*ld, 0.3, 0)
+		shift, scale := mod.g, dev.Slice(mod.g, cols, rows/l*ld-cols)
+		y, m1, s1, m2, s2 := r.out(rows*cols), r.out(rows), r.out(rows), r.out(rows), r.out(rows)
+		dev.AdaLayerNorm(y.g, m1.g, s1.g, x.g, shift, scale, rows, l, cols, ld, 1e-6)
+		yr := dev.AllocRounded(rows * cols)
+		dev.AdaLayerNorm(yr, m2.g, s2.g, x.g, shift, scale, rows, l, cols, ld, 1e-6)
+		id := make([]float32, cols*cols)
+		for i := range cols {
+			id[i*cols+i] = 1
+		}
+		got := r.out(rows * cols)
+		dev.Gemm(false, false, rows, cols, cols, 1, yr, cols, r.put(id).g, cols, 0, got.g, cols)
+		want, have := make([]float32, rows*cols), make([]float32, rows*cols)
+		dev.Read(want, y.g)
+		dev.Read(have, got.g)
+		bad := 0
+		for i := range want {
+			if bf16RNE(want[i]) != have[i] {
+				bad++
+			}
+		}
+		for _, pr := range [][2]pair{{m1, m2}, {s1, s2}} {
+			a, b := make([]float32, rows), make([]float32, rows)
+			dev.Read(a, pr[0].g)
+			dev.Read(b, pr[1].g)
+			if !slices.Equal(a, b) {
+				t.Errorf("AdaLayerNorm %dx%d into rounded storage: mean or rstd %v, float32 output's %v", rows, cols, b, a)
+			}
+		}
+		t.Logf("PARITY	AdaLayerNorm into rounded storage (exact)	%dx%d	%d wrong", rows, cols, bad)
+		if bad != 0 {
+			t.Errorf("AdaLayerNorm %dx%d into rounded storage: %d of %d values are not the float32 output rounded", rows, cols, bad, rows*cols)
+		}
+	}
 
 	cp := dev.AllocRounded(16)
 	mustPanic(t, "bf16 products only", func() { dev.Axpby(1, cp, 1, r.in(16, 1, 0).g) })

@@ -186,7 +186,7 @@ func (p *Device[T]) SumRowGroups(dst, x kernels.Buffer, groups, l, cols, ld int)
 	p.op(fmt.Sprintf("SumRowGroups %dx%dx%d", groups, l, cols), func() { p.Device.SumRowGroups(dst, x, groups, l, cols, ld) })
 }
 
-// RoundsOperands, AllocRounded, Round and RoundTemp pass kernels.OperandRounder through
+// RoundsOperands, AllocRounded, Round, IsRounded and RoundTemp pass kernels.OperandRounder through
 // to the wrapped device, Round and RoundTemp timed as ops.
 func (p *Device[T]) RoundsOperands() bool { return kernels.Rounder(p.Device) != nil }
 func (p *Device[T]) AllocRounded(n int) kernels.Buffer {
@@ -195,6 +195,7 @@ func (p *Device[T]) AllocRounded(n int) kernels.Buffer {
 func (p *Device[T]) Round(dst, src kernels.Buffer) {
 	p.op("Round "+cls(dst.Len()), func() { kernels.Rounder(p.Device).Round(dst, src) })
 }
+func (p *Device[T]) IsRounded(b kernels.Buffer) bool { return kernels.Rounder(p.Device).IsRounded(b) }
 func (p *Device[T]) RoundTemp(src kernels.Buffer, n int) (r kernels.Buffer) {
 	p.op("RoundTemp "+cls(n), func() { r = kernels.Rounder(p.Device).RoundTemp(src, n) })
 	return r
