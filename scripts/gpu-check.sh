@@ -228,13 +228,15 @@ echo "== table ($(head -2 "$out/card.txt" | tail -1))"
 	awk '
 	/^Benchmark/ {
 		name = $1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$/, "", name)
-		ns = ""; rate = ""
+		ns = ""; rate = ""; mem = ""
 		for (i = 2; i <= NF; i++) {
+			if ($(i) == "GiB-peak") mem = sprintf(", %.1f GiB peak", $(i-1))
 			if ($(i) == "ns/op") ns = $(i-1)
 			if ($(i) == "MB/s") rate = sprintf("%.0f GB/s", $(i-1) / 1000)
 			if ($(i) == "TFLOP/s") rate = sprintf("%.1f TFLOP/s", $(i-1))
 			if ($(i) == "ms/step") rate = sprintf("%.2f ms/step", $(i-1))
 		}
+		rate = rate mem
 		if (name ~ /^Copy/) copy = $0
 		t = (ns >= 1e6) ? sprintf("%.3f ms", ns / 1e6) : sprintf("%.1f us", ns / 1e3)
 		rows[++n] = name; times[n] = t; rates[n] = rate

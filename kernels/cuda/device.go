@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"runtime"
@@ -110,14 +111,15 @@ func (d *Device) Name() string { return "cuda" }
 func (d *Device) Describe() string {
 	g := "FP32"
 	switch {
-	case d.opt.BF16 && d.keep:
-		g = "BF16, operands rounded once"
 	case d.opt.BF16:
 		g = "BF16"
 	case d.opt.TF32:
 		g = "TF32"
 	}
 	ep := "cuBLASLt epilogues"
+	if d.RoundsOperands() {
+		ep = "operands rounded once, " + ep
+	}
 	if off := d.ltOff(); off != "" {
 		ep = "unfused epilogues: " + off
 	}
@@ -259,27 +261,21 @@ func (d *Device) Free(b kernels.Buffer) error {
 	return d.ctx.Free(bb.Ptr)
 }
 
-// Slice returns a view of b[off : off+n].
+// Slice returns a view of b[off : off+n] (of a Buf or a Rounded).
 func (d *Device) Slice(b kernels.Buffer, off, n int) kernels.Buffer {
 	if r, ok := b.(*Rounded); ok {
-		if off < 0 || n < 0 || off+n > r.N {
-			panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d rounded elements", off, off+n, r.N))
-		}
-		root := r
-		if r.parent != nil {
-			root = r.parent
-		}
-		return &Rounded{Ptr: r.Ptr + cudadrv.Ptr(2*off), N: n, parent: root}
+		checkSlice(off, n, r.N, "rounded ")
+		return &Rounded{Ptr: r.Ptr + cudadrv.Ptr(2*off), N: n, parent: cmp.Or(r.parent, r)}
 	}
 	bb := buf(b)
-	if off < 0 || n < 0 || off+n > bb.N {
-		panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d elements", off, off+n, bb.N))
+	checkSlice(off, n, bb.N, "")
+	return &Buf{Ptr: bb.Ptr + cudadrv.Ptr(4*off), N: n, parent: cmp.Or(bb.parent, bb)}
+}
+
+func checkSlice(off, n, size int, kind string) {
+	if off < 0 || n < 0 || off+n > size {
+		panic(fmt.Sprintf("cuda: Slice [%d:%d] of %d %selements", off, off+n, size, kind))
 	}
-	root := bb
-	if bb.parent != nil {
-		root = bb.parent
-	}
-	return &Buf{Ptr: bb.Ptr + cudadrv.Ptr(4*off), N: n, parent: root}
 }
 
 // Write copies host data to dst[0:len(src)] without waiting for the GPU
