@@ -130,7 +130,7 @@ timeout 60 ./device.test -test.v 2>&1 | tee "$out/device.log" | grep -E "^(---|o
 # GPU_CHECK_DRY: the emulator runs the parity tests in minutes and a benchmark iteration
 # of a large shape in hours; benchmarks then run once, on the small shapes only.
 dry="${GPU_CHECK_DRY:-}"
-bench_res=(.) benchtime=200ms dit_bench='DiTStep/S2-32x32x3-b256' dit_n=20x prof_n=3x parity_limit=120
+bench_res=('^[^D]' DiTFootprint) benchtime=200ms dit_bench='DiTStep/S2-32x32x3-b256' dit_n=20x prof_n=3x parity_limit=120
 if [[ -n "$dry" ]]; then
 	bench_res=(Copy 'Elementwise/^Mul/' 'Gemm/^fp32$/^4096x1024x1024$') benchtime=1x dit_bench='DiTStep/tiny' dit_n=1x prof_n=1x parity_limit=600
 fi
@@ -231,6 +231,8 @@ echo "== table ($(head -2 "$out/card.txt" | tail -1))"
 		ns = ""; rate = ""; mem = ""
 		for (i = 2; i <= NF; i++) {
 			if ($(i) == "GiB-peak") mem = sprintf(", %.1f GiB peak", $(i-1))
+			if ($(i) == "GiB@256") mem = sprintf("%.1f GiB at b256", $(i-1)) mem
+			if ($(i) == "G-rounded@256") mem = mem sprintf(", %.2f G bf16", $(i-1))
 			if ($(i) == "ns/op") ns = $(i-1)
 			if ($(i) == "MB/s") rate = sprintf("%.0f GB/s", $(i-1) / 1000)
 			if ($(i) == "TFLOP/s") rate = sprintf("%.1f TFLOP/s", $(i-1))

@@ -3,9 +3,12 @@ package cuda
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/immkit/immkit/imm"
 	"github.com/immkit/immkit/imm/nn"
 	"github.com/immkit/immkit/kernels"
 )
@@ -308,4 +311,85 @@ func BenchmarkIMMStep(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
 		})
 	}
+}
+
+// BenchmarkDiTFootprint measures what one IMM training step of DiT-S/2 on 32x32x3
+// (target branch, loss branch forward and backward, AdamW) allocates and rounds to bf16,
+// exactly: at batches 4 and 8, each on a fresh Device, so the difference is the
+// per-sample part and the rest the fixed part (weights, optimiser state, their rounded
+// copies). It reports both, projected to batch 256 (the gpu-check step). Its time is not
+// a figure. On the emulator (minutes per device):
+// IMMKIT_CUDA_LIB_DIR=/tmp/emu go test ./kernels/cuda -run XXX -bench DiTFootprint -benchtime 1x
+func BenchmarkDiTFootprint(b *testing.B) {
+	benchGPU(b) // or skip, saying why
+	for _, c := range []struct {
+		name  string
+		opt   Options
+		keep  bool
+		flash bool
+	}{{"tf32", Options{TF32: true}, false, false}, {"tf32-flash", Options{TF32: true}, false, true},
+		{"bf16-nokeep", Options{BF16: true}, false, false}, {"bf16", Options{BF16: true}, true, false},
+		{"bf16-flash-nokeep", Options{BF16: true}, false, true}, {"bf16-flash", Options{BF16: true}, true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.Setenv("IMMKIT_CUDA_ATTN", map[bool]string{false: "gemm", true: "flash"}[c.flash])
+			var mem, rounded [2]float64
+			for i, batch := range []int{4, 8} {
+				d, err := New(c.opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				d.keep = c.keep
+				runtime.GC() // free the previous model's buffers (finalizers) before the baseline
+				runtime.GC()
+				time.Sleep(100 * time.Millisecond)
+				base, _ := d.ctx.MemStats() // one context per process: every Device's allocations
+				d.ctx.ResetPeak()
+				p0, k0 := d.BF16Rounded()
+				ditStep(b, d, batch)
+				check(d.Sync())
+				p1, k1 := d.BF16Rounded()
+				_, peak := d.ctx.MemStats()
+				mem[i], rounded[i] = float64(peak-base), float64(p1-p0+k1-k0)
+			}
+			perMem, perRounded := (mem[1]-mem[0])/4, (rounded[1]-rounded[0])/4
+			b.ReportMetric(perMem/(1<<20), "MiB/sample")
+			b.ReportMetric((mem[0]-4*perMem)/(1<<20), "MiB-fixed")
+			b.ReportMetric((mem[0]+252*perMem)/(1<<30), "GiB@256")
+			b.ReportMetric(perRounded/1e6, "M-rounded/sample")
+			b.ReportMetric((rounded[0]+252*perRounded)/1e9, "G-rounded@256")
+		})
+	}
+}
+
+// ditStep builds DiT-S/2 for 32x32x3 on d and runs one IMM training step at batch.
+func ditStep(b *testing.B, d *Device, batch int) {
+	mc, err := nn.NewDiTConfig("S/2", 3, 32, 32, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	net, err := nn.NewDiT(d, mc, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := imm.DefaultConfig()
+	D := mc.Dim()
+	obj, err := imm.NewObjective(cfg, d, net, D)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opt := nn.NewAdamW(net.Reg, kernels.AdamW{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, 1)
+	x, e := d.Alloc(batch*D), d.Alloc(batch*D)
+	d.RandNormal(x, 1, 0, 0.5)
+	d.RandNormal(e, 2, 0, 1)
+	labels := make([]int32, batch)
+	dr := cfg.DrawTimes(rand.New(rand.NewPCG(9, 9)), batch/cfg.M)
+	yr, err := obj.Target(x, e, dr, labels, net.Null())
+	if err != nil {
+		b.Fatal(err)
+	}
+	net.Reg.ZeroGrad()
+	if _, err := obj.Loss(x, e, dr, labels, yr, true); err != nil {
+		b.Fatal(err)
+	}
+	opt.Update()
 }
