@@ -84,7 +84,8 @@ type Device[T Float] interface {
 
 	// AddRowVector adds v to every row: x[i*cols+j] += v[j].
 	AddRowVector(x, v Buffer, rows, cols int)
-	// SumRows reduces over rows: dst[j] = beta*dst[j] + sum_i x[i*cols+j].
+	// SumRows reduces over rows: dst[j] = beta*dst[j] + sum_i x[i*cols+j]. x may be
+	// rounded storage (OperandRounder.RoundsOutputs).
 	SumRows(dst, x Buffer, rows, cols int, beta T)
 	// SumRowGroups sums each group of l consecutive rows, the gradient of a per-sequence
 	// vector applied to each of its rows (MulRows, ModulateRows): for g < groups, j < cols,
@@ -123,12 +124,14 @@ type Device[T Float] interface {
 	// it sets c[i*n+j] = act(z[i,j]) and, when pre is not nil, pre[i*n+j] = z[i,j] (c
 	// and pre are dense m x n and distinct). A backend may fuse the bias and the
 	// activation into the product (cuBLASLt epilogues on CUDA); GemmBiasActOps is the
-	// same result from the other ops.
+	// same result from the other ops. c and pre may be rounded storage
+	// (OperandRounder.RoundsOutputs).
 	GemmBiasAct(transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, bias Buffer, act Act, c, pre Buffer)
 	// GemmActGrad is the backward product through an activation:
 	//   c[i*n+j] = (sum_l A(i,l) B(l,j)) * act'(pre[i*n+j])
 	// with pre the pre-activation that GemmBiasAct saved (c and pre dense m x n and
-	// distinct). GemmActGradOps is the same result from the other ops.
+	// distinct). GemmActGradOps is the same result from the other ops. pre and c may
+	// be rounded storage, both or neither (OperandRounder.RoundsOutputs).
 	GemmActGrad(transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, act Act, pre, c Buffer)
 	// Attention is multi-head scaled dot-product self-attention over batch sequences of l
 	// tokens. qkv [batch*l, 3D] (D = heads*hd) holds, for token t (row b*l+t) and head h,
@@ -227,13 +230,22 @@ type Device[T Float] interface {
 // or GemmActGrad in place of the original, as a dense matrix (leading dimension = its
 // stored columns): the products are the same, the passes fewer, and the copy kept for the
 // backward pass takes half the memory of the float32 original. A rounded copy is an
-// operand of those three ops only, Slice makes views of it, and AdaLayerNorm can write
-// its output into one (normalised rows that only a product reads need no float32
-// copy); no other op takes it.
+// operand of those three ops only, Slice makes views of it, AdaLayerNorm can write its
+// output into one (normalised rows that only a product reads need no float32 copy),
+// GemmBiasAct and GemmActGrad can too (RoundsOutputs), and SumRows reads one; no other
+// op takes it.
 type OperandRounder interface {
 	// RoundsOperands reports whether the products round their operands; when it is
 	// false the other methods must not be called.
 	RoundsOperands() bool
+	// RoundsOutputs reports whether GemmBiasAct may write its output c and
+	// pre-activation pre into rounded storage (both, or c alone without pre), and
+	// GemmActGrad its output c when pre is rounded storage: the values rounded once,
+	// from float32 after the bias and activation, the bias itself rounded first. A
+	// layer whose output only products read (the first layer of an MLP) then keeps no
+	// float32 copy of it, and SumRows takes a rounded matrix (the bias gradient of
+	// such a layer's gradient).
+	RoundsOutputs() bool
 	// AllocRounded returns storage for a rounded copy of n elements.
 	AllocRounded(n int) Buffer
 	// Round sets dst (from AllocRounded) to the rounded src[0:dst.Len()].

@@ -51,6 +51,7 @@ func NewDiTBlock[T kernels.Float](r *Registry[T], name string, dim, heads, hidde
 		norm1: NewAdaLN(r.Dev, dim), norm2: NewAdaLN(r.Dev, dim),
 	}
 	blk.norm1.ToProduct, blk.norm2.ToProduct = true, true // read by QKV and FC1 only
+	blk.FC1.ToProduct = true                              // read by FC2 only
 	return blk
 }
 

@@ -302,18 +302,26 @@ func (s *scratch[T]) round(d kernels.Device[T], r kernels.OperandRounder, src ke
 
 // Linear is y = x W^T + b with W [Out, In] and b [Out] (b absent when built without bias).
 type Linear[T kernels.Float] struct {
-	In, Out    int
-	W, B       *Param
+	In, Out int
+	W, B    *Param
+	// ToProduct says the output is read only as the input of the next Linear (the
+	// first layer of an MLP): on a device that rounds product operands and outputs
+	// (kernels.OperandRounder.RoundsOutputs) ForwardAct then writes it, and its
+	// pre-activation, as rounded storage, and the next layer's BackwardAct returns the
+	// pre-activation's gradient rounded too: no float32 copy of either.
+	ToProduct  bool
 	d          kernels.Device[T]
 	x          kernels.Buffer
 	rows       int
-	act        kernels.Act // the activation of the last ForwardAct (Identity after Forward)
+	act        kernels.Act    // the activation of the last ForwardAct (Identity after Forward)
+	preOut     kernels.Buffer // the pre-activation that ForwardAct saved (nil for Identity)
 	y, dx, pre scratch[T]
 	// On a device whose products round their operands (kernels.OperandRounder), the
 	// rounded x and W of the last forward pass, which the backward products reuse; nil
 	// otherwise.
-	xr, wr kernels.Buffer
-	xs, ws scratch[T]
+	xr, wr        kernels.Buffer
+	xs, ws        scratch[T]
+	yr, prer, dzr scratch[T] // rounded output, pre-activation and (BackwardAct) dz
 }
 
 // NewLinear registers name.weight and name.bias with PyTorch's default initialisation
@@ -348,14 +356,22 @@ func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kern
 		}
 		a, w = l.xr, l.wr
 	}
-	y := l.y.get(l.d, rows*l.Out)
-	var bias, pre kernels.Buffer
+	var bias, y, pre kernels.Buffer
 	if l.B != nil {
 		bias = l.B.W
 	}
-	if act != kernels.Identity {
-		pre = l.pre.get(l.d, rows*l.Out)
+	if r := kernels.Rounder(l.d); r != nil && l.ToProduct && r.RoundsOutputs() {
+		y = l.yr.rounded(l.d, r, rows*l.Out)
+		if act != kernels.Identity {
+			pre = l.prer.rounded(l.d, r, rows*l.Out)
+		}
+	} else {
+		y = l.y.get(l.d, rows*l.Out)
+		if act != kernels.Identity {
+			pre = l.pre.get(l.d, rows*l.Out)
+		}
 	}
+	l.preOut = pre
 	l.d.GemmBiasAct(false, true, rows, l.Out, l.In, a, l.In, w, l.In, bias, act, y, pre)
 	return y
 }
@@ -382,18 +398,27 @@ func (l *Linear[T]) BackwardAct(dy kernels.Buffer, in *Linear[T]) kernels.Buffer
 		panic("nn: BackwardAct through a layer that was not the input of the last ForwardAct")
 	}
 	g, w := l.grads(dy)
-	dz := l.dx.get(l.d, l.rows*l.In)
-	l.d.GemmActGrad(false, false, l.rows, l.In, l.Out, g, l.Out, w, l.In, in.act, in.pre.get(l.d, l.rows*l.In), dz)
+	var dz kernels.Buffer
+	if r := kernels.Rounder(l.d); r != nil && r.IsRounded(in.preOut) {
+		dz = l.dzr.rounded(l.d, r, l.rows*l.In) // the rounded pre-activation's gradient is rounded too
+	} else {
+		dz = l.dx.get(l.d, l.rows*l.In)
+	}
+	l.d.GemmActGrad(false, false, l.rows, l.In, l.Out, g, l.Out, w, l.In, in.act, in.preOut, dz)
 	return dz
 }
 
 // grads accumulates dW += dy^T x and db += sum_rows dy. It returns the operands of the
 // product for dx: dy and W, or their rounded copies when the forward pass rounded x and
-// W (dy rounded once for both products).
+// W (dy rounded once for both products, unless it is rounded storage already).
 func (l *Linear[T]) grads(dy kernels.Buffer) (g, w kernels.Buffer) {
 	g, x, w := dy, l.x, l.W.W
 	if l.xr != nil {
-		g, x, w = kernels.Rounder(l.d).RoundTemp(dy, l.rows*l.Out), l.xr, l.wr
+		r := kernels.Rounder(l.d)
+		x, w = l.xr, l.wr
+		if !r.IsRounded(dy) {
+			g = r.RoundTemp(dy, l.rows*l.Out)
+		}
 	}
 	l.d.Gemm(true, false, l.Out, l.In, l.rows, 1, g, l.Out, x, l.In, 1, l.W.G, l.In)
 	if l.B != nil {
@@ -580,7 +605,7 @@ type ResBlock[T kernels.Float] struct {
 
 // NewResBlock registers the block's parameters under name.
 func NewResBlock[T kernels.Float](r *Registry[T], name string, dim, condDim, hidden int, rng *rand.Rand) *ResBlock[T] {
-	return &ResBlock[T]{
+	b := &ResBlock[T]{
 		Dim: dim, CondDim: condDim, Hidden: hidden, d: r.Dev,
 		condAct: NewActivation(r.Dev, kernels.SiLU),
 		shift:   NewLinear(r, name+".shift", condDim, dim, true, rng),
@@ -590,6 +615,8 @@ func NewResBlock[T kernels.Float](r *Registry[T], name string, dim, condDim, hid
 		fc1:     NewLinear(r, name+".fc1", dim, hidden, true, rng),
 		fc2:     NewLinear(r, name+".fc2", hidden, dim, true, rng),
 	}
+	b.fc1.ToProduct = true // read by fc2 only
+	return b
 }
 
 // Forward returns the block output [rows, Dim].

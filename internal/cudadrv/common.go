@@ -143,15 +143,16 @@ func (c *Context) counted(p Ptr, bytes int) {
 func (c *Context) Lt() error { return c.ltErr }
 
 // LtShape is one cuBLASLt matmul (column-major, as cublasLtMatmul): D [M, N] =
-// op(A) op(B) with A, B of type ABType (R32F or R16BF), D in R32F with leading
-// dimension LDD, compute type Compute, and Epilogue (Lt* below); AuxLD is the leading
-// dimension of the epilogue's auxiliary matrix (0 without one). Align* are the byte
+// op(A) op(B) with A, B of type ABType (R32F or R16BF), D of type DType (R32F, or R16BF
+// with bf16 A and B) with leading dimension LDD, compute type Compute, and Epilogue (Lt*
+// below); AuxLD is the leading dimension of the epilogue's auxiliary matrix (0 without
+// one). The bias vector and the auxiliary matrix have D's type, as cuBLASLt defaults. Align* are the byte
 // alignments (powers of two, at most 256) the operands' addresses are guaranteed to
 // have: the algorithm is chosen for them.
 type LtShape struct {
 	TA, TB                 bool
 	M, N, K, LDA, LDB, LDD int
-	ABType, Compute        int
+	ABType, DType, Compute int
 	Epilogue, AuxLD        int
 	AlignA, AlignB, AlignD int
 }

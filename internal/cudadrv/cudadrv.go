@@ -97,7 +97,7 @@ func (c *Context) LtMatmul(s LtShape, a, b, d, bias, aux Ptr) error {
 		}
 		pl = (*C.lt_plan)(C.calloc(1, C.sizeof_lt_plan))
 		var call *C.char
-		st := C.shim_lt_plan(pl, op(s.TA), op(s.TB), C.int(s.M), C.int(s.N), C.int(s.K), C.int(s.ABType), C.int(s.LDA), C.int(s.LDB), C.int(s.LDD),
+		st := C.shim_lt_plan(pl, op(s.TA), op(s.TB), C.int(s.M), C.int(s.N), C.int(s.K), C.int(s.ABType), C.int(s.DType), C.int(s.LDA), C.int(s.LDB), C.int(s.LDD),
 			C.int(s.Compute), C.int(s.Epilogue), C.longlong(s.AuxLD), C.int(s.AlignA), C.int(s.AlignB), C.int(s.AlignD), ltWorkspace, &call)
 		if st != 0 {
 			C.free(unsafe.Pointer(pl))

@@ -211,7 +211,7 @@ cublasStatus_t shim_lt_create(void) {
 	return p_ltCreate(&lt);
 }
 
-cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int abtype, int lda, int ldb, int ldd,
+cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int abtype, int dtype, int lda, int ldb, int ldd,
                             int compute, int epilogue, long long auxld, int align_a, int align_b, int align_d,
                             size_t wsmax, const char **call) {
 	cublasStatus_t s;
@@ -231,7 +231,7 @@ cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int
 	if (auxld) LT("cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)", p_ltDescSet(p->desc, 12, &ald, sizeof ald));
 	LT("cublasLtMatrixLayoutCreate(A)", p_ltLayoutCreate(&p->la, abtype, ta ? k : m, ta ? m : k, lda));
 	LT("cublasLtMatrixLayoutCreate(B)", p_ltLayoutCreate(&p->lb, abtype, tb ? n : k, tb ? k : n, ldb));
-	LT("cublasLtMatrixLayoutCreate(D)", p_ltLayoutCreate(&p->ld, 0, m, n, ldd));
+	LT("cublasLtMatrixLayoutCreate(D)", p_ltLayoutCreate(&p->ld, dtype, m, n, ldd));
 	LT("cublasLtMatmulPreferenceCreate", p_ltPrefCreate(&pref));
 	s = p_ltPrefSet(pref, 1, &ws, sizeof ws);
 	if (!s) s = p_ltPrefSet(pref, 5, &al_a, sizeof al_a);

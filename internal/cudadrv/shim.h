@@ -56,7 +56,7 @@ cublasStatus_t shim_gemm_batched_ex(int ta, int tb, int m, int n, int k, float a
 
 // cuBLASLt (column-major D = op(A) op(B) with an epilogue; *call names a failed call).
 cublasStatus_t shim_lt_create(void);
-cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int abtype, int lda, int ldb, int ldd,
+cublasStatus_t shim_lt_plan(lt_plan *p, int ta, int tb, int m, int n, int k, int abtype, int dtype, int lda, int ldb, int ldd,
                             int compute, int epilogue, long long auxld, int align_a, int align_b, int align_d,
                             size_t wsmax, const char **call);
 cublasStatus_t shim_lt_run(lt_plan *p, CUdeviceptr a, CUdeviceptr b, CUdeviceptr d, CUdeviceptr bias, CUdeviceptr aux,

@@ -44,19 +44,22 @@ type Device struct {
 	part cudadrv.Ptr // reduce_sum partials: partBlocks doubles
 	// Scratch of the ops; pointers, so that a copy of the Device (the TF32 view of the
 	// tests) shares them rather than freeing memory the original still holds.
-	mmd   *scratch    // laplace_mmd_rows partials (doubles)
-	ids   *scratch    // Embed ids (int32)
-	segs  *segScratch // LaplaceMMD segment bounds (int32)
-	srp   *scratch    // sum_rows_part partials (float32)
-	bfA   *scratch    // bf16 copies of the GEMM operands (Options.BF16)
-	bfB   *scratch
-	bfT   *scratch  // RoundTemp's bf16 copy
-	lnY   *scratch  // AdaLayerNorm's float32 rows before rounding, for rows wider than its kernels
-	keep  bool      // RoundsOperands with BF16 (rounded.go)
-	nbf   *[2]int64 // elements rounded to bf16 by the products and by Round/RoundTemp
-	hpart []float64
-	math  int      // cuBLAS math mode of this Device's GEMMs
-	lts   *ltStats // fused and fallen-back epilogue products (epilogue.go)
+	mmd    *scratch    // laplace_mmd_rows partials (doubles)
+	ids    *scratch    // Embed ids (int32)
+	segs   *segScratch // LaplaceMMD segment bounds (int32)
+	srp    *scratch    // sum_rows_part partials (float32)
+	bfA    *scratch    // bf16 copies of the GEMM operands (Options.BF16)
+	bfB    *scratch
+	bfT    *scratch  // RoundTemp's bf16 copy
+	lnY    *scratch  // AdaLayerNorm's float32 rows before rounding, for rows wider than its kernels
+	bfBias *scratch  // the bf16 bias of a product written in bf16 (epilogue.go)
+	ep     *scratch  // the float32 product of an unfused epilogue written in bf16
+	keep   bool      // RoundsOperands with BF16 (rounded.go)
+	out16  bool      // RoundsOutputs with RoundsOperands
+	nbf    *[2]int64 // elements rounded to bf16 by the products and by Round/RoundTemp
+	hpart  []float64
+	math   int      // cuBLAS math mode of this Device's GEMMs
+	lts    *ltStats // fused and fallen-back epilogue products (epilogue.go)
 }
 
 var _ kernels.Device[float32] = (*Device)(nil)
@@ -79,7 +82,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lnY: &scratch{}, lts: &ltStats{}, keep: keepRounded(), nbf: &[2]int64{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lnY: &scratch{}, bfBias: &scratch{}, ep: &scratch{}, lts: &ltStats{}, keep: keepRounded(), out16: roundOutputs(), nbf: &[2]int64{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {
@@ -399,19 +402,27 @@ func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
 	if cols == 0 {
 		return
 	}
+	// x float32, or rounded storage (a layer's rounded output gradient): the _h kernels
+	sum, part, xp := "sum_rows", "sum_rows_part", ptrOf
+	if xr, ok := x.(*Rounded); ok {
+		if xr.N < rows*cols {
+			panic(fmt.Sprintf("cuda: SumRows of %d x %d from %d rounded elements", rows, cols, xr.N))
+		}
+		sum, part, xp = "sum_rows_h", "sum_rows_part_h", func(kernels.Buffer) cudadrv.Ptr { return xr.Ptr }
+	}
 	gx := (cols + 31) / 32
 	chunks := 1
 	if rows >= 2*sumRowsChunk && gx < 264 {
 		chunks = min((rows+sumRowsChunk-1)/sumRowsChunk, max(1, 528/gx), 65535)
 	}
 	if chunks == 1 {
-		d.launch("sum_rows", [3]uint32{uint32(gx), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), p(x), i32(rows), i32(cols), f32(beta))
+		d.launch(sum, [3]uint32{uint32(gx), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), uint64(xp(x)), i32(rows), i32(cols), f32(beta))
 		return
 	}
 	rpc := (rows + chunks - 1) / chunks
 	chunks = (rows + rpc - 1) / rpc
 	srp := d.srp.get(d.ctx, 4*chunks*cols)
-	d.launch("sum_rows_part", [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), p(x), i32(rows), i32(cols), i32(rpc), i32(cols))
+	d.launch(part, [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), uint64(xp(x)), i32(rows), i32(cols), i32(rpc), i32(cols))
 	d.elementwise("sum_rows_finish", cols, p(dst), uint64(srp), i32(chunks), i32(cols), f32(beta))
 }
 

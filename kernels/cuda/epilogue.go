@@ -83,24 +83,34 @@ func (d *Device) ltOff() string {
 	return ""
 }
 
+// ltEpilogue is the cuBLASLt epilogue of GemmBiasAct for act, with a pre-activation
+// saved or not and a bias or not (0: none applies).
+func ltEpilogue(act kernels.Act, pre, bias bool) int {
+	switch {
+	case act == kernels.Identity && !pre && bias:
+		return cudadrv.LtBias
+	case act == kernels.GELUTanh && pre && bias:
+		return cudadrv.LtGeluAuxBias
+	case act == kernels.GELUTanh && pre:
+		return cudadrv.LtGeluAux
+	}
+	return 0
+}
+
 // GemmBiasAct is kernels.Device.GemmBiasAct: one cuBLASLt matmul with the BIAS,
-// GELU_AUX or GELU_AUX_BIAS epilogue where one applies, the separate ops otherwise.
+// GELU_AUX or GELU_AUX_BIAS epilogue where one applies, the separate ops otherwise. Into
+// rounded storage (c and pre Rounded), see gemmBiasActRounded.
 func (d *Device) GemmBiasAct(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, bias kernels.Buffer, act kernels.Act, c, pre kernels.Buffer) {
 	if m == 0 || n == 0 {
 		return
 	}
-	epi := 0
-	switch {
-	case act == kernels.Identity && pre == nil && bias != nil:
-		epi = cudadrv.LtBias
-	case act == kernels.GELUTanh && pre != nil && bias != nil:
-		epi = cudadrv.LtGeluAuxBias
-	case act == kernels.GELUTanh && pre != nil:
-		epi = cudadrv.LtGeluAux
+	if cr, ok := c.(*Rounded); ok {
+		d.gemmBiasActRounded(transA, transB, m, n, k, a, lda, b, ldb, bias, act, cr, roundedOut("GemmBiasAct", pre, m*n))
+		return
 	}
-	switch {
+	switch epi := ltEpilogue(act, pre != nil, bias != nil); {
 	case epi != 0:
-		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, c, epi, bias, pre) {
+		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, ptrOf(c), cudadrv.R32F, epi, ptrOf(bias), ptrOf(pre)) {
 			return
 		}
 	case act != kernels.Identity:
@@ -109,15 +119,95 @@ func (d *Device) GemmBiasAct(transA, transB bool, m, n, k int, a kernels.Buffer,
 	kernels.GemmBiasActOps[float32](d, transA, transB, m, n, k, a, lda, b, ldb, bias, act, c, pre)
 }
 
+// roundedOut returns the pre-activation of an op writing rounded storage: nil, or a
+// Rounded of at least n elements (cuBLASLt's auxiliary matrix has the output's type).
+func roundedOut(op string, pre kernels.Buffer, n int) *Rounded {
+	if pre == nil {
+		return nil
+	}
+	r, ok := pre.(*Rounded)
+	if !ok {
+		panic(fmt.Sprintf("cuda: %s into rounded storage with a %T pre-activation (it must be rounded storage too)", op, pre))
+	}
+	if r.N < n {
+		panic(fmt.Sprintf("cuda: %s: a pre-activation of %d elements for %d", op, r.N, n))
+	}
+	return r
+}
+
+// gemmBiasActRounded is GemmBiasAct into rounded storage: the product, bias and
+// activation in float32, then c (and pre) rounded to bf16 once, so the next layer's
+// products read c as it is and no float32 copy of it exists. The bias is rounded to bf16
+// first, as cuBLASLt takes it for a bf16 output. One cuBLASLt matmul with a bf16 D (its
+// epilogue as in GemmBiasAct, or none), else the float32 product into scratch and
+// bias_act_h.
+func (d *Device) gemmBiasActRounded(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, bias kernels.Buffer, act kernels.Act, c, pre *Rounded) {
+	if !d.opt.BF16 {
+		panic("cuda: GemmBiasAct into rounded storage on a device without bf16 products")
+	}
+	if c.N < m*n {
+		panic(fmt.Sprintf("cuda: GemmBiasAct into %d elements of rounded storage for %d x %d", c.N, m, n))
+	}
+	var br cudadrv.Ptr
+	if bias != nil {
+		br = d.bfBias.get(d.ctx, max(2*n, 4))
+		d.elementwise("round_bf16", n, uint64(br), p(bias), i64(n))
+		d.nbf[1] += int64(n)
+	}
+	epi := ltEpilogue(act, pre != nil, bias != nil)
+	if epi == 0 && act == kernels.Identity && pre == nil {
+		epi = cudadrv.LtDefault
+	}
+	switch {
+	case epi != 0:
+		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, c.Ptr, cudadrv.R16BF, epi, br, pre.ptr()) {
+			return
+		}
+	case act != kernels.Identity:
+		d.lts.add("no cuBLASLt epilogue for " + act.String())
+	}
+	z := d.epZ(m * n)
+	d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
+	d.rowBroadcast("bias_act_h", m, n, i32(int(act)), uint64(c.Ptr), uint64(pre.ptr()), p(z), uint64(br), i32(m), i32(n))
+}
+
+// epZ is float32 scratch for the product of an epilogue written in bf16 that cuBLASLt
+// does not fuse.
+func (d *Device) epZ(n int) *Buf { return &Buf{Ptr: d.ep.get(d.ctx, max(4*n, 4)), N: n} }
+
 // GemmActGrad is kernels.Device.GemmActGrad: one cuBLASLt matmul with the DGELU
-// epilogue for GELU-tanh, the separate ops otherwise.
+// epilogue for GELU-tanh, the separate ops otherwise. With a rounded pre-activation
+// (from GemmBiasAct into rounded storage) c is rounded storage too: the DGELU matmul
+// with a bf16 D, else the float32 product into scratch and act_grad_h.
 func (d *Device) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, act kernels.Act, pre, c kernels.Buffer) {
 	if m == 0 || n == 0 {
 		return
 	}
+	cr, rounded := c.(*Rounded)
+	if _, rp := pre.(*Rounded); rp != rounded {
+		panic(fmt.Sprintf("cuda: GemmActGrad with a %T pre-activation into %T (both rounded storage, or neither)", pre, c))
+	}
+	if rounded {
+		pr := roundedOut("GemmActGrad", pre, m*n)
+		if cr.N < m*n {
+			panic(fmt.Sprintf("cuda: GemmActGrad into %d elements of rounded storage for %d x %d", cr.N, m, n))
+		}
+		switch {
+		case act == kernels.GELUTanh:
+			if d.lt(transA, transB, m, n, k, a, lda, b, ldb, cr.Ptr, cudadrv.R16BF, cudadrv.LtDGelu, 0, pr.Ptr) {
+				return
+			}
+		case act != kernels.Identity:
+			d.lts.add("no cuBLASLt epilogue for the gradient of " + act.String())
+		}
+		z := d.epZ(m * n)
+		d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
+		d.elementwise("act_grad_h", m*n, i32(int(act)), uint64(cr.Ptr), p(z), uint64(pr.Ptr), i64(m*n))
+		return
+	}
 	switch {
 	case act == kernels.GELUTanh:
-		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, c, cudadrv.LtDGelu, nil, pre) {
+		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, ptrOf(c), cudadrv.R32F, cudadrv.LtDGelu, 0, ptrOf(pre)) {
 			return
 		}
 	case act != kernels.Identity:
@@ -129,25 +219,26 @@ func (d *Device) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buffer,
 // lt runs the row-major c [m, n] = A B with epilogue epi as the column-major
 // c^T = B^T A^T (so the bias, one value per column of c, is one per row of c^T, as
 // cuBLASLt applies it, and aux [m, n] row-major is c^T's layout with leading dimension
-// n). It returns false, having done nothing, when the product must fall back.
-func (d *Device) lt(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, c kernels.Buffer, epi int, bias, aux kernels.Buffer) bool {
+// n). c, bias and aux are of type dtype (R32F, or R16BF with bf16 products). It returns
+// false, having done nothing, when the product must fall back.
+func (d *Device) lt(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, c cudadrv.Ptr, dtype, epi int, bias, aux cudadrv.Ptr) bool {
 	reason := d.ltOff()
 	switch {
 	case reason != "":
-	case aux != nil && n%8 != 0:
+	case aux != 0 && n%8 != 0:
 		reason = "aux leading dimension not a multiple of 8"
-	case bias != nil && cudadrv.Align(ptrOf(bias)) < 16:
+	case bias != 0 && cudadrv.Align(bias) < 16:
 		// the heuristic does not see the bias address and may pick a kernel that
 		// loads it 16 bytes at a time (pytorch/pytorch#194497)
 		reason = "bias not 16-byte aligned"
-	case aux != nil && cudadrv.Align(ptrOf(aux)) < 16:
+	case aux != 0 && cudadrv.Align(aux) < 16:
 		reason = "aux not 16-byte aligned"
 	}
 	if reason != "" {
 		d.lts.add(reason)
 		return false
 	}
-	s := cudadrv.LtShape{TA: transB, TB: transA, M: n, N: m, K: k, LDD: n, Epilogue: epi, ABType: cudadrv.R32F, Compute: cudadrv.Compute32F}
+	s := cudadrv.LtShape{TA: transB, TB: transA, M: n, N: m, K: k, LDD: n, Epilogue: epi, ABType: cudadrv.R32F, DType: dtype, Compute: cudadrv.Compute32F}
 	var pa, pb cudadrv.Ptr // cuBLASLt's A is our B and its B our A
 	switch {
 	case !d.opt.BF16:
@@ -162,11 +253,11 @@ func (d *Device) lt(transA, transB bool, m, n, k int, a kernels.Buffer, lda int,
 		pa, s.LDA, _ = d.bf16Operand(d.bfB, b, 1, rb, cb, ldb, 0)
 		s.ABType = cudadrv.R16BF
 	}
-	if aux != nil {
+	if aux != 0 {
 		s.AuxLD = n
 	}
-	s.AlignA, s.AlignB, s.AlignD = cudadrv.Align(pa), cudadrv.Align(pb), cudadrv.Align(ptrOf(c))
-	err := d.ctx.LtMatmul(s, pa, pb, ptrOf(c), ptrOf(bias), ptrOf(aux))
+	s.AlignA, s.AlignB, s.AlignD = cudadrv.Align(pa), cudadrv.Align(pb), cudadrv.Align(c)
+	err := d.ctx.LtMatmul(s, pa, pb, c, bias, aux)
 	if errors.Is(err, cudadrv.ErrLtUnsupported) {
 		d.lts.add(ltNoAlgo)
 		return false

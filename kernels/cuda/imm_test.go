@@ -199,7 +199,7 @@ func TestDiTStep(t *testing.T) {
 			}
 			compareParams(t, g, "DiT IMM gradients", c.name, sc.net.Reg, sg.net.Reg, c.tol)
 			if c.gemm == "bf16" {
-				checkKept(t, g, "DiT IMM step "+c.name, func(d kernels.Device[float32]) (float64, *nn.Registry[float32]) {
+				checkKept(t, g, "DiT IMM step "+c.name, 1e-2, func(d kernels.Device[float32]) (float64, *nn.Registry[float32]) {
 					s, l := run(d)
 					return l, s.net.Reg
 				})
@@ -332,7 +332,7 @@ func TestMultimodalStep(t *testing.T) {
 				t.Errorf("held samples differ by %.3g relative", gen)
 			}
 			if c.bf16 {
-				checkKept(t, g, "multimodal IMM step "+c.name, func(d kernels.Device[float32]) (float64, *nn.Registry[float32]) {
+				checkKept(t, g, "multimodal IMM step "+c.name, 1e-2, func(d kernels.Device[float32]) (float64, *nn.Registry[float32]) {
 					s := run(d)
 					return s.loss, s.net.Reg
 				})

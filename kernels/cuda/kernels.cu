@@ -29,6 +29,48 @@ __device__ __forceinline__ float act_grad_f(int a, float x) {
 	return 1.0f;
 }
 
+// bf16_float widens a bf16 (its 16-bit pattern) to float, exactly.
+__device__ __forceinline__ float bf16_float(unsigned short u) { return __bfloat162float(__ushort_as_bfloat16(u)); }
+
+// ld_f reads element i of float or bf16 memory as float: the row sums take either.
+__device__ __forceinline__ float ld_f(const float *p, long long i) { return p[i]; }
+__device__ __forceinline__ float ld_f(const unsigned short *p, long long i) { return bf16_float(p[i]); }
+
+// sum_rows_t and sum_rows_part_t are sum_rows and sum_rows_part (below) over float or bf16 x.
+template <typename X>
+__device__ __forceinline__ void sum_rows_t(float *dst, const X *x, int rows, int cols, float beta) {
+	__shared__ float sh[32][33];
+	int j = blockIdx.x * 32 + threadIdx.x;
+	float s = 0;
+	if (j < cols)
+		for (int i = threadIdx.y; i < rows; i += 32) s += ld_f(x, (long long)i * cols + j);
+	sh[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && j < cols) {
+		float t = 0;
+		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
+		dst[j] = beta == 0.0f ? t : beta * dst[j] + t;
+	}
+}
+
+template <typename X>
+__device__ __forceinline__ void sum_rows_part_t(float *part, const X *x, int rows, int cols, int rpc, int ldp) {
+	__shared__ float sh[32][33];
+	int j = blockIdx.x * 32 + threadIdx.x;
+	int c = blockIdx.y;
+	int i0 = c * rpc, i1 = min(rows, i0 + rpc);
+	float s = 0;
+	if (j < cols)
+		for (int i = i0 + threadIdx.y; i < i1; i += 32) s += ld_f(x, (long long)i * cols + j);
+	sh[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && j < cols) {
+		float t = 0;
+		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
+		part[(long long)c * ldp + j] = t;
+	}
+}
+
 // block_sum reduces v over the block (blockDim.x a multiple of 32, at most 1024) and
 // returns the total to every thread. sh holds 32 doubles.
 __device__ double block_sum(double v, double *sh) {
@@ -542,40 +584,17 @@ __global__ void add_row_vector(float *x, const float *v, int rows, int cols) {
 }
 
 // dst[j] = beta*dst[j] + sum_i x[i*cols+j]; block (32, 32), grid ceil(cols/32).
-__global__ void sum_rows(float *dst, const float *x, int rows, int cols, float beta) {
-	__shared__ float sh[32][33];
-	int j = blockIdx.x * 32 + threadIdx.x;
-	float s = 0;
-	if (j < cols)
-		for (int i = threadIdx.y; i < rows; i += 32) s += x[(long long)i * cols + j];
-	sh[threadIdx.y][threadIdx.x] = s;
-	__syncthreads();
-	if (threadIdx.y == 0 && j < cols) {
-		float t = 0;
-		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
-		dst[j] = beta == 0.0f ? t : beta * dst[j] + t;
-	}
-}
+__global__ void sum_rows(float *dst, const float *x, int rows, int cols, float beta) { sum_rows_t(dst, x, rows, cols, beta); }
+// sum_rows over bf16 x (a rounded output gradient: the bias gradient of its layer)
+__global__ void sum_rows_h(float *dst, const unsigned short *x, int rows, int cols, float beta) { sum_rows_t(dst, x, rows, cols, beta); }
 
 // Tall SumRows in two deterministic passes: block (32, 32) of grid (ceil(cols/32),
 // chunks) sums rows [c*rpc, (c+1)*rpc) of 32 columns into part[c*ldp+j]; then
 // sum_rows_finish adds the chunks in order. Many blocks instead of ceil(cols/32).
 // Alone, with rpc = l, it is SumRowGroups.
-__global__ void sum_rows_part(float *part, const float *x, int rows, int cols, int rpc, int ldp) {
-	__shared__ float sh[32][33];
-	int j = blockIdx.x * 32 + threadIdx.x;
-	int c = blockIdx.y;
-	int i0 = c * rpc, i1 = min(rows, i0 + rpc);
-	float s = 0;
-	if (j < cols)
-		for (int i = i0 + threadIdx.y; i < i1; i += 32) s += x[(long long)i * cols + j];
-	sh[threadIdx.y][threadIdx.x] = s;
-	__syncthreads();
-	if (threadIdx.y == 0 && j < cols) {
-		float t = 0;
-		for (int r = 0; r < 32; r++) t += sh[r][threadIdx.x];
-		part[(long long)c * ldp + j] = t;
-	}
+__global__ void sum_rows_part(float *part, const float *x, int rows, int cols, int rpc, int ldp) { sum_rows_part_t(part, x, rows, cols, rpc, ldp); }
+__global__ void sum_rows_part_h(float *part, const unsigned short *x, int rows, int cols, int rpc, int ldp) {
+	sum_rows_part_t(part, x, rows, cols, rpc, ldp);
 }
 
 __global__ void sum_rows_finish(float *dst, const float *part, int chunks, int cols, float beta) {
@@ -664,6 +683,28 @@ __global__ void activate_grad(int act, float *dx, const float *dy, const float *
 		float g = dy[i] * act_grad_f(act, x[i]);
 		dx[i] = beta == 0.0f ? g : beta * dx[i] + g;
 	}
+}
+
+// The epilogues of a product written in bf16 (GemmBiasAct / GemmActGrad into rounded
+// storage) when cuBLASLt does not fuse them: z is the product in float32.
+// bias_act_h, launched as the row-broadcast kernels: with t = z[r*cols+j] + bias[j] (the
+// bias in bf16, as cuBLASLt takes it for a bf16 output; none when null),
+// c = bf16(act(t)) and, when pre is not null, pre = bf16(t).
+__global__ void bias_act_h(int act, unsigned short *c, unsigned short *pre, const float *z, const unsigned short *bias, int rows, int cols) {
+	for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+		long long o = (long long)r * cols;
+		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) {
+			float t = z[o + j];
+			if (bias) t += bf16_float(bias[j]);
+			if (pre) pre[o + j] = bf16_bits(t);
+			c[o + j] = bf16_bits(act_f(act, t));
+		}
+	}
+}
+
+// act_grad_h: c[i] = bf16(z[i] * act'(pre[i])) with pre in bf16.
+__global__ void act_grad_h(int act, unsigned short *c, const float *z, const unsigned short *pre, long long n) {
+	GRID_STRIDE(i, n) c[i] = bf16_bits(z[i] * act_grad_f(act, bf16_float(pre[i])));
 }
 
 // One block per row.

@@ -28,14 +28,29 @@ type Rounded struct {
 // Len is the number of elements.
 func (b *Rounded) Len() int { return b.N }
 
+// ptr is b's address, 0 for a nil b.
+func (b *Rounded) ptr() cudadrv.Ptr {
+	if b == nil {
+		return 0
+	}
+	return b.Ptr
+}
+
 var _ kernels.OperandRounder = (*Device)(nil)
 
-// keepRounded reports whether the environment leaves rounded operands on.
-func keepRounded() bool { return os.Getenv("IMMKIT_CUDA_BF16_KEEP") != "0" }
+// keepRounded reports whether the environment leaves rounded operands on, and
+// roundOutputs whether it leaves bf16 outputs on.
+func keepRounded() bool  { return os.Getenv("IMMKIT_CUDA_BF16_KEEP") != "0" }
+func roundOutputs() bool { return os.Getenv("IMMKIT_CUDA_BF16_OUT") != "0" }
 
 // RoundsOperands reports whether the products take bf16 operands (Options.BF16) and
 // rounded copies are kept (IMMKIT_CUDA_BF16_KEEP is not 0 when the Device was made).
 func (d *Device) RoundsOperands() bool { return d.opt.BF16 && d.keep }
+
+// RoundsOutputs reports whether GemmBiasAct and GemmActGrad write rounded storage for
+// the layers that ask (RoundsOperands, and IMMKIT_CUDA_BF16_OUT is not 0 when the
+// Device was made).
+func (d *Device) RoundsOutputs() bool { return d.RoundsOperands() && d.out16 }
 
 // AllocRounded returns bf16 storage for n elements, freed with the Rounded.
 func (d *Device) AllocRounded(n int) kernels.Buffer {

@@ -43,15 +43,16 @@ func mustPanic(t *testing.T, want string, f func()) {
 	f()
 }
 
-// bf16Device is a bf16 view of the GPU device that keeps rounded operands (or not).
-func bf16Device(t *testing.T, g kernels.Device[float32], keep bool) *Device {
+// bf16Device is a bf16 view of the GPU device that keeps rounded operands (or not) and
+// lets layers ask for bf16 outputs (or not).
+func bf16Device(t *testing.T, g kernels.Device[float32], keep, out bool) *Device {
 	t.Helper()
 	gd, ok := g.(*Device)
 	if !ok {
 		t.Skip("not run: the CPU stand-in has no bf16 products")
 	}
 	c := *withBF16(gd).(*Device)
-	c.keep = keep
+	c.keep, c.out16 = keep, out
 	return &c
 }
 
@@ -67,12 +68,15 @@ func bf16Device(t *testing.T, g kernels.Device[float32], keep bool) *Device {
 // float32 output into rounded storage.
 func TestRoundedOperands(t *testing.T) {
 	r := newRig(t)
-	dev := bf16Device(t, r.g, true)
-	if !dev.RoundsOperands() || kernels.Rounder[float32](dev) == nil {
-		t.Fatal("a bf16 device that keeps rounded operands says it does not round them")
+	dev := bf16Device(t, r.g, true, true)
+	if !dev.RoundsOperands() || !dev.RoundsOutputs() || kernels.Rounder[float32](dev) == nil {
+		t.Fatal("a bf16 device that keeps rounded operands and outputs says it does not round them")
 	}
-	if kernels.Rounder[float32](withTF32(r.g)) != nil || kernels.Rounder[float32](bf16Device(t, r.g, false)) != nil {
+	if kernels.Rounder[float32](withTF32(r.g)) != nil || kernels.Rounder[float32](bf16Device(t, r.g, false, true)) != nil {
 		t.Fatal("a TF32 device, or one with IMMKIT_CUDA_BF16_KEEP=0, says it rounds operands")
+	}
+	if bf16Device(t, r.g, true, false).RoundsOutputs() {
+		t.Fatal("a device with IMMKIT_CUDA_BF16_OUT=0 says it rounds outputs")
 	}
 	tol := keptTol(dev)
 
@@ -229,6 +233,163 @@ func TestRoundedOperands(t *testing.T) {
 	mustPanic(t, "not storage from AllocRounded", func() { dev.Round(r.out(4).g, a.g) })
 }
 
+// readRounded reads rounded storage of rows x cols back as float32, exactly: through a
+// bf16 product with the identity (one nonzero term per output).
+func readRounded(r *rig, dev *Device, b kernels.Buffer, rows, cols int) []float32 {
+	id := make([]float32, cols*cols)
+	for i := range cols {
+		id[i*cols+i] = 1
+	}
+	out := r.out(rows * cols)
+	dev.Gemm(false, false, rows, cols, cols, 1, b, cols, r.put(id).g, cols, 0, out.g, cols)
+	h := make([]float32, rows*cols)
+	dev.Read(h, out.g)
+	return h
+}
+
+// roundedWrong counts the elements of got (read back from rounded storage) that are not
+// want rounded to bf16: exactly on the emulator; on a GPU, where cuBLAS may choose
+// another algorithm for a bf16 output than for a float32 one, within one bf16 ulp.
+func roundedWrong(t *testing.T, dev *Device, what string, got, want []float32) int {
+	t.Helper()
+	ulps := 0.0
+	if keptTol(dev) != 0 {
+		ulps = 1
+	}
+	bad := 0
+	for i, w := range want {
+		rw := bf16RNE(w)
+		d := math.Abs(float64(got[i]) - float64(rw))
+		if !(d <= ulps*math.Abs(float64(rw))/128) {
+			if bad < 5 {
+				t.Errorf("%s: element %d is %v, want %v rounded (%v)", what, i, got[i], w, rw)
+			}
+			bad++
+		}
+	}
+	return bad
+}
+
+// TestRoundedOutputs checks the bf16 outputs of kernels.OperandRounder.RoundsOutputs on
+// the GPU, with cuBLASLt's fused epilogues and without (IMMKIT_CUDA_LT=0): GemmBiasAct
+// into rounded storage (GELU with bias and pre-activation, GELU without bias, the bias
+// epilogue, no epilogue, SiLU, which cuBLASLt has no epilogue for, and a width that is
+// not a multiple of 8, which its auxiliary matrix needs) writes the float32 op's output
+// and pre-activation, given the bf16-rounded bias, rounded to bf16; GemmActGrad from a
+// rounded pre-activation into rounded storage writes the float32 op's output for the same
+// pre-activation values rounded; SumRows of rounded storage equals SumRows of the same
+// values in float32, on the one-pass and the chunked kernels. Mixed float32 and rounded
+// outputs panic with a message.
+func TestRoundedOutputs(t *testing.T) {
+	r := newRig(t)
+	dev := bf16Device(t, r.g, true, true)
+	for _, lt := range []string{"1", "0"} {
+		t.Setenv("IMMKIT_CUDA_LT", lt)
+		f0 := fusedCount(dev)
+		k := 70
+		for _, c := range []struct {
+			n         int
+			act       kernels.Act
+			pre, bias bool
+		}{{96, kernels.GELUTanh, true, true}, {96, kernels.GELUTanh, true, false}, {96, kernels.Identity, false, true},
+			{96, kernels.Identity, false, false}, {96, kernels.SiLU, true, true}, {100, kernels.GELUTanh, true, true}} {
+			m, n := 130, c.n
+			x, w, bias := r.in(m*k, 1, 0.1), r.in(n*k, 1, -0.1), r.in(n, 1, 0)
+			xr, wr := dev.AllocRounded(m*k), dev.AllocRounded(n*k)
+			dev.Round(xr, x.g)
+			dev.Round(wr, w.g)
+			var bb kernels.Buffer
+			if c.bias {
+				hb := make([]float32, n)
+				for i, v := range bias.host {
+					hb[i] = bf16RNE(v)
+				}
+				bb = r.put(hb).g // the reference's bias: the rounded values
+			}
+			c32, p32 := r.out(m*n), r.out(m*n)
+			var pre32, preR kernels.Buffer
+			if c.pre {
+				pre32, preR = p32.g, dev.AllocRounded(m*n)
+			}
+			dev.GemmBiasAct(false, true, m, n, k, xr, k, wr, k, bb, c.act, c32.g, pre32)
+			cR := dev.AllocRounded(m * n)
+			if c.bias {
+				bb = bias.g // float32: the op rounds it
+			}
+			dev.GemmBiasAct(false, true, m, n, k, xr, k, wr, k, bb, c.act, cR, preR)
+			shape := fmt.Sprintf("%dx%dx%d %s bias=%v pre=%v IMMKIT_CUDA_LT=%s", m, n, k, c.act, c.bias, c.pre, lt)
+			want := make([]float32, m*n)
+			dev.Read(want, c32.g)
+			bad := roundedWrong(t, dev, "GemmBiasAct "+shape+" output", readRounded(r, dev, cR, m, n), want)
+			if c.pre {
+				dev.Read(want, p32.g)
+				bad += roundedWrong(t, dev, "GemmBiasAct "+shape+" pre-activation", readRounded(r, dev, preR, m, n), want)
+			}
+			t.Logf("PARITY\tGemmBiasAct into rounded storage (vs float32 rounded)\t%s\t%d wrong", shape, bad)
+		}
+		// GemmActGrad: c [m, k] = (dy W) * gelu'(pre), pre rounded
+		m, n := 130, 96
+		ph := make([]float32, m*k)
+		for i := range ph {
+			ph[i] = bf16RNE(float32(r.rng.NormFloat64()))
+		}
+		pre := r.put(ph)
+		preR := dev.AllocRounded(m * k)
+		dev.Round(preR, pre.g)
+		dy, wt := r.in(m*n, 1, 0), r.in(n*k, 1, 0)
+		dyr, wtr := dev.RoundTemp(dy.g, m*n), dev.AllocRounded(n*k)
+		dev.Round(wtr, wt.g)
+		for _, act := range []kernels.Act{kernels.GELUTanh, kernels.SiLU} {
+			c32, cR := r.out(m*k), dev.AllocRounded(m*k)
+			dev.GemmActGrad(false, false, m, k, n, dyr, n, wtr, k, act, pre.g, c32.g)
+			dev.GemmActGrad(false, false, m, k, n, dyr, n, wtr, k, act, preR, cR)
+			want := make([]float32, m*k)
+			dev.Read(want, c32.g)
+			shape := fmt.Sprintf("%dx%dx%d %s IMMKIT_CUDA_LT=%s", m, k, n, act, lt)
+			bad := roundedWrong(t, dev, "GemmActGrad "+shape, readRounded(r, dev, cR, m, k), want)
+			t.Logf("PARITY\tGemmActGrad into rounded storage (vs float32 rounded)\t%s\t%d wrong", shape, bad)
+		}
+		f1 := fusedCount(dev)
+		t.Logf("IMMKIT_CUDA_LT=%s: cuBLASLt so far: %s", lt, dev.ltSummary())
+		if lt == "0" && f1 != f0 || lt == "1" && f1 == f0 {
+			t.Errorf("IMMKIT_CUDA_LT=%s: %d fused products and %d without an algorithm before, %d and %d after", lt, f0[0], f0[1], f1[0], f1[1])
+		}
+	}
+
+	// SumRows of rounded storage: the one-pass kernel and the chunked one, beta 0 and 1
+	for _, c := range []struct{ rows, cols int }{{37, 64}, {3 * 2 * sumRowsChunk, 96}} {
+		h := make([]float32, c.rows*c.cols)
+		for i := range h {
+			h[i] = bf16RNE(float32(r.rng.NormFloat64()))
+		}
+		x := r.put(h)
+		xr := dev.AllocRounded(c.rows * c.cols)
+		dev.Round(xr, x.g)
+		for _, beta := range []float32{0, 1} {
+			init := r.in(c.cols, 1, 0)
+			a, b := r.put(init.host), r.put(init.host)
+			dev.SumRows(a.g, x.g, c.rows, c.cols, beta)
+			dev.SumRows(b.g, xr, c.rows, c.cols, beta)
+			ha := make([]float32, c.cols)
+			dev.Read(ha, a.g)
+			d := relDiff(dev, b.g, ha)
+			t.Logf("PARITY\tSumRows of rounded storage (vs float32)\t%dx%d beta=%g\t%.3g", c.rows, c.cols, beta, d)
+			if d != 0 {
+				t.Errorf("SumRows %dx%d beta=%g of rounded storage differs from float32 by %.3g", c.rows, c.cols, beta, d)
+			}
+		}
+	}
+
+	cr, f := dev.AllocRounded(64), r.out(64)
+	mustPanic(t, "must be rounded storage too", func() {
+		dev.GemmBiasAct(false, true, 8, 8, 8, f.g, 8, f.g, 8, nil, kernels.GELUTanh, cr, r.out(64).g)
+	})
+	mustPanic(t, "both rounded storage, or neither", func() {
+		dev.GemmActGrad(false, false, 8, 8, 8, f.g, 8, f.g, 8, kernels.GELUTanh, cr, r.out(64).g)
+	})
+	mustPanic(t, "from 64 rounded elements", func() { dev.SumRows(r.out(8).g, cr, 9, 8, 0) })
+}
+
 // stored2 is stored for both operands of a product m x n x k.
 func stored2(ta bool, m, k int, tb bool, n int) (ar, ac, br, bc int) {
 	ar, ac = stored(ta, m, k)
@@ -237,40 +398,55 @@ func stored2(ta bool, m, k int, tb bool, n int) (ar, ac, br, bc int) {
 }
 
 // checkKept runs one model step (run, on the given device, returns its loss and
-// parameters) with rounded operands kept and without: the same loss and gradients
-// (keptTol), and fewer elements rounded. It logs both counts for gpu-check.
-func checkKept(t *testing.T, g kernels.Device[float32], what string, run func(d kernels.Device[float32]) (float64, *nn.Registry[float32])) {
+// parameters) three ways: with rounded operands kept and bf16 outputs (the default),
+// with kept operands and float32 outputs, and with neither. Kept operands alone give the
+// same loss and gradients as neither (keptTol) and round fewer elements; bf16 outputs
+// (the MLPs' first layers write their output and pre-activation in bf16, and the
+// gradient of that pre-activation) stay within outTol of float32 outputs and round
+// fewer still. It logs the differences and counts for gpu-check.
+func checkKept(t *testing.T, g kernels.Device[float32], what string, outTol float64, run func(d kernels.Device[float32]) (float64, *nn.Registry[float32])) {
 	t.Helper()
 	if _, ok := g.(*Device); !ok {
 		t.Logf("%s: kept bf16 operands not checked: the CPU stand-in has no bf16 products", what)
 		return
 	}
-	var loss [2]float64
-	var reg [2]*nn.Registry[float32]
-	var rounded [2]int64
-	for i, keep := range []bool{true, false} {
-		d := bf16Device(t, g, keep)
+	modes := []struct {
+		name      string
+		keep, out bool
+	}{{"kept operands, bf16 outputs", true, true}, {"kept operands", true, false}, {"rounding in each product", false, false}}
+	var loss [3]float64
+	var reg [3]*nn.Registry[float32]
+	var rounded [3]int64
+	for i, m := range modes {
+		d := bf16Device(t, g, m.keep, m.out)
 		p0, k0 := d.BF16Rounded()
 		loss[i], reg[i] = run(d)
 		p1, k1 := d.BF16Rounded()
 		rounded[i] = p1 - p0 + k1 - k0
 	}
-	tol := keptTol(bf16Device(t, g, true))
-	if d := math.Abs(loss[0]-loss[1]) / math.Abs(loss[1]); !(d <= tol) {
-		t.Errorf("%s: loss %v with kept rounded operands, %v without (%.3g relative)", what, loss[0], loss[1], d)
+	tol := keptTol(bf16Device(t, g, true, true))
+	for _, c := range []struct {
+		i, j int
+		tol  float64
+	}{{1, 2, tol}, {0, 1, outTol}} {
+		a, b := modes[c.i].name, modes[c.j].name
+		if d := math.Abs(loss[c.i]-loss[c.j]) / math.Abs(loss[c.j]); !(d <= c.tol) {
+			t.Errorf("%s: loss %v with %s, %v with %s (%.3g relative, tolerance %g)", what, loss[c.i], a, loss[c.j], b, d, c.tol)
+		}
+		worst := 0.0
+		for k, p := range reg[c.j].Params {
+			h := make([]float32, p.G.Len())
+			g.Read(h, p.G)
+			worst = math.Max(worst, relDiff(g, reg[c.i].Params[k].G, h))
+		}
+		t.Logf("PARITY\t%s, bf16 %s vs %s\tgradients\t%.3g", what, a, b, worst)
+		if !(worst <= c.tol) {
+			t.Errorf("%s: gradients differ by %.3g with %s from %s (tolerance %g)", what, worst, a, b, c.tol)
+		}
+		if rounded[c.i] >= rounded[c.j] {
+			t.Errorf("%s: %s rounded %d elements, not fewer than the %d of %s", what, a, rounded[c.i], rounded[c.j], b)
+		}
 	}
-	worst := 0.0
-	for i, p := range reg[1].Params {
-		h := make([]float32, p.G.Len())
-		g.Read(h, p.G)
-		worst = math.Max(worst, relDiff(g, reg[0].Params[i].G, h))
-	}
-	t.Logf("PARITY\t%s, bf16 kept operands vs rounding in each product\tgradients\t%.3g", what, worst)
-	t.Logf("%s: bf16 elements rounded: %d with kept operands, %d without (%.2fx)", what, rounded[0], rounded[1], float64(rounded[1])/float64(rounded[0]))
-	if !(worst <= tol) {
-		t.Errorf("%s: gradients differ by %.3g with kept rounded operands", what, worst)
-	}
-	if rounded[0] >= rounded[1] {
-		t.Errorf("%s: kept rounded operands rounded %d elements, not fewer than %d", what, rounded[0], rounded[1])
-	}
+	t.Logf("%s: bf16 elements rounded: %d with kept operands and bf16 outputs, %d with kept operands, %d rounding in each product (%.2fx)",
+		what, rounded[0], rounded[1], rounded[2], float64(rounded[2])/float64(rounded[0]))
 }

@@ -189,6 +189,7 @@ func (p *Device[T]) SumRowGroups(dst, x kernels.Buffer, groups, l, cols, ld int)
 // RoundsOperands, AllocRounded, Round, IsRounded and RoundTemp pass kernels.OperandRounder through
 // to the wrapped device, Round and RoundTemp timed as ops.
 func (p *Device[T]) RoundsOperands() bool { return kernels.Rounder(p.Device) != nil }
+func (p *Device[T]) RoundsOutputs() bool  { return kernels.Rounder(p.Device).RoundsOutputs() }
 func (p *Device[T]) AllocRounded(n int) kernels.Buffer {
 	return kernels.Rounder(p.Device).AllocRounded(n)
 }

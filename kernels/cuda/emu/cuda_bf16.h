@@ -22,6 +22,12 @@ static inline __nv_bfloat16 __float2bfloat16_rn(float f) {
 	return b;
 }
 
+static inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) {
+	__nv_bfloat16 b;
+	b.x = u;
+	return b;
+}
+
 static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.x; }
 
 static inline float __bfloat162float(__nv_bfloat16 b) {

@@ -525,8 +525,8 @@ struct LtDesc {
 	int compute;
 	int32_t ta = 0, tb = 0;
 	uint32_t epi = 1; // CUBLASLT_EPILOGUE_DEFAULT
-	const float *bias = nullptr;
-	float *aux = nullptr;
+	const void *bias = nullptr; // of D's type, as the aux matrix (cuBLASLt's defaults)
+	void *aux = nullptr;
 	int64_t auxld = 0;
 };
 struct LtLayout {
@@ -566,7 +566,9 @@ int lt_check(const LtDesc *d, const LtLayout *a, const LtLayout *b, const LtLayo
 	uint64_t bk = d->tb ? b->cols : b->rows, bn = d->tb ? b->rows : b->cols;
 	if (am != m || bn != n || ak != bk) return lt_fail("op(A) is %llu rows, op(B) %llu columns: they do not match D or each other", am, bn);
 	if (c->rows != dd->rows || c->cols != dd->cols || c->ld != dd->ld || c->type != dd->type) return lt_fail("C layout differs from D (%llu, %llu)", c->rows, dd->rows);
-	if (dd->type != 0 || a->type != b->type) return lt_fail("types: D %llu, A/B %llu", dd->type, a->type);
+	// D (and C) in FP32, or in bf16 with bf16 A and B and FP32 compute
+	if (a->type != b->type || (dd->type != 0 && !(dd->type == 14 && a->type == 14 && d->compute == 68)))
+		return lt_fail("types: D %llu, A/B %llu", dd->type, a->type);
 	if (d->compute == 77 && a->type != 0) return lt_fail("TF32 compute with operand type %llu", a->type, 0);
 	if (lt_has_aux(d->epi) && (d->auxld < (int64_t)m || d->auxld % 8 != 0))
 		return lt_fail("epilogue aux leading dimension %llu for %llu rows (must be a multiple of 8, at least the rows)", d->auxld, m);
@@ -918,22 +920,36 @@ int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *a
 	if (lt_has_aux(d->epi) && (!d->aux || (uint64_t)d->aux % 16 != 0))
 		return lt_fail("epilogue aux at %#llx: absent or not 16-byte aligned", (uint64_t)d->aux, 0);
 	int m = (int)ld->rows, n = (int)ld->cols, k = (int)(d->ta ? la->rows : la->cols);
-	s = gemm(d->ta, d->tb, m, n, k, *(const float *)alpha, A, la->type, (int)la->ld, B, lb->type, (int)lb->ld, *(const float *)beta, D, 0,
-	         (int)ld->ld, d->compute == 77);
+	// the product in FP32 (into D itself, or scratch when D is bf16), then the epilogue
+	// in FP32 with the bias and aux of D's type, each output rounded once
+	int dt = ld->type;
+	std::vector<float> tmp(dt == 14 ? (size_t)m * n : 0);
+	float *acc = dt == 14 ? tmp.data() : (float *)D;
+	long long lacc = dt == 14 ? m : ld->ld;
+	s = gemm(d->ta, d->tb, m, n, k, *(const float *)alpha, A, la->type, (int)la->ld, B, lb->type, (int)lb->ld, dt == 14 ? 0.0f : *(const float *)beta,
+	         acc, 0, (int)lacc, d->compute == 77);
 	if (s) return s;
-	float *out = (float *)D;
+	if (dt == 14 && *(const float *)beta != 0.0f) return lt_fail("beta != 0 with a bf16 D (not emulated)", 0, 0);
+	auto store = [dt](void *p, long long i, float v) {
+		if (dt == 14)
+			((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+		else
+			((float *)p)[i] = v;
+	};
 	for (int j = 0; j < n; j++)
 		for (int i = 0; i < m; i++) {
-			float &v = out[i + (long long)j * ld->ld];
-			if (d->epi & 4) v += d->bias[i];
+			float v = acc[i + (long long)j * lacc];
+			long long ai = i + (long long)j * d->auxld;
+			if (d->epi & 4) v += load(d->bias, dt, i);
 			if (d->epi == 160 || d->epi == 164) {
-				d->aux[i + j * d->auxld] = v;
+				store(d->aux, ai, v);
 				v = lt_gelu(v);
 			} else if (d->epi == 32 || d->epi == 36) {
 				v = lt_gelu(v);
 			} else if (d->epi == 192) {
-				v *= lt_dgelu(d->aux[i + j * d->auxld]);
+				v *= lt_dgelu(load(d->aux, dt, ai));
 			}
+			store(D, i + (long long)j * ld->ld, v);
 		}
 	return 0;
 }

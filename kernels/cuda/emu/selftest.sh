@@ -15,6 +15,8 @@ mutants=(
   'warp sum skips the last shuffle|s/(double warp_sum\(double v\) \{\n\tfor \(int o = 16; o > )0;/${1}1;/|TestRowOps|relative error'
   'grid-stride loop one element too far|s/i < \(n\); i \+=/i <= (n); i +=/|TestElementwise|SIGSEGV'
   'fused attention: keys past the end not masked|s/bool ok = k0 \+ nt \* 8 \+ 2 \* t \+ j < L;/bool ok = true;/|TestAttention|relative error'
+  'bf16 epilogue: bias left out|s/if \(bias\) t \+= bf16_float\(bias\[j\]\);//|TestRoundedOutputs|output: element'
+  'bf16 row sums: last row left out|s/(sum_rows_part_t\(part, x, )rows(, cols, rpc, ldp\);\n\})/${1}rows - 1$2/|TestRoundedOutputs|of rounded storage differs'
   'fused attention: P fragments in the wrong registers|s/a\[1\] = pack_bf16\(lo\[2\], lo\[3\]\);/a[1] = pack_bf16(hi[0], hi[1]);/|TestAttention|relative error'
 )
 fail=0
