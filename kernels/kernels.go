@@ -140,6 +140,8 @@ type Device[T Float] interface {
 	//   P_bh = softmax_rows(Q_bh K_bh^T / sqrt(hd)), O_bh = P_bh V_bh
 	// ws (AttentionWorkspace elements) keeps what AttentionGrad needs.
 	Attention(o, ws, qkv Buffer, batch, l, heads, hd int)
+	// On a backend that rounds product operands and outputs (OperandRounder.RoundsOutputs)
+	// qkv and o may be rounded storage.
 	// AttentionGrad sets dqkv [batch*l, 3D] (overwritten) to the gradient of Attention
 	// with respect to qkv for the output gradient do, given the o, ws and qkv of that call.
 	AttentionGrad(dqkv, do, o, ws, qkv Buffer, batch, l, heads, hd int)
@@ -232,8 +234,8 @@ type Device[T Float] interface {
 // backward pass takes half the memory of the float32 original. A rounded copy is an
 // operand of those three ops only, Slice makes views of it, AdaLayerNorm can write its
 // output into one (normalised rows that only a product reads need no float32 copy),
-// GemmBiasAct and GemmActGrad can too (RoundsOutputs), and SumRows reads one; no other
-// op takes it.
+// GemmBiasAct, GemmActGrad and Attention can too (RoundsOutputs), and SumRows reads one;
+// no other op takes it.
 type OperandRounder interface {
 	// RoundsOperands reports whether the products round their operands; when it is
 	// false the other methods must not be called.
@@ -244,7 +246,7 @@ type OperandRounder interface {
 	// from float32 after the bias and activation, the bias itself rounded first. A
 	// layer whose output only products read (the first layer of an MLP) then keeps no
 	// float32 copy of it, and SumRows takes a rounded matrix (the bias gradient of
-	// such a layer's gradient).
+	// such a layer's gradient). Attention reads a rounded qkv and writes a rounded o.
 	RoundsOutputs() bool
 	// AllocRounded returns storage for a rounded copy of n elements.
 	AllocRounded(n int) Buffer

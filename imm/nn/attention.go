@@ -19,9 +19,9 @@ type Attention[T kernels.Float] struct {
 	QKV, Proj  *Linear[T]
 	d          kernels.Device[T]
 	batch, l   int
-	qkv        kernels.Buffer
-	// ws: the op's saved state; o: [batch*L, Dim]
-	ws, o, dqkv scratch[T]
+	qkv, o     kernels.Buffer // of the last Forward
+	// ws: the op's saved state; os: o [batch*L, Dim] (or, rounded, or)
+	ws, os, or, dqkv scratch[T]
 }
 
 // NewAttention registers name.qkv and name.proj.
@@ -29,10 +29,12 @@ func NewAttention[T kernels.Float](r *Registry[T], name string, dim, heads int, 
 	if heads < 1 || dim%heads != 0 {
 		panic("nn: attention width must be a multiple of the head count")
 	}
-	return &Attention[T]{Dim: dim, Heads: heads, d: r.Dev,
+	a := &Attention[T]{Dim: dim, Heads: heads, d: r.Dev,
 		QKV:  NewLinear(r, name+".qkv", dim, 3*dim, true, rng),
 		Proj: NewLinear(r, name+".proj", dim, dim, true, rng),
 	}
+	a.QKV.ToProduct = true // read by the attention only
+	return a
 }
 
 // Forward returns the attention output [batch*l, Dim] for x [batch*l, Dim].
@@ -40,9 +42,15 @@ func (a *Attention[T]) Forward(x kernels.Buffer, batch, l int) kernels.Buffer {
 	a.batch, a.l = batch, l
 	hd := a.Dim / a.Heads
 	a.qkv = a.QKV.Forward(x, batch*l)
-	o := a.o.get(a.d, batch*l*a.Dim)
-	a.d.Attention(o, a.ws.get(a.d, a.d.AttentionWorkspace(batch, l, a.Heads, hd)), a.qkv, batch, l, a.Heads, hd)
-	return a.Proj.Forward(o, batch*l)
+	// o is read by Proj's products and the attention's backward pass: rounded storage
+	// when the device keeps bf16 outputs (kernels.OperandRounder.RoundsOutputs)
+	if r := kernels.Rounder(a.d); r != nil && r.RoundsOutputs() {
+		a.o = a.or.rounded(a.d, r, batch*l*a.Dim)
+	} else {
+		a.o = a.os.get(a.d, batch*l*a.Dim)
+	}
+	a.d.Attention(a.o, a.ws.get(a.d, a.d.AttentionWorkspace(batch, l, a.Heads, hd)), a.qkv, batch, l, a.Heads, hd)
+	return a.Proj.Forward(a.o, batch*l)
 }
 
 // Backward accumulates the parameter gradients and returns dx for the output gradient dy.
@@ -51,6 +59,6 @@ func (a *Attention[T]) Backward(dy kernels.Buffer) kernels.Buffer {
 	do := a.Proj.Backward(dy, true)
 	dqkv := a.dqkv.get(a.d, batch*l*3*a.Dim)
 	ws := a.ws.get(a.d, a.d.AttentionWorkspace(batch, l, a.Heads, hd))
-	a.d.AttentionGrad(dqkv, do, a.o.get(a.d, batch*l*a.Dim), ws, a.qkv, batch, l, a.Heads, hd)
+	a.d.AttentionGrad(dqkv, do, a.o, ws, a.qkv, batch, l, a.Heads, hd)
 	return a.QKV.Backward(dqkv, true)
 }

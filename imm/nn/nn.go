@@ -304,11 +304,11 @@ func (s *scratch[T]) round(d kernels.Device[T], r kernels.OperandRounder, src ke
 type Linear[T kernels.Float] struct {
 	In, Out int
 	W, B    *Param
-	// ToProduct says the output is read only as the input of the next Linear (the
-	// first layer of an MLP): on a device that rounds product operands and outputs
-	// (kernels.OperandRounder.RoundsOutputs) ForwardAct then writes it, and its
-	// pre-activation, as rounded storage, and the next layer's BackwardAct returns the
-	// pre-activation's gradient rounded too: no float32 copy of either.
+	// ToProduct says the output is read only by products: the next Linear (the first
+	// layer of an MLP) or the attention (qkv). On a device that rounds product operands
+	// and outputs (kernels.OperandRounder.RoundsOutputs) ForwardAct then writes it, and
+	// its pre-activation, as rounded storage, and the next layer's BackwardAct returns
+	// the pre-activation's gradient rounded too: no float32 copy of either.
 	ToProduct  bool
 	d          kernels.Device[T]
 	x          kernels.Buffer

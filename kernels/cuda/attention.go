@@ -1,10 +1,12 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"strconv"
 
+	"github.com/immkit/immkit/internal/cudadrv"
 	"github.com/immkit/immkit/kernels"
 )
 
@@ -32,7 +34,9 @@ func attnShared(hd int, bwd bool) int {
 	return (3*64*(hd+8)+64*72)*2 + 2*64*4
 }
 
-// Attention is kernels.Device.Attention.
+// Attention is kernels.Device.Attention. qkv and o may be rounded storage: the GEMM
+// path reads qkv as product operands and writes o from its P V product; the fused
+// kernels take both rounded or both float32.
 func (d *Device) Attention(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
 	if !d.flash(hd) {
 		kernels.AttentionOps[float32](d, o, ws, qkv, batch, l, heads, hd)
@@ -41,12 +45,31 @@ func (d *Device) Attention(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
 	if batch == 0 || l == 0 {
 		return
 	}
+	n := batch * l * heads * hd
+	po, h := attnIO("Attention's o", o, n)
+	pq, hq := attnIO("Attention's qkv", qkv, 3*n)
+	if h != hq {
+		panic(fmt.Sprintf("cuda: fused Attention with a %T qkv and a %T o (both rounded storage, or neither)", qkv, o))
+	}
 	grid := [3]uint32{uint32((l + 63) / 64), uint32(heads), uint32(batch)}
-	d.launch(attnName("attn_fwd_", hd), grid, [3]uint32{128, 1, 1}, attnShared(hd, false),
-		p(o), p(ws), p(qkv), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
+	d.launch(attnName("attn_fwd_", hd)+h, grid, [3]uint32{128, 1, 1}, attnShared(hd, false),
+		uint64(po), p(ws), uint64(pq), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
 }
 
-// AttentionGrad is kernels.Device.AttentionGrad.
+// attnIO is the address of an input or output of the fused attention of at least n
+// elements and the kernel suffix for its type: "" for float32, "_h" for rounded storage.
+func attnIO(what string, b kernels.Buffer, n int) (cudadrv.Ptr, string) {
+	if r, ok := b.(*Rounded); ok {
+		if r.N < n {
+			panic(fmt.Sprintf("cuda: %s: %d rounded elements for %d", what, r.N, n))
+		}
+		return r.Ptr, "_h"
+	}
+	return ptrOf(b), ""
+}
+
+// AttentionGrad is kernels.Device.AttentionGrad (qkv and o float32 or rounded storage, as
+// Attention took them).
 func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
 	if !d.flash(hd) {
 		kernels.AttentionGradOps[float32](d, dqkv, do, ws, qkv, batch, l, heads, hd)
@@ -57,11 +80,13 @@ func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, he
 	}
 	n := batch * heads * l
 	lse, dvec := d.Slice(ws, 0, n), d.Slice(ws, n, n)
-	d.elementwise("attn_bwd_dot", n, p(dvec), p(do), p(o), i32(batch), i32(l), i32(heads), i32(hd))
+	po, ho := attnIO("AttentionGrad's o", o, n*hd)
+	pq, hq := attnIO("AttentionGrad's qkv", qkv, 3*n*hd)
+	d.elementwise("attn_bwd_dot"+ho, n, p(dvec), p(do), uint64(po), i32(batch), i32(l), i32(heads), i32(hd))
 	d.Fill(dqkv, 0) // dQ is added up over the key tiles
 	grid := [3]uint32{uint32((l + 63) / 64), uint32(heads), uint32(batch)}
-	d.launch(attnName("attn_bwd_", hd), grid, [3]uint32{128, 1, 1}, attnShared(hd, true),
-		p(dqkv), p(qkv), p(do), p(lse), p(dvec), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
+	d.launch(attnName("attn_bwd_", hd)+hq, grid, [3]uint32{128, 1, 1}, attnShared(hd, true),
+		p(dqkv), uint64(pq), p(do), p(lse), p(dvec), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
 }
 
 // AttentionWorkspace is kernels.Device.AttentionWorkspace: the fused kernels keep each

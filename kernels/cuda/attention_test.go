@@ -58,3 +58,70 @@ func sliceCols(d kernels.Device[float32], b kernels.Buffer, rows, ld, off, n int
 	}
 	return out
 }
+
+// TestAttentionRounded checks Attention and AttentionGrad with qkv and o in rounded
+// storage (kernels.OperandRounder.RoundsOutputs) on a bf16 device, the cuBLAS path and
+// the fused kernels, against the same ops on float32 buffers holding the same
+// bf16 values: o is the float32 output rounded to bf16 (exactly on the emulator, within
+// one bf16 ulp on a GPU), the saved state is the same, and dqkv is the same given o's
+// rounded values. The fused kernels refuse a rounded qkv with a float32 o.
+func TestAttentionRounded(t *testing.T) {
+	for _, mode := range []string{"gemm", "flash"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "flash" {
+				t.Setenv("IMMKIT_CUDA_ATTN", "flash")
+			}
+			r := newRig(t)
+			dev := bf16Device(t, r.g, true, true)
+			tol := keptTol(dev)
+			if mode == "flash" {
+				tol = max(tol, 1e-6) // dQ is added up with atomics: in another order
+			}
+			for _, c := range []struct{ batch, l, heads, hd int }{{3, 40, 2, 16}, {2, 130, 2, 64}} {
+				D := c.heads * c.hd
+				n := c.batch * c.l * D
+				shape := fmt.Sprintf("batch=%d l=%d heads=%d hd=%d", c.batch, c.l, c.heads, c.hd)
+				qh := make([]float32, 3*n)
+				for i := range qh {
+					qh[i] = bf16RNE(float32(1.5 * r.rng.NormFloat64()))
+				}
+				qkv, do := r.put(qh), r.in(n, 1, 0)
+				qkvR := dev.AllocRounded(3 * n)
+				dev.Round(qkvR, qkv.g)
+				nw := dev.AttentionWorkspace(c.batch, c.l, c.heads, c.hd)
+				w0 := r.in(nw, 1, 0) // the same contents where the ops leave ws alone
+				o, oR, ws, wsR := r.out(n), dev.AllocRounded(n), r.put(w0.host), r.put(w0.host)
+				dev.Attention(o.g, ws.g, qkv.g, c.batch, c.l, c.heads, c.hd)
+				dev.Attention(oR, wsR.g, qkvR, c.batch, c.l, c.heads, c.hd)
+				want := make([]float32, n)
+				dev.Read(want, o.g)
+				bad := roundedWrong(t, dev, "Attention/"+mode+" "+shape+" o", readRounded(r, dev, oR, c.batch*c.l, D), want)
+				t.Logf("PARITY\tAttention/%s into rounded storage (vs float32 rounded)\t%s\t%d wrong", mode, shape, bad)
+				hw := make([]float32, nw)
+				dev.Read(hw, ws.g)
+				if d := relDiff(dev, wsR.g, hw); !(d <= tol) {
+					t.Errorf("Attention/%s %s: the saved state differs by %.3g with rounded qkv and o", mode, shape, d)
+				}
+				// the gradient, given the same o values
+				for i, v := range want {
+					want[i] = bf16RNE(v)
+				}
+				o2, dqkv, dqkvR := r.put(want), r.out(3*n), r.out(3*n)
+				dev.AttentionGrad(dqkv.g, do.g, o2.g, ws.g, qkv.g, c.batch, c.l, c.heads, c.hd)
+				dev.AttentionGrad(dqkvR.g, do.g, oR, wsR.g, qkvR, c.batch, c.l, c.heads, c.hd)
+				hd := make([]float32, 3*n)
+				dev.Read(hd, dqkv.g)
+				d := relDiff(dev, dqkvR.g, hd)
+				t.Logf("PARITY\tAttentionGrad/%s from rounded qkv and o (vs float32)\t%s\t%.3g", mode, shape, d)
+				if !(d <= tol) {
+					t.Errorf("AttentionGrad/%s %s: dqkv differs by %.3g with rounded qkv and o (tolerance %g)", mode, shape, d, tol)
+				}
+			}
+			if mode == "flash" {
+				mustPanic(t, "both rounded storage, or neither", func() {
+					dev.Attention(r.out(2*16*16).g, r.out(2*16*16).g, dev.AllocRounded(3*2*16*16), 2, 16, 1, 16)
+				})
+			}
+		})
+	}
+}

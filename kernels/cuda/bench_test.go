@@ -279,9 +279,10 @@ func BenchmarkLaplaceMMD(b *testing.B) {
 
 // BenchmarkIMMStep is one IMM training step of the mlp64 configuration of
 // shared/bench/imm_torch_ref.py: 64-dim data, hidden 1024 x 4, batch 4096, M = 4, FP32
-// storage; the GEMMs in FP32, TF32, or bf16 with the layers' rounded operands kept
-// (bf16) or rounded in each product (bf16-nokeep). Compare with the reference's mlp64
-// line.
+// storage; the GEMMs in FP32, TF32, or bf16 with the layers' rounded operands kept and
+// the first layer of each block writing bf16 (bf16), kept with float32 outputs
+// (bf16-noout) or rounded in each product (bf16-nokeep). Compare with the reference's
+// mlp64 line.
 func BenchmarkIMMStep(b *testing.B) {
 	benchGPU(b)
 	mc := nn.MLPConfig{Arch: "mlp", Dim: 64, Width: 1024, Depth: 4, Freq: 64}
@@ -289,13 +290,15 @@ func BenchmarkIMMStep(b *testing.B) {
 		name string
 		opt  Options
 		keep bool
-	}{{"fp32", Options{}, false}, {"tf32", Options{TF32: true}, false}, {"bf16", Options{BF16: true}, true}, {"bf16-nokeep", Options{BF16: true}, false}} {
+		out  bool
+	}{{"fp32", Options{}, false, false}, {"tf32", Options{TF32: true}, false, false}, {"bf16", Options{BF16: true}, true, true},
+		{"bf16-noout", Options{BF16: true}, true, false}, {"bf16-nokeep", Options{BF16: true}, false, false}} {
 		// a Device of its own: the trainer uses its scratch buffers
 		d, err := New(c.opt)
 		if err != nil {
 			b.Fatal(err)
 		}
-		d.keep = c.keep
+		d.keep, d.out16 = c.keep, c.out
 		b.Run(fmt.Sprintf("mlp64-h1024x4/batch=4096/%s", c.name), func(b *testing.B) {
 			tr := trainer(b, d, 4096, mc)
 			// a fixed batch: the reference draws its data on the GPU, so host-side
@@ -326,10 +329,12 @@ func BenchmarkDiTFootprint(b *testing.B) {
 		name  string
 		opt   Options
 		keep  bool
+		out   bool // bf16 outputs (RoundsOutputs)
 		flash bool
-	}{{"tf32", Options{TF32: true}, false, false}, {"tf32-flash", Options{TF32: true}, false, true},
-		{"bf16-nokeep", Options{BF16: true}, false, false}, {"bf16", Options{BF16: true}, true, false},
-		{"bf16-flash-nokeep", Options{BF16: true}, false, true}, {"bf16-flash", Options{BF16: true}, true, true}} {
+	}{{"tf32", Options{TF32: true}, false, false, false}, {"tf32-flash", Options{TF32: true}, false, false, true},
+		{"bf16-nokeep", Options{BF16: true}, false, false, false}, {"bf16-noout", Options{BF16: true}, true, false, false},
+		{"bf16", Options{BF16: true}, true, true, false}, {"bf16-flash-nokeep", Options{BF16: true}, false, false, true},
+		{"bf16-flash-noout", Options{BF16: true}, true, false, true}, {"bf16-flash", Options{BF16: true}, true, true, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.Setenv("IMMKIT_CUDA_ATTN", map[bool]string{false: "gemm", true: "flash"}[c.flash])
 			var mem, rounded [2]float64
@@ -338,7 +343,7 @@ func BenchmarkDiTFootprint(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				d.keep = c.keep
+				d.keep, d.out16 = c.keep, c.out
 				runtime.GC() // free the previous model's buffers (finalizers) before the baseline
 				runtime.GC()
 				time.Sleep(100 * time.Millisecond)

@@ -365,13 +365,29 @@ func (d *Device) gemmBF16(transA, transB bool, m, n, k int, alpha float32, a ker
 	rb, cb := stored(transB, k, n)
 	abf, lda, sa := d.bf16Operand(d.bfA, a, batch, ra, ca, lda, strideA)
 	bbf, ldb, sb := d.bf16Operand(d.bfB, b, batch, rb, cb, ldb, strideB)
+	pc, ct := d.bf16Out(c, batch, m, n, ldc, strideC)
 	if batch == 1 {
 		check(d.ctx.GemmEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, ldb, abf, cudadrv.R16BF, lda,
-			beta, ptrOf(c), cudadrv.R32F, ldc, cudadrv.Compute32F))
+			beta, pc, ct, ldc, cudadrv.Compute32F))
 		return
 	}
 	check(d.ctx.GemmStridedBatchedEx(transB, transA, n, m, k, alpha, bbf, cudadrv.R16BF, ldb, sb, abf, cudadrv.R16BF, lda, sa,
-		beta, ptrOf(c), cudadrv.R32F, ldc, strideC, batch, cudadrv.Compute32F))
+		beta, pc, ct, ldc, strideC, batch, cudadrv.Compute32F))
+}
+
+// bf16Out is the address and type of the output of a bf16 product: float32, or rounded
+// storage (kernels.OperandRounder.RoundsOutputs: cuBLAS rounds the float32 result once),
+// batch matrices of rows x cols with leading dimension ld and batch stride stride.
+func (d *Device) bf16Out(c kernels.Buffer, batch, rows, cols, ld, stride int) (cudadrv.Ptr, int) {
+	r, ok := c.(*Rounded)
+	if !ok {
+		return ptrOf(c), cudadrv.R32F
+	}
+	if (batch-1)*stride+(rows-1)*ld+cols > r.N {
+		panic(fmt.Sprintf("cuda: a bf16 product's output of %d x %d (leading dimension %d, %d of stride %d) past the %d elements of its rounded storage",
+			rows, cols, ld, batch, stride, r.N))
+	}
+	return r.Ptr, cudadrv.R16BF
 }
 
 // GemmBatched runs batch products with strides, as one cuBLAS strided-batched call.

@@ -284,39 +284,45 @@ __device__ __forceinline__ unsigned ld_pair(const unsigned short *p) {
 	return u;
 #endif
 }
+// to_bits is the bf16 of a float (rounded to nearest even) or a bf16 as it is, and
+// pack_bits two of them as one word: the flash kernels read qkv in either type.
+__device__ __forceinline__ unsigned short to_bits(float x) { return bf16_bits(x); }
+__device__ __forceinline__ unsigned short to_bits(unsigned short x) { return x; }
+template <typename T>
+__device__ __forceinline__ unsigned pack_bits(T lo, T hi) { return (unsigned)to_bits(lo) | ((unsigned)to_bits(hi) << 16); }
 // p[0] and p[stride] (two rows, one column) as one word
 __device__ __forceinline__ unsigned ld_col_pair(const unsigned short *p, int stride) { return (unsigned)p[0] | ((unsigned)p[stride] << 16); }
 
 // frag_rows loads the A fragments (k = the HD columns) of rows r and r+8 of a row-major
-// fp32 matrix (leading dimension ld, columns from col), rounded to bf16; rows >= n are 0.
-template <int HD>
-__device__ __forceinline__ void frag_rows(unsigned (*f)[4], const float *m, long long ld, int col, int r, int n) {
+// fp32 or bf16 matrix (leading dimension ld, columns from col) as bf16; rows >= n are 0.
+template <int HD, typename T>
+__device__ __forceinline__ void frag_rows(unsigned (*f)[4], const T *m, long long ld, int col, int r, int n) {
 	int t = threadIdx.x & 3;
-	const float *p0 = m + r * ld + col, *p1 = p0 + 8 * ld;
+	const T *p0 = m + r * ld + col, *p1 = p0 + 8 * ld;
 #pragma unroll
 	for (int kk = 0; kk < HD / 16; kk++) {
 		int c = kk * 16 + 2 * t;
-		f[kk][0] = r < n ? pack_bf16(p0[c], p0[c + 1]) : 0u;
-		f[kk][1] = r + 8 < n ? pack_bf16(p1[c], p1[c + 1]) : 0u;
-		f[kk][2] = r < n ? pack_bf16(p0[c + 8], p0[c + 9]) : 0u;
-		f[kk][3] = r + 8 < n ? pack_bf16(p1[c + 8], p1[c + 9]) : 0u;
+		f[kk][0] = r < n ? pack_bits(p0[c], p0[c + 1]) : 0u;
+		f[kk][1] = r + 8 < n ? pack_bits(p1[c], p1[c + 1]) : 0u;
+		f[kk][2] = r < n ? pack_bits(p0[c + 8], p0[c + 9]) : 0u;
+		f[kk][3] = r + 8 < n ? pack_bits(p1[c + 8], p1[c + 9]) : 0u;
 	}
 }
 
-// tile_load stores rows [r0, r0+64) of a row-major fp32 matrix (leading dimension ld,
-// columns col..col+HD) as bf16 into sh (row stride HD+8); rows >= n are 0.
-template <int HD>
-__device__ __forceinline__ void tile_load(unsigned short *sh, const float *m, long long ld, int col, int r0, int n) {
+// tile_load stores rows [r0, r0+64) of a row-major fp32 or bf16 matrix (leading
+// dimension ld, columns col..col+HD) as bf16 into sh (row stride HD+8); rows >= n are 0.
+template <int HD, typename T>
+__device__ __forceinline__ void tile_load(unsigned short *sh, const T *m, long long ld, int col, int r0, int n) {
 	for (int i = threadIdx.x; i < 64 * HD / 2; i += blockDim.x) {
 		int r = i / (HD / 2), c = (i % (HD / 2)) * 2;
-		float x = 0.0f, y = 0.0f;
+		T x = 0, y = 0;
 		if (r0 + r < n) {
-			const float *p = m + (r0 + r) * ld + col + c;
+			const T *p = m + (r0 + r) * ld + col + c;
 			x = p[0];
 			y = p[1];
 		}
-		sh[r * (HD + 8) + c] = bf16_bits(x);
-		sh[r * (HD + 8) + c + 1] = bf16_bits(y);
+		sh[r * (HD + 8) + c] = to_bits(x);
+		sh[r * (HD + 8) + c + 1] = to_bits(y);
 	}
 }
 
@@ -371,15 +377,16 @@ __device__ __forceinline__ void mma_p_tile(float (*acc)[4], float (*p)[4], const
 // attn_fwd: block (query tile of 64, head, sequence), 4 warps of 16 query rows. Per key
 // tile of 64: S = Q K^T (scaled), the online softmax in registers, O += P V; at the end
 // O / rowsum and lse = max + log(rowsum) (of the scaled scores) for the backward pass.
-template <int HD>
-__device__ void attn_fwd(float *o, float *lse, const float *qkv, int L, int H, float scale) {
+// qkv and o are fp32, or both bf16 (T unsigned short: o rounded once).
+template <int HD, typename T>
+__device__ void attn_fwd(T *o, float *lse, const T *qkv, int L, int H, float scale) {
 	extern __shared__ unsigned short attn_sh[];
 	const int S = HD + 8;
 	unsigned short *Ks = attn_sh, *Vs = attn_sh + 64 * S;
 	int b = blockIdx.z, h = blockIdx.y, w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int D = H * HD;
 	long long ld = 3LL * D;
-	const float *base = qkv + (long long)b * L * ld;
+	const T *base = qkv + (long long)b * L * ld;
 	int r0 = blockIdx.x * 64 + w * 16 + g;
 	unsigned qf[HD / 16][4];
 	frag_rows<HD>(qf, base, ld, h * HD, r0, L);
@@ -440,17 +447,17 @@ __device__ void attn_fwd(float *o, float *lse, const float *qkv, int L, int H, f
 	l1 += __shfl_xor_sync(0xffffffff, l1, 1);
 	l1 += __shfl_xor_sync(0xffffffff, l1, 2);
 	float i0 = 1.0f / l0, i1 = 1.0f / l1;
-	float *ob = o + (long long)b * L * D + h * HD;
+	T *ob = o + (long long)b * L * D + h * HD;
 #pragma unroll
 	for (int dt = 0; dt < HD / 8; dt++) {
 		int c = dt * 8 + 2 * t;
 		if (r0 < L) {
-			ob[(long long)r0 * D + c] = acc[dt][0] * i0;
-			ob[(long long)r0 * D + c + 1] = acc[dt][1] * i0;
+			store_y(ob + (long long)r0 * D + c, acc[dt][0] * i0);
+			store_y(ob + (long long)r0 * D + c + 1, acc[dt][1] * i0);
 		}
 		if (r0 + 8 < L) {
-			ob[(long long)(r0 + 8) * D + c] = acc[dt][2] * i1;
-			ob[(long long)(r0 + 8) * D + c + 1] = acc[dt][3] * i1;
+			store_y(ob + (long long)(r0 + 8) * D + c, acc[dt][2] * i1);
+			store_y(ob + (long long)(r0 + 8) * D + c + 1, acc[dt][3] * i1);
 		}
 	}
 	if (t == 0) {
@@ -465,9 +472,9 @@ __device__ void attn_fwd(float *o, float *lse, const float *qkv, int L, int H, f
 // K Q^T, P^T = exp(scale S^T - lse), dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T -
 // dvec), dK += dS^T Q; then dS^T goes through shared memory for dQ = dS K over the
 // block's keys, added to dqkv with atomics (other key tiles add theirs). dqkv's Q part
-// must be zero before; dK and dV (scaled) are stored.
-template <int HD>
-__device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) {
+// must be zero before; dK and dV (scaled) are stored. qkv is fp32 or bf16 (T).
+template <int HD, typename T>
+__device__ void attn_bwd(float *dqkv, const T *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) {
 	extern __shared__ unsigned short attn_sh[];
 	const int S = HD + 8, SP = 64 + 8;
 	unsigned short *Qs = attn_sh, *dOs = Qs + 64 * S, *Ks = dOs + 64 * S, *dSs = Ks + 64 * S;
@@ -475,7 +482,8 @@ __device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const
 	int b = blockIdx.z, h = blockIdx.y, w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int D = H * HD, kb = blockIdx.x * 64;
 	long long ld = 3LL * D;
-	const float *base = qkv + (long long)b * L * ld, *dob = dout + (long long)b * L * D;
+	const T *base = qkv + (long long)b * L * ld;
+	const float *dob = dout + (long long)b * L * D;
 	const float *lb = lse + ((long long)b * H + h) * L, *db = dvec + ((long long)b * H + h) * L;
 	int kr0 = kb + w * 16 + g;
 	unsigned kf[HD / 16][4], vf[HD / 16][4];
@@ -569,6 +577,20 @@ __device__ void attn_bwd(float *dqkv, const float *qkv, const float *dout, const
 			dvb[(kr0 + 8) * ld + c] = dv[dt][2];
 			dvb[(kr0 + 8) * ld + c + 1] = dv[dt][3];
 		}
+	}
+}
+
+// attn_dot is attn_bwd_dot (below) over an fp32 or bf16 o.
+template <typename T>
+__device__ __forceinline__ void attn_dot(float *dvec, const float *dout, const T *o, int B, int L, int H, int HD) {
+	long long D = (long long)H * HD;
+	GRID_STRIDE(i, (long long)B * H * L) {
+		long long b = i / ((long long)H * L), h = (i / L) % H, l = i % L;
+		const float *x = dout + (b * L + l) * D + h * HD;
+		const T *y = o + (b * L + l) * D + h * HD;
+		float s = 0.0f;
+		for (int d = 0; d < HD; d++) s += x[d] * ld_f(y, d);
+		dvec[i] = s;
 	}
 }
 
@@ -1072,25 +1094,29 @@ __global__ void rand_normal(float *dst, long long n, unsigned long long key, uns
 }
 
 // dvec[(b*H+h)*L+l] = sum_d dout[r, h*HD+d] * o[r, h*HD+d] for row r = b*L+l: the row
-// terms of the softmax gradient of the fused attention (sum_j P dP = dO . O).
-__global__ void attn_bwd_dot(float *dvec, const float *dout, const float *o, int B, int L, int H, int HD) {
-	long long D = (long long)H * HD;
-	GRID_STRIDE(i, (long long)B * H * L) {
-		long long b = i / ((long long)H * L), h = (i / L) % H, l = i % L;
-		const float *x = dout + (b * L + l) * D + h * HD, *y = o + (b * L + l) * D + h * HD;
-		float s = 0.0f;
-		for (int d = 0; d < HD; d++) s += x[d] * y[d];
-		dvec[i] = s;
-	}
+// terms of the softmax gradient of the fused attention (sum_j P dP = dO . O); o fp32 or
+// bf16 (attn_bwd_dot_h).
+__global__ void attn_bwd_dot(float *dvec, const float *dout, const float *o, int B, int L, int H, int HD) { attn_dot(dvec, dout, o, B, L, H, HD); }
+__global__ void attn_bwd_dot_h(float *dvec, const float *dout, const unsigned short *o, int B, int L, int H, int HD) {
+	attn_dot(dvec, dout, o, B, L, H, HD);
 }
 
 // The fused attention for head widths 16, 32 and 64: blocks of 128 threads (4 warps).
+// The _h entries take qkv and o in bf16 (rounded storage).
 #define ATTN_ENTRIES(HD)                                                                                                            \
 	__global__ void __launch_bounds__(128) attn_fwd_##HD(float *o, float *lse, const float *qkv, int L, int H, float scale) {       \
 		attn_fwd<HD>(o, lse, qkv, L, H, scale);                                                                                      \
 	}                                                                                                                                 \
 	__global__ void __launch_bounds__(128)                                                                                            \
+	    attn_fwd_##HD##_h(unsigned short *o, float *lse, const unsigned short *qkv, int L, int H, float scale) {                      \
+		attn_fwd<HD>(o, lse, qkv, L, H, scale);                                                                                      \
+	}                                                                                                                                 \
+	__global__ void __launch_bounds__(128)                                                                                            \
 	    attn_bwd_##HD(float *dqkv, const float *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) { \
+		attn_bwd<HD>(dqkv, qkv, dout, lse, dvec, L, H, scale);                                                                     \
+	}                                                                                                                                 \
+	__global__ void __launch_bounds__(128) attn_bwd_##HD##_h(float *dqkv, const unsigned short *qkv, const float *dout, const float *lse, \
+	                                                         const float *dvec, int L, int H, float scale) {                          \
 		attn_bwd<HD>(dqkv, qkv, dout, lse, dvec, L, H, scale);                                                                     \
 	}
 ATTN_ENTRIES(16)
