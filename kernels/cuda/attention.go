@@ -11,8 +11,12 @@ import (
 )
 
 // Attention runs in one of two ways:
-//   - batched GEMMs through cuBLAS and the softmax kernel (kernels.AttentionOps), with
-//     the scores and probabilities in memory: the default;
+//   - batched GEMMs through cuBLAS and the softmax kernel (as kernels.AttentionOps), with
+//     the scores and probabilities in memory: the default. Only the probabilities P are
+//     kept for the backward pass (in ws, as bf16 when the device writes bf16 outputs
+//     and rows fit the bf16 softmax kernels: the products read them rounded anyway);
+//     the scores S and the gradients dP and dS (bf16 with P) live in scratch that every
+//     call shares;
 //   - fused (IMMKIT_CUDA_ATTN=flash, head widths 16, 32 and 64): the flash-attention 2
 //     kernels of kernels.cu on bf16 tensor cores (mma.sync), which keep the scores on
 //     chip and save only each row's log-sum-exp. Operands are rounded to bf16 and
@@ -38,11 +42,11 @@ func attnShared(hd int, bwd bool) int {
 // path reads qkv as product operands and writes o from its P V product; the fused
 // kernels take both rounded or both float32.
 func (d *Device) Attention(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
-	if !d.flash(hd) {
-		kernels.AttentionOps[float32](d, o, ws, qkv, batch, l, heads, hd)
+	if batch == 0 || l == 0 {
 		return
 	}
-	if batch == 0 || l == 0 {
+	if !d.flash(hd) {
+		d.attentionGemm(o, ws, qkv, batch, l, heads, hd)
 		return
 	}
 	n := batch * l * heads * hd
@@ -71,11 +75,11 @@ func attnIO(what string, b kernels.Buffer, n int) (cudadrv.Ptr, string) {
 // AttentionGrad is kernels.Device.AttentionGrad (qkv and o float32 or rounded storage, as
 // Attention took them).
 func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
-	if !d.flash(hd) {
-		kernels.AttentionGradOps[float32](d, dqkv, do, ws, qkv, batch, l, heads, hd)
+	if batch == 0 || l == 0 {
 		return
 	}
-	if batch == 0 || l == 0 {
+	if !d.flash(hd) {
+		d.attentionGemmGrad(dqkv, do, ws, qkv, batch, l, heads, hd)
 		return
 	}
 	n := batch * heads * l
@@ -90,12 +94,95 @@ func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, he
 }
 
 // AttentionWorkspace is kernels.Device.AttentionWorkspace: the fused kernels keep each
-// row's log-sum-exp and the backward pass's row terms, the GEMM path the scores.
+// row's log-sum-exp and the backward pass's row terms, the GEMM path the probabilities
+// (two bf16 to a float32 element when the device writes bf16 outputs).
 func (d *Device) AttentionWorkspace(batch, l, heads, hd int) int {
 	if d.flash(hd) {
 		return 2 * batch * heads * l
 	}
-	return kernels.AttentionOpsWorkspace(batch, l, heads)
+	n := batch * heads * l * l
+	if d.attnBF16(l) {
+		return (n + 1) / 2
+	}
+	return n
+}
+
+// attnBF16 reports whether the GEMM path keeps P and dS in bf16 for sequences of l
+// tokens: when the device writes bf16 outputs, for rows the bf16 softmax kernels hold.
+func (d *Device) attnBF16(l int) bool { return d.RoundsOutputs() && l <= blockRowMax }
+
+// attnP is the GEMM path's probabilities P (n elements, rows of l) in ws: bf16 storage
+// over ws's memory (attnBF16), else ws itself.
+func (d *Device) attnP(ws kernels.Buffer, n, l int) kernels.Buffer {
+	need := n
+	if d.attnBF16(l) {
+		need = (n + 1) / 2
+	}
+	if lenOf(ws) < need {
+		panic(fmt.Sprintf("cuda: an attention workspace of %d elements for %d probabilities (AttentionWorkspace says %d)", lenOf(ws), n, need))
+	}
+	if d.attnBF16(l) {
+		return &Rounded{Ptr: ptrOf(ws), N: n}
+	}
+	return d.Slice(ws, 0, n)
+}
+
+// attnTmp is scratch for the GEMM path's scores S (forward) or score gradients dP and dS
+// (backward): two regions of n elements, the second bf16 when P is.
+func (d *Device) attnTmp(n, l int) (s *Buf, ds kernels.Buffer) {
+	ptr := d.att.get(d.ctx, 8*n)
+	s = &Buf{Ptr: ptr, N: n}
+	if d.attnBF16(l) {
+		return s, &Rounded{Ptr: ptr + cudadrv.Ptr(4*n), N: n}
+	}
+	return s, &Buf{Ptr: ptr + cudadrv.Ptr(4*n), N: n}
+}
+
+// attentionGemm is kernels.AttentionOps with P in ws (attnP) and S in scratch.
+func (d *Device) attentionGemm(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
+	D, H, n := heads*hd, heads, batch*heads*l*l
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	pr := d.attnP(ws, n, l)
+	s, _ := d.attnTmp(n, l)
+	for h := 0; h < H; h++ {
+		q, k := kernels.Tail(d, qkv, h*hd), kernels.Tail(d, qkv, D+h*hd)
+		d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, kernels.Tail(d, s, h*l*l), l, H*l*l, batch)
+	}
+	if r, ok := pr.(*Rounded); ok {
+		d.rowOp("softmax_h", batch*H*l, l, uint64(r.Ptr), p(s), i32(batch*H*l), i32(l))
+	} else {
+		d.Softmax(pr, s, batch*H*l, l)
+	}
+	for h := 0; h < H; h++ {
+		v := kernels.Tail(d, qkv, 2*D+h*hd)
+		d.GemmBatched(false, false, l, hd, l, 1, kernels.Tail(d, pr, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, kernels.Tail(d, o, h*hd), D, l*D, batch)
+	}
+}
+
+// attentionGemmGrad is kernels.AttentionGradOps from the P that attentionGemm kept, with
+// dP and dS in scratch (dS bf16 when P is: only products read it).
+func (d *Device) attentionGemmGrad(dqkv, do, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
+	D, H, n := heads*hd, heads, batch*heads*l*l
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	pr := d.attnP(ws, n, l)
+	dp, ds := d.attnTmp(n, l)
+	for h := 0; h < H; h++ {
+		dob, v, ph := kernels.Tail(d, do, h*hd), kernels.Tail(d, qkv, 2*D+h*hd), kernels.Tail(d, pr, h*l*l)
+		// dP = dO V^T, dV = P^T dO
+		d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, kernels.Tail(d, dp, h*l*l), l, H*l*l, batch)
+		d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, kernels.Tail(d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
+	}
+	if r, ok := pr.(*Rounded); ok {
+		d.rowOp("softmax_grad_h", batch*H*l, l, uint64(ds.(*Rounded).Ptr), p(dp), uint64(r.Ptr), i32(batch*H*l), i32(l), f32(0))
+	} else {
+		d.SoftmaxGrad(ds, dp, pr, batch*H*l, l, 0)
+	}
+	for h := 0; h < H; h++ {
+		q, k, dsh := kernels.Tail(d, qkv, h*hd), kernels.Tail(d, qkv, D+h*hd), kernels.Tail(d, ds, h*l*l)
+		// dQ = scale dS K, dK = scale dS^T Q
+		d.GemmBatched(false, false, l, hd, l, scale, dsh, l, H*l*l, k, 3*D, l*3*D, 0, kernels.Tail(d, dqkv, h*hd), 3*D, l*3*D, batch)
+		d.GemmBatched(true, false, l, hd, l, scale, dsh, l, H*l*l, q, 3*D, l*3*D, 0, kernels.Tail(d, dqkv, D+h*hd), 3*D, l*3*D, batch)
+	}
 }
 
 // attnName is the fused kernel of a head width that flash accepts (launch panics on a

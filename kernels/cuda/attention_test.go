@@ -9,18 +9,22 @@ import (
 
 // TestAttention checks Attention and AttentionGrad against the CPU (kernels.AttentionOps)
 // on sequences shorter than, equal to and longer than the fused kernels' 64-row tiles,
-// outputs poisoned first: the cuBLAS path in FP32, and the fused bf16 kernels
-// (IMMKIT_CUDA_ATTN=flash) with the tolerance of bf16 operands.
+// outputs poisoned first: the cuBLAS path in FP32, the fused bf16 kernels
+// (IMMKIT_CUDA_ATTN=flash) and the cuBLAS path on a bf16 device that keeps P and dS in
+// bf16 (gemm-bf16) with the tolerance of bf16 operands.
 func TestAttention(t *testing.T) {
-	for _, mode := range []string{"gemm", "flash"} {
+	for _, mode := range []string{"gemm", "flash", "gemm-bf16"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "flash" {
 				t.Setenv("IMMKIT_CUDA_ATTN", "flash")
 			}
 			r := newRig(t)
 			tol := fp32Tol
-			if mode == "flash" {
+			if mode != "gemm" {
 				tol = 2e-2
+			}
+			if mode == "gemm-bf16" {
+				r.g = bf16Device(t, r.g, true, true)
 			}
 			for _, c := range []struct{ batch, l, heads, hd int }{{3, 40, 2, 16}, {2, 100, 3, 32}, {2, 130, 2, 64}, {1, 64, 1, 64}} {
 				D := c.heads * c.hd
@@ -30,7 +34,7 @@ func TestAttention(t *testing.T) {
 				o, dqkv := r.out(c.batch*c.l*D), r.out(c.batch*c.l*3*D)
 				wg := r.g.Alloc(r.g.AttentionWorkspace(c.batch, c.l, c.heads, c.hd))
 				wc := r.c.Alloc(r.c.AttentionWorkspace(c.batch, c.l, c.heads, c.hd))
-				if gd, ok := r.g.(*Device); ok && gd.flash(c.hd) != (mode == "flash") {
+				if gd, ok := r.g.(*Device); ok && (gd.flash(c.hd) != (mode == "flash") || gd.RoundsOutputs() != (mode == "gemm-bf16")) {
 					t.Fatalf("%s: the device does not take the %s path", shape, mode)
 				}
 				r.g.Attention(o.g, wg, qkv.g, c.batch, c.l, c.heads, c.hd)

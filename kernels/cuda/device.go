@@ -54,6 +54,7 @@ type Device struct {
 	lnY    *scratch  // AdaLayerNorm's float32 rows before rounding, for rows wider than its kernels
 	bfBias *scratch  // the bf16 bias of a product written in bf16 (epilogue.go)
 	ep     *scratch  // the float32 product of an unfused epilogue written in bf16
+	att    *scratch  // the GEMM attention's scores, or score gradients (attention.go)
 	keep   bool      // RoundsOperands with BF16 (rounded.go)
 	out16  bool      // RoundsOutputs with RoundsOperands
 	nbf    *[2]int64 // elements rounded to bf16 by the products and by Round/RoundTemp
@@ -82,7 +83,7 @@ func New(opt Options) (*Device, error) {
 		return nil, fmt.Errorf("cuda: load embedded PTX on %s: %w", ctx.Name, err)
 	}
 	d := &Device{ctx: ctx, opt: opt, fns: map[string]cudadrv.Function{}, hpart: make([]float64, partBlocks),
-		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lnY: &scratch{}, bfBias: &scratch{}, ep: &scratch{}, lts: &ltStats{}, keep: keepRounded(), out16: roundOutputs(), nbf: &[2]int64{}}
+		mmd: &scratch{}, ids: &scratch{}, segs: &segScratch{}, srp: &scratch{}, bfA: &scratch{}, bfB: &scratch{}, bfT: &scratch{}, lnY: &scratch{}, bfBias: &scratch{}, ep: &scratch{}, att: &scratch{}, lts: &ltStats{}, keep: keepRounded(), out16: roundOutputs(), nbf: &[2]int64{}}
 	for name := range kernelParams {
 		f, err := ctx.Function(mod, name)
 		if err != nil {

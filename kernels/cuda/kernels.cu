@@ -201,8 +201,10 @@ __device__ __forceinline__ void row_ln_grad(long long r, int t, int n, float *dx
 	}
 }
 
-template <int K, int N>
-__device__ __forceinline__ void row_softmax(long long r, int t, int n, float *y, const float *x, int rows, int cols, double *sh, float *shf) {
+// row_softmax and row_softmax_grad: y (and dx) float, or bf16 (unsigned short: the
+// probabilities and score gradients of the GEMM attention, read as product operands).
+template <int K, int N, typename Y>
+__device__ __forceinline__ void row_softmax(long long r, int t, int n, Y *y, const float *x, int rows, int cols, double *sh, float *shf) {
 	if (r >= rows) return;
 	const float *xr = x + r * cols;
 	float v[K];
@@ -221,35 +223,36 @@ __device__ __forceinline__ void row_softmax(long long r, int t, int n, float *y,
 		s += v[k];
 	}
 	float inv = (float)(1.0 / group_sum<N>(s, sh));
-	float *yr = y + r * cols;
+	Y *yr = y + r * cols;
 #pragma unroll
 	for (int k = 0; k < K; k++) {
 		int j = t + n * k;
-		if (j < cols) yr[j] = v[k] * inv;
+		if (j < cols) store_y(yr + j, v[k] * inv);
 	}
 }
 
-template <int K, int N>
-__device__ __forceinline__ void row_softmax_grad(long long r, int t, int n, float *dx, const float *dy, const float *y, int rows, int cols, float beta, double *sh) {
+template <int K, int N, typename Y, typename DX>
+__device__ __forceinline__ void row_softmax_grad(long long r, int t, int n, DX *dx, const float *dy, const Y *y, int rows, int cols, float beta, double *sh) {
 	if (r >= rows) return;
-	const float *gr = dy + r * cols, *yr = y + r * cols;
+	const float *gr = dy + r * cols;
+	const Y *yr = y + r * cols;
 	float g[K], yv[K];
 	float s = 0.0f;
 #pragma unroll
 	for (int k = 0; k < K; k++) {
 		int j = t + n * k;
 		g[k] = j < cols ? gr[j] : 0.0f;
-		yv[k] = j < cols ? yr[j] : 0.0f;
+		yv[k] = j < cols ? ld_f(yr, j) : 0.0f;
 		s += g[k] * yv[k];
 	}
 	float dot = (float)group_sum<N>(s, sh);
-	float *out = dx + r * cols;
+	DX *out = dx + r * cols;
 #pragma unroll
 	for (int k = 0; k < K; k++) {
 		int j = t + n * k;
 		if (j < cols) {
 			float v = yv[k] * (g[k] - dot);
-			out[j] = beta == 0.0f ? v : beta * out[j] + v;
+			store_y(out + j, beta == 0.0f ? v : beta * ld_f(out, j) + v);
 		}
 	}
 }
@@ -890,6 +893,34 @@ __global__ void softmax_b16(float *y, const float *x, int rows, int cols) {
 }
 
 __global__ void softmax_grad_b16(float *dx, const float *dy, const float *y, int rows, int cols, float beta) {
+	__shared__ double sh[32];
+	row_softmax_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dy, y, rows, cols, beta, sh);
+}
+
+// Softmax into bf16 (softmax_h) and SoftmaxGrad from a bf16 y into a bf16 dx
+// (softmax_grad_h): the GEMM attention's P and dS, which only products (and dS's
+// SoftmaxGrad) read. Register variants only.
+#define SOFTMAX_H_WARP_ENTRIES(K)                                                                                                 \
+	__global__ void softmax_h_w##K(unsigned short *y, const float *x, int rows, int cols) {                                        \
+		row_softmax<K, 32>(WARP_R, threadIdx.x & 31, 32, y, x, rows, cols, nullptr, nullptr);                                     \
+	}                                                                                                                             \
+	__global__ void softmax_grad_h_w##K(unsigned short *dx, const float *dy, const unsigned short *y, int rows, int cols, float beta) { \
+		row_softmax_grad<K, 32>(WARP_R, threadIdx.x & 31, 32, dx, dy, y, rows, cols, beta, nullptr);                              \
+	}
+SOFTMAX_H_WARP_ENTRIES(4)
+SOFTMAX_H_WARP_ENTRIES(8)
+SOFTMAX_H_WARP_ENTRIES(12)
+SOFTMAX_H_WARP_ENTRIES(16)
+SOFTMAX_H_WARP_ENTRIES(24)
+SOFTMAX_H_WARP_ENTRIES(32)
+
+__global__ void softmax_h_b16(unsigned short *y, const float *x, int rows, int cols) {
+	__shared__ double sh[32];
+	__shared__ float shf[32];
+	row_softmax<16, 256>(blockIdx.x, threadIdx.x, 256, y, x, rows, cols, sh, shf);
+}
+
+__global__ void softmax_grad_h_b16(unsigned short *dx, const float *dy, const unsigned short *y, int rows, int cols, float beta) {
 	__shared__ double sh[32];
 	row_softmax_grad<16, 256>(blockIdx.x, threadIdx.x, 256, dx, dy, y, rows, cols, beta, sh);
 }

@@ -34,6 +34,8 @@ var kernelParams = rowVariants(map[string]int{
 	"layer_norm_grad":    8,
 	"softmax":            4,
 	"softmax_grad":       6,
+	"softmax_h":          4,
+	"softmax_grad_h":     6,
 	"embed":              5,
 	"embed_grad":         5,
 	"time_embed":         4,
@@ -67,10 +69,10 @@ var kernelParams = rowVariants(map[string]int{
 // rowOps are the row ops that have register variants (kernels.cu): NAME_wK, one warp
 // per row of at most 32*K columns for K in warpKs, and NAME_b16, one block of 256
 // threads per row of at most blockRowMax columns.
-var rowOps = []string{"layer_norm", "layer_norm_grad", "softmax", "softmax_grad", "ada_ln", "ada_ln_h", "ada_ln_grad"}
+var rowOps = []string{"layer_norm", "layer_norm_grad", "softmax", "softmax_grad", "softmax_h", "softmax_grad_h", "ada_ln", "ada_ln_h", "ada_ln_grad"}
 
 // fusedRowOps are the row ops with register variants only: no NAME kernel for wider rows.
-var fusedRowOps = []string{"ada_ln", "ada_ln_h", "ada_ln_grad"}
+var fusedRowOps = []string{"softmax_h", "softmax_grad_h", "ada_ln", "ada_ln_h", "ada_ln_grad"}
 
 var warpKs = []int{4, 8, 12, 16, 24, 32}
 
