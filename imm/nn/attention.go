@@ -33,7 +33,8 @@ func NewAttention[T kernels.Float](r *Registry[T], name string, dim, heads int, 
 		QKV:  NewLinear(r, name+".qkv", dim, 3*dim, true, rng),
 		Proj: NewLinear(r, name+".proj", dim, dim, true, rng),
 	}
-	a.QKV.ToProduct = true // read by the attention only
+	a.QKV.ToProduct = true    // read by the attention only
+	a.Proj.DxToProduct = true // dO: read by the attention's backward pass only
 	return a
 }
 

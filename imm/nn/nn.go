@@ -309,19 +309,23 @@ type Linear[T kernels.Float] struct {
 	// and outputs (kernels.OperandRounder.RoundsOutputs) ForwardAct then writes it, and
 	// its pre-activation, as rounded storage, and the next layer's BackwardAct returns
 	// the pre-activation's gradient rounded too: no float32 copy of either.
-	ToProduct  bool
-	d          kernels.Device[T]
-	x          kernels.Buffer
-	rows       int
-	act        kernels.Act    // the activation of the last ForwardAct (Identity after Forward)
-	preOut     kernels.Buffer // the pre-activation that ForwardAct saved (nil for Identity)
-	y, dx, pre scratch[T]
+	ToProduct bool
+	// DxToProduct says the same of the input gradient that Backward returns (the
+	// attention projection's: the attention's backward pass reads it as a product
+	// operand): rounded storage on such a device.
+	DxToProduct bool
+	d           kernels.Device[T]
+	x           kernels.Buffer
+	rows        int
+	act         kernels.Act    // the activation of the last ForwardAct (Identity after Forward)
+	preOut      kernels.Buffer // the pre-activation that ForwardAct saved (nil for Identity)
+	y, dx, pre  scratch[T]
 	// On a device whose products round their operands (kernels.OperandRounder), the
 	// rounded x and W of the last forward pass, which the backward products reuse; nil
 	// otherwise.
-	xr, wr        kernels.Buffer
-	xs, ws        scratch[T]
-	yr, prer, dzr scratch[T] // rounded output, pre-activation and (BackwardAct) dz
+	xr, wr             kernels.Buffer
+	xs, ws             scratch[T]
+	yr, prer, dzr, dxr scratch[T] // rounded output, pre-activation, dz (BackwardAct) and dx
 }
 
 // NewLinear registers name.weight and name.bias with PyTorch's default initialisation
@@ -384,7 +388,12 @@ func (l *Linear[T]) Backward(dy kernels.Buffer, needDx bool) kernels.Buffer {
 	if !needDx {
 		return nil
 	}
-	dx := l.dx.get(l.d, l.rows*l.In)
+	var dx kernels.Buffer
+	if r := kernels.Rounder(l.d); r != nil && l.DxToProduct && r.RoundsOutputs() {
+		dx = l.dxr.rounded(l.d, r, l.rows*l.In)
+	} else {
+		dx = l.dx.get(l.d, l.rows*l.In)
+	}
 	l.d.Gemm(false, false, l.rows, l.In, l.Out, 1, g, l.Out, w, l.In, 0, dx, l.In)
 	return dx
 }

@@ -72,8 +72,9 @@ func attnIO(what string, b kernels.Buffer, n int) (cudadrv.Ptr, string) {
 	return ptrOf(b), ""
 }
 
-// AttentionGrad is kernels.Device.AttentionGrad (qkv and o float32 or rounded storage, as
-// Attention took them).
+// AttentionGrad is kernels.Device.AttentionGrad. qkv, o and do may be rounded storage:
+// the GEMM path reads qkv and do as product operands (and not o); the fused kernels take
+// all three rounded or all float32.
 func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
 	if batch == 0 || l == 0 {
 		return
@@ -86,11 +87,15 @@ func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, he
 	lse, dvec := d.Slice(ws, 0, n), d.Slice(ws, n, n)
 	po, ho := attnIO("AttentionGrad's o", o, n*hd)
 	pq, hq := attnIO("AttentionGrad's qkv", qkv, 3*n*hd)
-	d.elementwise("attn_bwd_dot"+ho, n, p(dvec), p(do), uint64(po), i32(batch), i32(l), i32(heads), i32(hd))
+	pd, hd2 := attnIO("AttentionGrad's do", do, n*hd)
+	if ho != hq || hd2 != hq {
+		panic(fmt.Sprintf("cuda: fused AttentionGrad with a %T qkv, %T o and %T do (all rounded storage, or none)", qkv, o, do))
+	}
+	d.elementwise("attn_bwd_dot"+ho, n, p(dvec), uint64(pd), uint64(po), i32(batch), i32(l), i32(heads), i32(hd))
 	d.Fill(dqkv, 0) // dQ is added up over the key tiles
 	grid := [3]uint32{uint32((l + 63) / 64), uint32(heads), uint32(batch)}
 	d.launch(attnName("attn_bwd_", hd)+hq, grid, [3]uint32{128, 1, 1}, attnShared(hd, true),
-		p(dqkv), uint64(pq), p(do), p(lse), p(dvec), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
+		p(dqkv), uint64(pq), uint64(pd), p(lse), p(dvec), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
 }
 
 // AttentionWorkspace is kernels.Device.AttentionWorkspace: the fused kernels keep each

@@ -63,12 +63,12 @@ func sliceCols(d kernels.Device[float32], b kernels.Buffer, rows, ld, off, n int
 	return out
 }
 
-// TestAttentionRounded checks Attention and AttentionGrad with qkv and o in rounded
+// TestAttentionRounded checks Attention and AttentionGrad with qkv, o and do in rounded
 // storage (kernels.OperandRounder.RoundsOutputs) on a bf16 device, the cuBLAS path and
 // the fused kernels, against the same ops on float32 buffers holding the same
 // bf16 values: o is the float32 output rounded to bf16 (exactly on the emulator, within
 // one bf16 ulp on a GPU), the saved state is the same, and dqkv is the same given o's
-// rounded values. The fused kernels refuse a rounded qkv with a float32 o.
+// rounded values. The fused kernels refuse a mix of rounded and float32 buffers.
 func TestAttentionRounded(t *testing.T) {
 	for _, mode := range []string{"gemm", "flash"} {
 		t.Run(mode, func(t *testing.T) {
@@ -85,13 +85,17 @@ func TestAttentionRounded(t *testing.T) {
 				D := c.heads * c.hd
 				n := c.batch * c.l * D
 				shape := fmt.Sprintf("batch=%d l=%d heads=%d hd=%d", c.batch, c.l, c.heads, c.hd)
-				qh := make([]float32, 3*n)
+				qh, dh := make([]float32, 3*n), make([]float32, n)
 				for i := range qh {
 					qh[i] = bf16RNE(float32(1.5 * r.rng.NormFloat64()))
 				}
-				qkv, do := r.put(qh), r.in(n, 1, 0)
-				qkvR := dev.AllocRounded(3 * n)
+				for i := range dh {
+					dh[i] = bf16RNE(float32(r.rng.NormFloat64()))
+				}
+				qkv, do := r.put(qh), r.put(dh)
+				qkvR, doR := dev.AllocRounded(3*n), dev.AllocRounded(n)
 				dev.Round(qkvR, qkv.g)
+				dev.Round(doR, do.g)
 				nw := dev.AttentionWorkspace(c.batch, c.l, c.heads, c.hd)
 				w0 := r.in(nw, 1, 0) // the same contents where the ops leave ws alone
 				o, oR, ws, wsR := r.out(n), dev.AllocRounded(n), r.put(w0.host), r.put(w0.host)
@@ -112,18 +116,22 @@ func TestAttentionRounded(t *testing.T) {
 				}
 				o2, dqkv, dqkvR := r.put(want), r.out(3*n), r.out(3*n)
 				dev.AttentionGrad(dqkv.g, do.g, o2.g, ws.g, qkv.g, c.batch, c.l, c.heads, c.hd)
-				dev.AttentionGrad(dqkvR.g, do.g, oR, wsR.g, qkvR, c.batch, c.l, c.heads, c.hd)
+				dev.AttentionGrad(dqkvR.g, doR, oR, wsR.g, qkvR, c.batch, c.l, c.heads, c.hd)
 				hd := make([]float32, 3*n)
 				dev.Read(hd, dqkv.g)
 				d := relDiff(dev, dqkvR.g, hd)
-				t.Logf("PARITY\tAttentionGrad/%s from rounded qkv and o (vs float32)\t%s\t%.3g", mode, shape, d)
+				t.Logf("PARITY\tAttentionGrad/%s from rounded qkv, o and do (vs float32)\t%s\t%.3g", mode, shape, d)
 				if !(d <= tol) {
-					t.Errorf("AttentionGrad/%s %s: dqkv differs by %.3g with rounded qkv and o (tolerance %g)", mode, shape, d, tol)
+					t.Errorf("AttentionGrad/%s %s: dqkv differs by %.3g with rounded qkv, o and do (tolerance %g)", mode, shape, d, tol)
 				}
 			}
 			if mode == "flash" {
+				n := 2 * 16 * 16
 				mustPanic(t, "both rounded storage, or neither", func() {
-					dev.Attention(r.out(2*16*16).g, r.out(2*16*16).g, dev.AllocRounded(3*2*16*16), 2, 16, 1, 16)
+					dev.Attention(r.out(n).g, r.out(n).g, dev.AllocRounded(3*n), 2, 16, 1, 16)
+				})
+				mustPanic(t, "all rounded storage, or none", func() {
+					dev.AttentionGrad(r.out(3*n).g, r.out(n).g, dev.AllocRounded(n), r.out(n).g, dev.AllocRounded(3*n), 2, 16, 1, 16)
 				})
 			}
 		})

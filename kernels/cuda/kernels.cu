@@ -475,9 +475,10 @@ __device__ void attn_fwd(T *o, float *lse, const T *qkv, int L, int H, float sca
 // K Q^T, P^T = exp(scale S^T - lse), dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T -
 // dvec), dK += dS^T Q; then dS^T goes through shared memory for dQ = dS K over the
 // block's keys, added to dqkv with atomics (other key tiles add theirs). dqkv's Q part
-// must be zero before; dK and dV (scaled) are stored. qkv is fp32 or bf16 (T).
+// must be zero before; dK and dV (scaled) are stored. qkv and dout are fp32, or both bf16
+// (T).
 template <int HD, typename T>
-__device__ void attn_bwd(float *dqkv, const T *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) {
+__device__ void attn_bwd(float *dqkv, const T *qkv, const T *dout, const float *lse, const float *dvec, int L, int H, float scale) {
 	extern __shared__ unsigned short attn_sh[];
 	const int S = HD + 8, SP = 64 + 8;
 	unsigned short *Qs = attn_sh, *dOs = Qs + 64 * S, *Ks = dOs + 64 * S, *dSs = Ks + 64 * S;
@@ -485,8 +486,7 @@ __device__ void attn_bwd(float *dqkv, const T *qkv, const float *dout, const flo
 	int b = blockIdx.z, h = blockIdx.y, w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int D = H * HD, kb = blockIdx.x * 64;
 	long long ld = 3LL * D;
-	const T *base = qkv + (long long)b * L * ld;
-	const float *dob = dout + (long long)b * L * D;
+	const T *base = qkv + (long long)b * L * ld, *dob = dout + (long long)b * L * D;
 	const float *lb = lse + ((long long)b * H + h) * L, *db = dvec + ((long long)b * H + h) * L;
 	int kr0 = kb + w * 16 + g;
 	unsigned kf[HD / 16][4], vf[HD / 16][4];
@@ -583,16 +583,15 @@ __device__ void attn_bwd(float *dqkv, const T *qkv, const float *dout, const flo
 	}
 }
 
-// attn_dot is attn_bwd_dot (below) over an fp32 or bf16 o.
+// attn_dot is attn_bwd_dot (below) over fp32 or bf16 dout and o.
 template <typename T>
-__device__ __forceinline__ void attn_dot(float *dvec, const float *dout, const T *o, int B, int L, int H, int HD) {
+__device__ __forceinline__ void attn_dot(float *dvec, const T *dout, const T *o, int B, int L, int H, int HD) {
 	long long D = (long long)H * HD;
 	GRID_STRIDE(i, (long long)B * H * L) {
 		long long b = i / ((long long)H * L), h = (i / L) % H, l = i % L;
-		const float *x = dout + (b * L + l) * D + h * HD;
-		const T *y = o + (b * L + l) * D + h * HD;
+		const T *x = dout + (b * L + l) * D + h * HD, *y = o + (b * L + l) * D + h * HD;
 		float s = 0.0f;
-		for (int d = 0; d < HD; d++) s += x[d] * ld_f(y, d);
+		for (int d = 0; d < HD; d++) s += ld_f(x, d) * ld_f(y, d);
 		dvec[i] = s;
 	}
 }
@@ -1125,15 +1124,15 @@ __global__ void rand_normal(float *dst, long long n, unsigned long long key, uns
 }
 
 // dvec[(b*H+h)*L+l] = sum_d dout[r, h*HD+d] * o[r, h*HD+d] for row r = b*L+l: the row
-// terms of the softmax gradient of the fused attention (sum_j P dP = dO . O); o fp32 or
-// bf16 (attn_bwd_dot_h).
+// terms of the softmax gradient of the fused attention (sum_j P dP = dO . O); dout and o
+// fp32, or bf16 (attn_bwd_dot_h).
 __global__ void attn_bwd_dot(float *dvec, const float *dout, const float *o, int B, int L, int H, int HD) { attn_dot(dvec, dout, o, B, L, H, HD); }
-__global__ void attn_bwd_dot_h(float *dvec, const float *dout, const unsigned short *o, int B, int L, int H, int HD) {
+__global__ void attn_bwd_dot_h(float *dvec, const unsigned short *dout, const unsigned short *o, int B, int L, int H, int HD) {
 	attn_dot(dvec, dout, o, B, L, H, HD);
 }
 
 // The fused attention for head widths 16, 32 and 64: blocks of 128 threads (4 warps).
-// The _h entries take qkv and o in bf16 (rounded storage).
+// The _h entries take qkv, o and dout in bf16 (rounded storage).
 #define ATTN_ENTRIES(HD)                                                                                                            \
 	__global__ void __launch_bounds__(128) attn_fwd_##HD(float *o, float *lse, const float *qkv, int L, int H, float scale) {       \
 		attn_fwd<HD>(o, lse, qkv, L, H, scale);                                                                                      \
@@ -1146,7 +1145,7 @@ __global__ void attn_bwd_dot_h(float *dvec, const float *dout, const unsigned sh
 	    attn_bwd_##HD(float *dqkv, const float *qkv, const float *dout, const float *lse, const float *dvec, int L, int H, float scale) { \
 		attn_bwd<HD>(dqkv, qkv, dout, lse, dvec, L, H, scale);                                                                     \
 	}                                                                                                                                 \
-	__global__ void __launch_bounds__(128) attn_bwd_##HD##_h(float *dqkv, const unsigned short *qkv, const float *dout, const float *lse, \
+	__global__ void __launch_bounds__(128) attn_bwd_##HD##_h(float *dqkv, const unsigned short *qkv, const unsigned short *dout, const float *lse, \
 	                                                         const float *dvec, int L, int H, float scale) {                          \
 		attn_bwd<HD>(dqkv, qkv, dout, lse, dvec, L, H, scale);                                                                     \
 	}
