@@ -277,9 +277,10 @@ func roundedWrong(t *testing.T, dev *Device, what string, got, want []float32) i
 // not a multiple of 8, which its auxiliary matrix needs) writes the float32 op's output
 // and pre-activation, given the bf16-rounded bias, rounded to bf16; GemmActGrad from a
 // rounded pre-activation into rounded storage writes the float32 op's output for the same
-// pre-activation values rounded; SumRows of rounded storage equals SumRows of the same
-// values in float32, on the one-pass and the chunked kernels. Mixed float32 and rounded
-// outputs panic with a message.
+// pre-activation values rounded; Gemm and GemmBatched into rounded storage write the
+// float32 product rounded; SumRows of rounded storage equals SumRows of the same values
+// in float32, on the one-pass and the chunked kernels. Mixed float32 and rounded
+// outputs, and an output past the end of its storage, panic with a message.
 func TestRoundedOutputs(t *testing.T) {
 	r := newRig(t)
 	dev := bf16Device(t, r.g, true, true)
@@ -355,6 +356,30 @@ func TestRoundedOutputs(t *testing.T) {
 			t.Errorf("IMMKIT_CUDA_LT=%s: %d fused products and %d without an algorithm before, %d and %d after", lt, f0[0], f0[1], f1[0], f1[1])
 		}
 	}
+
+	// Gemm and GemmBatched into rounded storage (the attention's O and the projection's
+	// dO): the float32 product rounded
+	for _, batch := range []int{1, 3} {
+		m, n, k := 37, 48, 70
+		a, b := r.in(batch*m*k, 1, 0), r.in(batch*k*n, 1, 0)
+		c32, cR := r.out(batch*m*n), dev.AllocRounded(batch*m*n)
+		if batch == 1 {
+			dev.Gemm(false, true, m, n, k, 0.5, a.g, k, b.g, k, 0, c32.g, n)
+			dev.Gemm(false, true, m, n, k, 0.5, a.g, k, b.g, k, 0, cR, n)
+		} else {
+			dev.GemmBatched(false, true, m, n, k, 0.5, a.g, k, m*k, b.g, k, k*n, 0, c32.g, n, m*n, batch)
+			dev.GemmBatched(false, true, m, n, k, 0.5, a.g, k, m*k, b.g, k, k*n, 0, cR, n, m*n, batch)
+		}
+		want := make([]float32, batch*m*n)
+		dev.Read(want, c32.g)
+		shape := fmt.Sprintf("%dx(%dx%dx%d)", batch, m, n, k)
+		bad := roundedWrong(t, dev, "Gemm "+shape, readRounded(r, dev, cR, batch*m, n), want)
+		t.Logf("PARITY\tGemm into rounded storage (vs float32 rounded)\t%s\t%d wrong", shape, bad)
+	}
+	mustPanic(t, "past the 64 elements of its rounded storage", func() {
+		f := r.out(64)
+		dev.Gemm(false, false, 8, 8, 8, 1, f.g, 8, f.g, 8, 0, dev.AllocRounded(64), 9)
+	})
 
 	// SumRows of rounded storage: the one-pass kernel and the chunked one, beta 0 and 1
 	for _, c := range []struct{ rows, cols int }{{37, 64}, {3 * 2 * sumRowsChunk, 96}} {
