@@ -158,15 +158,15 @@ echo "== IMM DiT-S/2 training step, 32x32x3, batch 256 (both forward passes, bac
 # their operands in each product instead of the layers' kept copies (IMMKIT_CUDA_BF16_KEEP=0);
 # -noout: kept operands, but FC1 writing float32 rather than bf16 (IMMKIT_CUDA_BF16_OUT=0)
 for run in cuda cuda-tf32 cuda-bf16 cuda-tf32-nolt cuda-bf16-nolt cuda-bf16-nokeep cuda-bf16-noout cuda-tf32-flash cuda-bf16-flash; do
-	dev=${run%-nolt} lt=1 attn=gemm keep=1 out=1
+	dev=${run%-nolt} lt=1 attn=gemm keep=1 bf16out=1
 	dev=${dev%-flash}
 	dev=${dev%-nokeep}
 	dev=${dev%-noout}
 	[[ $run == *-nolt ]] && lt=0
 	[[ $run == *-flash ]] && attn=flash
 	[[ $run == *-nokeep ]] && keep=0
-	[[ $run == *-noout ]] && out=0
-	IMMKIT_CUDA_BF16_OUT=$out IMMKIT_CUDA_BF16_KEEP=$keep IMMKIT_CUDA_ATTN=$attn IMMKIT_CUDA_LT=$lt IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench "$dit_bench" -test.benchtime "$dit_n" 2>&1 |
+	[[ $run == *-noout ]] && bf16out=0
+	IMMKIT_CUDA_BF16_OUT=$bf16out IMMKIT_CUDA_BF16_KEEP=$keep IMMKIT_CUDA_ATTN=$attn IMMKIT_CUDA_LT=$lt IMMKIT_BENCH_DEVICE=$dev timeout 60 ./imm.test -test.run '^$' -test.bench "$dit_bench" -test.benchtime "$dit_n" 2>&1 |
 		sed "s/^BenchmarkDiTStep/BenchmarkDiTStep-$run/" | tee -a "$out/dit.log" | grep -E "^Benchmark|FAIL|panic|cuda:"
 done
 echo "== the same, cuda-tf32, with IMMKIT_PROFILE=1 (each op synchronised and timed: shares, not speed)"
