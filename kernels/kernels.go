@@ -105,7 +105,8 @@ type Device[T Float] interface {
 	// l, the rows per sequence) and j < cols,
 	//   dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j]
 	// (dst is not read when beta == 0). v is typically a column block of a [rows/l, ld]
-	// matrix, so a per-sequence gate needs no broadcast copy.
+	// matrix, so a per-sequence gate needs no broadcast copy. With beta 0, dst may be
+	// rounded storage (OperandRounder.RoundsOutputs).
 	MulRows(dst, x, v Buffer, rows, l, cols, ld int, beta T)
 	// MulRowsAdd is MulRows added to another matrix: a residual branch through its gate,
 	//   dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + base[r*cols+j]
@@ -247,7 +248,8 @@ type OperandRounder interface {
 	// layer whose output only products read (the first layer of an MLP) then keeps no
 	// float32 copy of it, and SumRows takes a rounded matrix (the bias gradient of
 	// such a layer's gradient). Attention reads a rounded qkv and writes a rounded o,
-	// AttentionGrad reads them and a rounded do, and Gemm may write rounded storage.
+	// AttentionGrad reads them and a rounded do, and Gemm and MulRows may write rounded
+	// storage.
 	RoundsOutputs() bool
 	// AllocRounded returns storage for a rounded copy of n elements.
 	AllocRounded(n int) Buffer

@@ -39,6 +39,7 @@ type DiTBlock[T kernels.Float] struct {
 	m kernels.Buffer
 	// x1, out: residual stream.
 	x1, out, dmod, dg, db scratch[T]
+	dbr                   scratch[T] // db as rounded storage (Backward)
 }
 
 // NewDiTBlock registers name.ada, name.attn.{qkv,proj}, name.fc1, name.fc2.
@@ -93,7 +94,14 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	n := batch * l * D
 	dmod := blk.dmod.get(d, batch*6*D)
 	dg := blk.dg.get(d, n)
-	db := blk.db.get(d, n)
+	// db, a gated branch's output gradient, is read only by the branch's last layer
+	// (FC2, the attention projection): rounded storage on a device with bf16 outputs
+	var db kernels.Buffer
+	if r := kernels.Rounder(d); r != nil && r.RoundsOutputs() {
+		db = blk.dbr.rounded(d, r, n)
+	} else {
+		db = blk.db.get(d, n)
+	}
 	// MLP branch: out = x1 + g2*z
 	d.Mul(dg, dout, blk.z, 0)
 	reduceTokens(d, dmod, dg, batch, l, D, 6*D, 5*D)

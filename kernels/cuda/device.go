@@ -499,8 +499,16 @@ func (d *Device) rowBroadcast(name string, rows, cols int, args ...uint64) {
 	d.launch(name, [3]uint32{uint32(gx), uint32(gy), 1}, [3]uint32{rowThreads, 1, 1}, 0, args...)
 }
 
-// MulRows sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j].
+// MulRows sets dst[r*cols+j] = x[r*cols+j]*v[(r/l)*ld+j] + beta*dst[r*cols+j]; into
+// rounded storage (beta 0) with mul_rows_h.
 func (d *Device) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta float32) {
+	if r, ok := dst.(*Rounded); ok {
+		if beta != 0 || r.N < rows*cols {
+			panic(fmt.Sprintf("cuda: MulRows of %d x %d with beta %g into %d rounded elements (beta must be 0)", rows, cols, beta, r.N))
+		}
+		d.rowBroadcast("mul_rows_h", rows, cols, uint64(r.Ptr), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld))
+		return
+	}
 	d.rowBroadcast("mul_rows", rows, cols, p(dst), p(dst), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld), f32(beta))
 }
 

@@ -687,6 +687,16 @@ __global__ void mul_rows(float *dst, const float *base, const float *x, const fl
 	}
 }
 
+// mul_rows_h: mul_rows with beta 0 into bf16 (a gated branch's output gradient, which
+// only the branch's last layer reads: its products and its bias-gradient sum)
+__global__ void mul_rows_h(unsigned short *dst, const float *x, const float *v, int rows, int l, int cols, int ld) {
+	for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+		const float *vr = v + (long long)(r / l) * ld;
+		long long o = (long long)r * cols;
+		for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) dst[o + j] = bf16_bits(x[o + j] * vr[j]);
+	}
+}
+
 // dst[r*cols+j] = x[r*cols+j]*(1+scale[(r/l)*ld+j]) + shift[(r/l)*ld+j]
 __global__ void modulate_rows(float *dst, const float *x, const float *shift, const float *scale, int rows, int l, int cols, int ld) {
 	for (int r = blockIdx.y; r < rows; r += gridDim.y) {

@@ -23,6 +23,7 @@ var kernelParams = rowVariants(map[string]int{
 	"mul":                5,
 	"modulate":           5,
 	"mul_rows":           9,
+	"mul_rows_h":         7,
 	"to_bf16":            7,
 	"round_bf16":         3,
 	"modulate_rows":      8,

@@ -277,8 +277,8 @@ func roundedWrong(t *testing.T, dev *Device, what string, got, want []float32) i
 // not a multiple of 8, which its auxiliary matrix needs) writes the float32 op's output
 // and pre-activation, given the bf16-rounded bias, rounded to bf16; GemmActGrad from a
 // rounded pre-activation into rounded storage writes the float32 op's output for the same
-// pre-activation values rounded; Gemm and GemmBatched into rounded storage write the
-// float32 product rounded; SumRows of rounded storage equals SumRows of the same values
+// pre-activation values rounded; Gemm, GemmBatched and MulRows into rounded storage
+// write the float32 result rounded; SumRows of rounded storage equals SumRows of the same values
 // in float32, on the one-pass and the chunked kernels. Mixed float32 and rounded
 // outputs, and an output past the end of its storage, panic with a message.
 func TestRoundedOutputs(t *testing.T) {
@@ -375,6 +375,21 @@ func TestRoundedOutputs(t *testing.T) {
 		shape := fmt.Sprintf("%dx(%dx%dx%d)", batch, m, n, k)
 		bad := roundedWrong(t, dev, "Gemm "+shape, readRounded(r, dev, cR, batch*m, n), want)
 		t.Logf("PARITY\tGemm into rounded storage (vs float32 rounded)\t%s\t%d wrong", shape, bad)
+	}
+	// MulRows into rounded storage (a gated branch's output gradient): the float32 op's
+	// output rounded
+	{
+		rows, l, cols, ld := 96, 32, 80, 3*80
+		x, v := r.in(rows*cols, 1, 0), r.in(rows/l*ld, 1, 0)
+		vb := dev.Slice(v.g, cols, rows/l*ld-cols) // a column block, as the DiT's gates
+		y32, yR := r.out(rows*cols), dev.AllocRounded(rows*cols)
+		dev.MulRows(y32.g, x.g, vb, rows, l, cols, ld, 0)
+		dev.MulRows(yR, x.g, vb, rows, l, cols, ld, 0)
+		want := make([]float32, rows*cols)
+		dev.Read(want, y32.g)
+		bad := roundedWrong(t, dev, "MulRows", readRounded(r, dev, yR, rows, cols), want)
+		t.Logf("PARITY\tMulRows into rounded storage (vs float32 rounded)\t%dx%d l=%d\t%d wrong", rows, cols, l, bad)
+		mustPanic(t, "beta must be 0", func() { dev.MulRows(yR, x.g, vb, rows, l, cols, ld, 1) })
 	}
 	mustPanic(t, "past the 64 elements of its rounded storage", func() {
 		f := r.out(64)
