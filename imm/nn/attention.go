@@ -20,7 +20,7 @@ type Attention[T kernels.Float] struct {
 	d          kernels.Device[T]
 	batch, l   int
 	qkv, o     kernels.Buffer // of the last Forward
-	// ws: the op's saved state; os: o [batch*L, Dim] (or, rounded, or)
+	// ws: the op's saved state; os and or: o [batch*L, Dim] in float32 or rounded storage
 	ws, os, or, dqkv scratch[T]
 }
 
