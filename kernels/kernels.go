@@ -142,7 +142,7 @@ type Device[T Float] interface {
 	// ws (AttentionWorkspace elements) keeps what AttentionGrad needs.
 	Attention(o, ws, qkv Buffer, batch, l, heads, hd int)
 	// On a backend that rounds product operands and outputs (OperandRounder.RoundsOutputs)
-	// qkv, o and do may be rounded storage.
+	// qkv, o, do and dqkv may be rounded storage.
 	// AttentionGrad sets dqkv [batch*l, 3D] (overwritten) to the gradient of Attention
 	// with respect to qkv for the output gradient do, given the o, ws and qkv of that call.
 	AttentionGrad(dqkv, do, o, ws, qkv Buffer, batch, l, heads, hd int)
@@ -248,8 +248,8 @@ type OperandRounder interface {
 	// layer whose output only products read (the first layer of an MLP) then keeps no
 	// float32 copy of it, and SumRows takes a rounded matrix (the bias gradient of
 	// such a layer's gradient). Attention reads a rounded qkv and writes a rounded o,
-	// AttentionGrad reads them and a rounded do, and Gemm and MulRows may write rounded
-	// storage.
+	// AttentionGrad reads them and a rounded do and writes a rounded dqkv, and Gemm and
+	// MulRows may write rounded storage.
 	RoundsOutputs() bool
 	// AllocRounded returns storage for a rounded copy of n elements.
 	AllocRounded(n int) Buffer

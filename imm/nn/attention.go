@@ -20,8 +20,9 @@ type Attention[T kernels.Float] struct {
 	d          kernels.Device[T]
 	batch, l   int
 	qkv, o     kernels.Buffer // of the last Forward
-	// ws: the op's saved state; os and or: o [batch*L, Dim] in float32 or rounded storage
-	ws, os, or, dqkv scratch[T]
+	// ws: the op's saved state; os and or: o [batch*L, Dim] in float32 or rounded
+	// storage; dqkv and dqkvr: the same for dqkv
+	ws, os, or, dqkv, dqkvr scratch[T]
 }
 
 // NewAttention registers name.qkv and name.proj.
@@ -58,7 +59,14 @@ func (a *Attention[T]) Forward(x kernels.Buffer, batch, l int) kernels.Buffer {
 func (a *Attention[T]) Backward(dy kernels.Buffer) kernels.Buffer {
 	batch, l, hd := a.batch, a.l, a.Dim/a.Heads
 	do := a.Proj.Backward(dy, true)
-	dqkv := a.dqkv.get(a.d, batch*l*3*a.Dim)
+	// dqkv is read by QKV's products and bias-gradient sum only: rounded storage when the
+	// device keeps bf16 outputs
+	var dqkv kernels.Buffer
+	if r := kernels.Rounder(a.d); r != nil && r.RoundsOutputs() {
+		dqkv = a.dqkvr.rounded(a.d, r, batch*l*3*a.Dim)
+	} else {
+		dqkv = a.dqkv.get(a.d, batch*l*3*a.Dim)
+	}
 	ws := a.ws.get(a.d, a.d.AttentionWorkspace(batch, l, a.Heads, hd))
 	a.d.AttentionGrad(dqkv, do, a.o, ws, a.qkv, batch, l, a.Heads, hd)
 	return a.QKV.Backward(dqkv, true)

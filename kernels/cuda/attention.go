@@ -74,7 +74,8 @@ func attnIO(what string, b kernels.Buffer, n int) (cudadrv.Ptr, string) {
 
 // AttentionGrad is kernels.Device.AttentionGrad. qkv, o and do may be rounded storage:
 // the GEMM path reads qkv and do as product operands (and not o); the fused kernels take
-// all three rounded or all float32.
+// all three rounded or all float32. dqkv may be rounded storage: the GEMM path's products
+// write it in bf16, the fused kernels add dQ up in float32 scratch and round it after.
 func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
 	if batch == 0 || l == 0 {
 		return
@@ -92,10 +93,22 @@ func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, he
 		panic(fmt.Sprintf("cuda: fused AttentionGrad with a %T qkv, %T o and %T do (all rounded storage, or none)", qkv, o, do))
 	}
 	d.elementwise("attn_bwd_dot"+ho, n, p(dvec), uint64(pd), uint64(po), i32(batch), i32(l), i32(heads), i32(hd))
-	d.Fill(dqkv, 0) // dQ is added up over the key tiles
+	// dQ is added up over the key tiles with float32 atomics: into dqkv, or float32
+	// scratch rounded afterwards when dqkv is rounded storage
+	out := dqkv
+	if r, ok := dqkv.(*Rounded); ok {
+		if r.N < 3*n*hd {
+			panic(fmt.Sprintf("cuda: AttentionGrad's dqkv: %d rounded elements for %d", r.N, 3*n*hd))
+		}
+		out = &Buf{Ptr: d.att.get(d.ctx, 4*3*n*hd), N: 3 * n * hd}
+	}
+	d.Fill(out, 0)
 	grid := [3]uint32{uint32((l + 63) / 64), uint32(heads), uint32(batch)}
 	d.launch(attnName("attn_bwd_", hd)+hq, grid, [3]uint32{128, 1, 1}, attnShared(hd, true),
-		p(dqkv), uint64(pq), uint64(pd), p(lse), p(dvec), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
+		p(out), uint64(pq), uint64(pd), p(lse), p(dvec), i32(l), i32(heads), f32(float32(1/math.Sqrt(float64(hd)))))
+	if out != dqkv {
+		d.Round(dqkv, out)
+	}
 }
 
 // AttentionWorkspace is kernels.Device.AttentionWorkspace: the fused kernels keep each

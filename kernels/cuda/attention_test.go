@@ -67,8 +67,9 @@ func sliceCols(d kernels.Device[float32], b kernels.Buffer, rows, ld, off, n int
 // storage (kernels.OperandRounder.RoundsOutputs) on a bf16 device, the cuBLAS path and
 // the fused kernels, against the same ops on float32 buffers holding the same
 // bf16 values: o is the float32 output rounded to bf16 (exactly on the emulator, within
-// one bf16 ulp on a GPU), the saved state is the same, and dqkv is the same given o's
-// rounded values. The fused kernels refuse a mix of rounded and float32 buffers.
+// one bf16 ulp on a GPU), the saved state is the same, dqkv is the same given o's
+// rounded values, and a rounded dqkv is that dqkv rounded. The fused kernels refuse a mix
+// of rounded and float32 inputs.
 func TestAttentionRounded(t *testing.T) {
 	for _, mode := range []string{"gemm", "flash"} {
 		t.Run(mode, func(t *testing.T) {
@@ -124,6 +125,16 @@ func TestAttentionRounded(t *testing.T) {
 				if !(d <= tol) {
 					t.Errorf("AttentionGrad/%s %s: dqkv differs by %.3g with rounded qkv, o and do (tolerance %g)", mode, shape, d, tol)
 				}
+				// and into a rounded dqkv: the float32 one rounded (one ulp allowed where
+				// dQ's atomics may add in another order)
+				dqkvRR := dev.AllocRounded(3 * n)
+				dev.AttentionGrad(dqkvRR, doR, oR, wsR.g, qkvR, c.batch, c.l, c.heads, c.hd)
+				ulps := 0.0
+				if tol != 0 {
+					ulps = 1
+				}
+				bad = roundedWrongUlps(t, ulps, "AttentionGrad/"+mode+" "+shape+" dqkv", readRounded(r, dev, dqkvRR, c.batch*c.l, 3*D), hd)
+				t.Logf("PARITY\tAttentionGrad/%s into a rounded dqkv (vs float32 rounded)\t%s\t%d wrong", mode, shape, bad)
 			}
 			if mode == "flash" {
 				n := 2 * 16 * 16

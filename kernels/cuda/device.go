@@ -54,7 +54,7 @@ type Device struct {
 	lnY    *scratch  // AdaLayerNorm's float32 rows before rounding, for rows wider than its kernels
 	bfBias *scratch  // the bf16 bias of a product written in bf16 (epilogue.go)
 	ep     *scratch  // the float32 product of an unfused epilogue written in bf16
-	att    *scratch  // the GEMM attention's scores, or score gradients (attention.go)
+	att    *scratch  // the GEMM attention's scores or score gradients, the fused one's float32 dqkv
 	keep   bool      // RoundsOperands with BF16 (rounded.go)
 	out16  bool      // RoundsOutputs with RoundsOperands
 	nbf    *[2]int64 // elements rounded to bf16 by the products and by Round/RoundTemp

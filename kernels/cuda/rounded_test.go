@@ -256,6 +256,12 @@ func roundedWrong(t *testing.T, dev *Device, what string, got, want []float32) i
 	if keptTol(dev) != 0 {
 		ulps = 1
 	}
+	return roundedWrongUlps(t, ulps, what, got, want)
+}
+
+// roundedWrongUlps is roundedWrong allowing ulps bf16 ulps everywhere.
+func roundedWrongUlps(t *testing.T, ulps float64, what string, got, want []float32) int {
+	t.Helper()
 	bad := 0
 	for i, w := range want {
 		rw := bf16RNE(w)
