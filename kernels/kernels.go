@@ -334,16 +334,23 @@ func AttentionOpsWorkspace(batch, l, heads int) int { return 3 * batch * heads *
 // path of a backend without a fused kernel. ws is AttentionOpsWorkspace long and keeps
 // P in its first batch*heads*l*l elements.
 func AttentionOps[T Float](d Device[T], o, ws, qkv Buffer, batch, l, heads, hd int) {
-	D, H, n := heads*hd, heads, batch*heads*l*l
+	n := batch * heads * l * l
+	AttentionGemms(d, o, d.Slice(ws, 0, n), d.Slice(ws, n, n), qkv, batch, l, heads, hd, d.Softmax)
+}
+
+// AttentionGemms is AttentionOps with the probabilities p and the scores s (each
+// batch*heads*l*l, [batch, heads, l, l]) where the caller keeps them and softmax(p, s,
+// rows, cols) the row softmax: a backend may keep them in another type (CUDA: bf16 P).
+func AttentionGemms[T Float](d Device[T], o, p, s, qkv Buffer, batch, l, heads, hd int, softmax func(p, s Buffer, rows, cols int)) {
+	D, H := heads*hd, heads
 	scale := T(1 / math.Sqrt(float64(hd)))
-	p, s := d.Slice(ws, 0, n), d.Slice(ws, n, n)
 	// head h of sequence b is at a fixed stride from head h of sequence b-1: Heads
 	// launches instead of batch
 	for h := 0; h < H; h++ {
 		q, k := Tail(d, qkv, h*hd), Tail(d, qkv, D+h*hd)
 		d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, Tail(d, s, h*l*l), l, H*l*l, batch)
 	}
-	d.Softmax(p, s, batch*H*l, l)
+	softmax(p, s, batch*H*l, l)
 	for h := 0; h < H; h++ {
 		v := Tail(d, qkv, 2*D+h*hd)
 		d.GemmBatched(false, false, l, hd, l, 1, Tail(d, p, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, Tail(d, o, h*hd), D, l*D, batch)
@@ -352,16 +359,24 @@ func AttentionOps[T Float](d Device[T], o, ws, qkv Buffer, batch, l, heads, hd i
 
 // AttentionGradOps computes Device.AttentionGrad from the P that AttentionOps saved in ws.
 func AttentionGradOps[T Float](d Device[T], dqkv, do, ws, qkv Buffer, batch, l, heads, hd int) {
-	D, H, n := heads*hd, heads, batch*heads*l*l
+	n := batch * heads * l * l
+	softmaxGrad := func(ds, dp, p Buffer, rows, cols int) { d.SoftmaxGrad(ds, dp, p, rows, cols, 0) }
+	AttentionGradGemms(d, dqkv, do, d.Slice(ws, 0, n), d.Slice(ws, n, n), d.Slice(ws, 2*n, n), qkv, batch, l, heads, hd, softmaxGrad)
+}
+
+// AttentionGradGemms is AttentionGradOps with P, dP and dS where the caller keeps them
+// and softmaxGrad(ds, dp, p, rows, cols) setting ds to the softmax gradient (as
+// AttentionGemms).
+func AttentionGradGemms[T Float](d Device[T], dqkv, do, p, dp, ds, qkv Buffer, batch, l, heads, hd int, softmaxGrad func(ds, dp, p Buffer, rows, cols int)) {
+	D, H := heads*hd, heads
 	scale := T(1 / math.Sqrt(float64(hd)))
-	p, dp, ds := d.Slice(ws, 0, n), d.Slice(ws, n, n), d.Slice(ws, 2*n, n)
 	for h := 0; h < H; h++ {
 		dob, v, ph := Tail(d, do, h*hd), Tail(d, qkv, 2*D+h*hd), Tail(d, p, h*l*l)
 		// dP = dO V^T, dV = P^T dO
 		d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, Tail(d, dp, h*l*l), l, H*l*l, batch)
 		d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, Tail(d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
 	}
-	d.SoftmaxGrad(ds, dp, p, batch*H*l, l, 0)
+	softmaxGrad(ds, dp, p, batch*H*l, l)
 	for h := 0; h < H; h++ {
 		q, k, dsh := Tail(d, qkv, h*hd), Tail(d, qkv, D+h*hd), Tail(d, ds, h*l*l)
 		// dQ = scale dS K, dK = scale dS^T Q

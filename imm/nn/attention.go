@@ -46,11 +46,7 @@ func (a *Attention[T]) Forward(x kernels.Buffer, batch, l int) kernels.Buffer {
 	a.qkv = a.QKV.Forward(x, batch*l)
 	// o is read by Proj's products and the attention's backward pass: rounded storage
 	// when the device keeps bf16 outputs (kernels.OperandRounder.RoundsOutputs)
-	if r := kernels.Rounder(a.d); r != nil && r.RoundsOutputs() {
-		a.o = a.or.rounded(a.d, r, batch*l*a.Dim)
-	} else {
-		a.o = a.os.get(a.d, batch*l*a.Dim)
-	}
+	a.o = output(a.d, &a.os, &a.or, true, batch*l*a.Dim)
 	a.d.Attention(a.o, a.ws.get(a.d, a.d.AttentionWorkspace(batch, l, a.Heads, hd)), a.qkv, batch, l, a.Heads, hd)
 	return a.Proj.Forward(a.o, batch*l)
 }
@@ -61,12 +57,7 @@ func (a *Attention[T]) Backward(dy kernels.Buffer) kernels.Buffer {
 	do := a.Proj.Backward(dy, true)
 	// dqkv is read by QKV's products and bias-gradient sum only: rounded storage when the
 	// device keeps bf16 outputs
-	var dqkv kernels.Buffer
-	if r := kernels.Rounder(a.d); r != nil && r.RoundsOutputs() {
-		dqkv = a.dqkvr.rounded(a.d, r, batch*l*3*a.Dim)
-	} else {
-		dqkv = a.dqkv.get(a.d, batch*l*3*a.Dim)
-	}
+	dqkv := output(a.d, &a.dqkv, &a.dqkvr, true, batch*l*3*a.Dim)
 	ws := a.ws.get(a.d, a.d.AttentionWorkspace(batch, l, a.Heads, hd))
 	a.d.AttentionGrad(dqkv, do, a.o, ws, a.qkv, batch, l, a.Heads, hd)
 	return a.QKV.Backward(dqkv, true)

@@ -96,12 +96,7 @@ func (blk *DiTBlock[T]) Backward(dout kernels.Buffer) (dx, dsc kernels.Buffer) {
 	dg := blk.dg.get(d, n)
 	// db, a gated branch's output gradient, is read only by the branch's last layer
 	// (FC2, the attention projection): rounded storage on a device with bf16 outputs
-	var db kernels.Buffer
-	if r := kernels.Rounder(d); r != nil && r.RoundsOutputs() {
-		db = blk.dbr.rounded(d, r, n)
-	} else {
-		db = blk.db.get(d, n)
-	}
+	db := output(d, &blk.db, &blk.dbr, true, n)
 	// MLP branch: out = x1 + g2*z
 	d.Mul(dg, dout, blk.z, 0)
 	reduceTokens(d, dmod, dg, batch, l, D, 6*D, 5*D)

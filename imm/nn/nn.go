@@ -300,6 +300,16 @@ func (s *scratch[T]) round(d kernels.Device[T], r kernels.OperandRounder, src ke
 	return dst
 }
 
+// output returns storage for n elements of an op's output: rounded storage from r when
+// toProduct (only products read the output) and the device writes bf16 outputs
+// (kernels.OperandRounder.RoundsOutputs), float32 from f otherwise.
+func output[T kernels.Float](d kernels.Device[T], f, r *scratch[T], toProduct bool, n int) kernels.Buffer {
+	if rr := kernels.Rounder(d); rr != nil && toProduct && rr.RoundsOutputs() {
+		return r.rounded(d, rr, n)
+	}
+	return f.get(d, n)
+}
+
 // Linear is y = x W^T + b with W [Out, In] and b [Out] (b absent when built without bias).
 type Linear[T kernels.Float] struct {
 	In, Out int
@@ -364,16 +374,9 @@ func (l *Linear[T]) ForwardAct(x kernels.Buffer, rows int, act kernels.Act) kern
 	if l.B != nil {
 		bias = l.B.W
 	}
-	if r := kernels.Rounder(l.d); r != nil && l.ToProduct && r.RoundsOutputs() {
-		y = l.yr.rounded(l.d, r, rows*l.Out)
-		if act != kernels.Identity {
-			pre = l.prer.rounded(l.d, r, rows*l.Out)
-		}
-	} else {
-		y = l.y.get(l.d, rows*l.Out)
-		if act != kernels.Identity {
-			pre = l.pre.get(l.d, rows*l.Out)
-		}
+	y = output(l.d, &l.y, &l.yr, l.ToProduct, rows*l.Out)
+	if act != kernels.Identity {
+		pre = output(l.d, &l.pre, &l.prer, l.ToProduct, rows*l.Out)
 	}
 	l.preOut = pre
 	l.d.GemmBiasAct(false, true, rows, l.Out, l.In, a, l.In, w, l.In, bias, act, y, pre)
@@ -388,12 +391,7 @@ func (l *Linear[T]) Backward(dy kernels.Buffer, needDx bool) kernels.Buffer {
 	if !needDx {
 		return nil
 	}
-	var dx kernels.Buffer
-	if r := kernels.Rounder(l.d); r != nil && l.DxToProduct && r.RoundsOutputs() {
-		dx = l.dxr.rounded(l.d, r, l.rows*l.In)
-	} else {
-		dx = l.dx.get(l.d, l.rows*l.In)
-	}
+	dx := output(l.d, &l.dx, &l.dxr, l.DxToProduct, l.rows*l.In)
 	l.d.Gemm(false, false, l.rows, l.In, l.Out, 1, g, l.Out, w, l.In, 0, dx, l.In)
 	return dx
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Attention runs in one of two ways:
-//   - batched GEMMs through cuBLAS and the softmax kernel (as kernels.AttentionOps), with
+//   - batched GEMMs through cuBLAS and the softmax kernel (kernels.AttentionGemms), with
 //     the scores and probabilities in memory: the default. Only the probabilities P are
 //     kept for the backward pass (in ws, as bf16 when the device writes bf16 outputs
 //     and rows fit the bf16 softmax kernels: the products read them rounded anyway);
@@ -64,9 +64,7 @@ func (d *Device) Attention(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
 // elements and the kernel suffix for its type: "" for float32, "_h" for rounded storage.
 func attnIO(what string, b kernels.Buffer, n int) (cudadrv.Ptr, string) {
 	if r, ok := b.(*Rounded); ok {
-		if r.N < n {
-			panic(fmt.Sprintf("cuda: %s: %d rounded elements for %d", what, r.N, n))
-		}
+		r.need(what, n)
 		return r.Ptr, "_h"
 	}
 	return ptrOf(b), ""
@@ -97,9 +95,7 @@ func (d *Device) AttentionGrad(dqkv, do, o, ws, qkv kernels.Buffer, batch, l, he
 	// scratch rounded afterwards when dqkv is rounded storage
 	out := dqkv
 	if r, ok := dqkv.(*Rounded); ok {
-		if r.N < 3*n*hd {
-			panic(fmt.Sprintf("cuda: AttentionGrad's dqkv: %d rounded elements for %d", r.N, 3*n*hd))
-		}
+		r.need("AttentionGrad's dqkv", 3*n*hd)
 		out = &Buf{Ptr: d.att.get(d.ctx, 4*3*n*hd), N: 3 * n * hd}
 	}
 	d.Fill(out, 0)
@@ -132,14 +128,14 @@ func (d *Device) attnBF16(l int) bool { return d.RoundsOutputs() && l <= blockRo
 // attnP is the GEMM path's probabilities P (n elements, rows of l) in ws: bf16 storage
 // over ws's memory (attnBF16), else ws itself.
 func (d *Device) attnP(ws kernels.Buffer, n, l int) kernels.Buffer {
-	need := n
-	if d.attnBF16(l) {
+	bf16, need := d.attnBF16(l), n
+	if bf16 {
 		need = (n + 1) / 2
 	}
 	if lenOf(ws) < need {
 		panic(fmt.Sprintf("cuda: an attention workspace of %d elements for %d probabilities (AttentionWorkspace says %d)", lenOf(ws), n, need))
 	}
-	if d.attnBF16(l) {
+	if bf16 {
 		return &Rounded{Ptr: ptrOf(ws), N: n}
 	}
 	return d.Slice(ws, 0, n)
@@ -156,51 +152,32 @@ func (d *Device) attnTmp(n, l int) (s *Buf, ds kernels.Buffer) {
 	return s, &Buf{Ptr: ptr + cudadrv.Ptr(4*n), N: n}
 }
 
-// attentionGemm is kernels.AttentionOps with P in ws (attnP) and S in scratch.
+// attentionGemm is kernels.AttentionGemms with P in ws (attnP), S in scratch and, with
+// a bf16 P, the softmax_h kernels.
 func (d *Device) attentionGemm(o, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
-	D, H, n := heads*hd, heads, batch*heads*l*l
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	pr := d.attnP(ws, n, l)
+	n := batch * heads * l * l
 	s, _ := d.attnTmp(n, l)
-	for h := 0; h < H; h++ {
-		q, k := kernels.Tail(d, qkv, h*hd), kernels.Tail(d, qkv, D+h*hd)
-		d.GemmBatched(false, true, l, l, hd, scale, q, 3*D, l*3*D, k, 3*D, l*3*D, 0, kernels.Tail(d, s, h*l*l), l, H*l*l, batch)
-	}
-	if r, ok := pr.(*Rounded); ok {
-		d.rowOp("softmax_h", batch*H*l, l, uint64(r.Ptr), p(s), i32(batch*H*l), i32(l))
-	} else {
-		d.Softmax(pr, s, batch*H*l, l)
-	}
-	for h := 0; h < H; h++ {
-		v := kernels.Tail(d, qkv, 2*D+h*hd)
-		d.GemmBatched(false, false, l, hd, l, 1, kernels.Tail(d, pr, h*l*l), l, H*l*l, v, 3*D, l*3*D, 0, kernels.Tail(d, o, h*hd), D, l*D, batch)
-	}
+	kernels.AttentionGemms[float32](d, o, d.attnP(ws, n, l), s, qkv, batch, l, heads, hd, func(p, s kernels.Buffer, rows, cols int) {
+		if r, ok := p.(*Rounded); ok {
+			d.rowOp("softmax_h", rows, cols, uint64(r.Ptr), uint64(ptrOf(s)), i32(rows), i32(cols))
+			return
+		}
+		d.Softmax(p, s, rows, cols)
+	})
 }
 
-// attentionGemmGrad is kernels.AttentionGradOps from the P that attentionGemm kept, with
-// dP and dS in scratch (dS bf16 when P is: only products read it).
+// attentionGemmGrad is kernels.AttentionGradGemms from the P that attentionGemm kept,
+// with dP and dS in scratch (dS bf16 when P is: only products read it).
 func (d *Device) attentionGemmGrad(dqkv, do, ws, qkv kernels.Buffer, batch, l, heads, hd int) {
-	D, H, n := heads*hd, heads, batch*heads*l*l
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	pr := d.attnP(ws, n, l)
+	n := batch * heads * l * l
 	dp, ds := d.attnTmp(n, l)
-	for h := 0; h < H; h++ {
-		dob, v, ph := kernels.Tail(d, do, h*hd), kernels.Tail(d, qkv, 2*D+h*hd), kernels.Tail(d, pr, h*l*l)
-		// dP = dO V^T, dV = P^T dO
-		d.GemmBatched(false, true, l, l, hd, 1, dob, D, l*D, v, 3*D, l*3*D, 0, kernels.Tail(d, dp, h*l*l), l, H*l*l, batch)
-		d.GemmBatched(true, false, l, hd, l, 1, ph, l, H*l*l, dob, D, l*D, 0, kernels.Tail(d, dqkv, 2*D+h*hd), 3*D, l*3*D, batch)
-	}
-	if r, ok := pr.(*Rounded); ok {
-		d.rowOp("softmax_grad_h", batch*H*l, l, uint64(ds.(*Rounded).Ptr), p(dp), uint64(r.Ptr), i32(batch*H*l), i32(l), f32(0))
-	} else {
-		d.SoftmaxGrad(ds, dp, pr, batch*H*l, l, 0)
-	}
-	for h := 0; h < H; h++ {
-		q, k, dsh := kernels.Tail(d, qkv, h*hd), kernels.Tail(d, qkv, D+h*hd), kernels.Tail(d, ds, h*l*l)
-		// dQ = scale dS K, dK = scale dS^T Q
-		d.GemmBatched(false, false, l, hd, l, scale, dsh, l, H*l*l, k, 3*D, l*3*D, 0, kernels.Tail(d, dqkv, h*hd), 3*D, l*3*D, batch)
-		d.GemmBatched(true, false, l, hd, l, scale, dsh, l, H*l*l, q, 3*D, l*3*D, 0, kernels.Tail(d, dqkv, D+h*hd), 3*D, l*3*D, batch)
-	}
+	kernels.AttentionGradGemms[float32](d, dqkv, do, d.attnP(ws, n, l), dp, ds, qkv, batch, l, heads, hd, func(ds, dp, p kernels.Buffer, rows, cols int) {
+		if r, ok := p.(*Rounded); ok {
+			d.rowOp("softmax_grad_h", rows, cols, uint64(ds.(*Rounded).Ptr), uint64(ptrOf(dp)), uint64(r.Ptr), i32(rows), i32(cols), f32(0))
+			return
+		}
+		d.SoftmaxGrad(ds, dp, p, rows, cols, 0)
+	})
 }
 
 // attnName is the fused kernel of a head width that flash accepts (launch panics on a

@@ -420,12 +420,12 @@ func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
 		return
 	}
 	// x float32, or rounded storage (a layer's rounded output gradient): the _h kernels
-	sum, part, xp := "sum_rows", "sum_rows_part", ptrOf
+	sum, part, xp := "sum_rows", "sum_rows_part", uint64(0)
 	if xr, ok := x.(*Rounded); ok {
-		if xr.N < rows*cols {
-			panic(fmt.Sprintf("cuda: SumRows of %d x %d from %d rounded elements", rows, cols, xr.N))
-		}
-		sum, part, xp = "sum_rows_h", "sum_rows_part_h", func(kernels.Buffer) cudadrv.Ptr { return xr.Ptr }
+		xr.need("SumRows", rows*cols)
+		sum, part, xp = "sum_rows_h", "sum_rows_part_h", uint64(xr.Ptr)
+	} else {
+		xp = p(x)
 	}
 	gx := (cols + 31) / 32
 	chunks := 1
@@ -433,13 +433,13 @@ func (d *Device) SumRows(dst, x kernels.Buffer, rows, cols int, beta float32) {
 		chunks = min((rows+sumRowsChunk-1)/sumRowsChunk, max(1, 528/gx), 65535)
 	}
 	if chunks == 1 {
-		d.launch(sum, [3]uint32{uint32(gx), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), uint64(xp(x)), i32(rows), i32(cols), f32(beta))
+		d.launch(sum, [3]uint32{uint32(gx), 1, 1}, [3]uint32{32, 32, 1}, 0, p(dst), xp, i32(rows), i32(cols), f32(beta))
 		return
 	}
 	rpc := (rows + chunks - 1) / chunks
 	chunks = (rows + rpc - 1) / rpc
 	srp := d.srp.get(d.ctx, 4*chunks*cols)
-	d.launch(part, [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), uint64(xp(x)), i32(rows), i32(cols), i32(rpc), i32(cols))
+	d.launch(part, [3]uint32{uint32(gx), uint32(chunks), 1}, [3]uint32{32, 32, 1}, 0, uint64(srp), xp, i32(rows), i32(cols), i32(rpc), i32(cols))
 	d.elementwise("sum_rows_finish", cols, p(dst), uint64(srp), i32(chunks), i32(cols), f32(beta))
 }
 
@@ -503,9 +503,10 @@ func (d *Device) rowBroadcast(name string, rows, cols int, args ...uint64) {
 // rounded storage (beta 0) with mul_rows_h.
 func (d *Device) MulRows(dst, x, v kernels.Buffer, rows, l, cols, ld int, beta float32) {
 	if r, ok := dst.(*Rounded); ok {
-		if beta != 0 || r.N < rows*cols {
-			panic(fmt.Sprintf("cuda: MulRows of %d x %d with beta %g into %d rounded elements (beta must be 0)", rows, cols, beta, r.N))
+		if beta != 0 {
+			panic(fmt.Sprintf("cuda: MulRows with beta %g into rounded storage (beta must be 0)", beta))
 		}
+		r.need("MulRows", rows*cols)
 		d.rowBroadcast("mul_rows_h", rows, cols, uint64(r.Ptr), p(x), p(v), i32(rows), i32(l), i32(cols), i32(ld))
 		return
 	}

@@ -98,25 +98,54 @@ func ltEpilogue(act kernels.Act, pre, bias bool) int {
 }
 
 // GemmBiasAct is kernels.Device.GemmBiasAct: one cuBLASLt matmul with the BIAS,
-// GELU_AUX or GELU_AUX_BIAS epilogue where one applies, the separate ops otherwise. Into
-// rounded storage (c and pre Rounded), see gemmBiasActRounded.
+// GELU_AUX or GELU_AUX_BIAS epilogue where one applies, the separate ops otherwise.
+//
+// Into rounded storage (c, and pre when given, Rounded) the product, bias and activation
+// are computed in float32 and rounded to bf16 once, so the next layer's products read c
+// as it is and no float32 copy of it exists: the matmul has a bf16 D (with no epilogue
+// where none applies), whose bias cuBLASLt takes in bf16, so the bias is rounded first;
+// unfused, the float32 product goes into scratch and bias_act_h does the rest.
 func (d *Device) GemmBiasAct(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, bias kernels.Buffer, act kernels.Act, c, pre kernels.Buffer) {
 	if m == 0 || n == 0 {
 		return
 	}
-	if cr, ok := c.(*Rounded); ok {
-		d.gemmBiasActRounded(transA, transB, m, n, k, a, lda, b, ldb, bias, act, cr, roundedOut("GemmBiasAct", pre, m*n))
-		return
+	epi := ltEpilogue(act, pre != nil, bias != nil)
+	cr, rounded := c.(*Rounded)
+	var pr *Rounded
+	cp, dt, bp, pp := cudadrv.Ptr(0), cudadrv.R32F, cudadrv.Ptr(0), cudadrv.Ptr(0)
+	if rounded {
+		if !d.opt.BF16 {
+			panic("cuda: GemmBiasAct into rounded storage on a device without bf16 products")
+		}
+		cr.need("GemmBiasAct's output", m*n)
+		pr = roundedOut("GemmBiasAct", pre, m*n)
+		if bias != nil {
+			bp = d.bfBias.get(d.ctx, max(2*n, 4))
+			d.elementwise("round_bf16", n, uint64(bp), p(bias), i64(n))
+			d.nbf[1] += int64(n)
+		}
+		if epi == 0 && act == kernels.Identity && pre == nil {
+			epi = cudadrv.LtDefault
+		}
+		cp, dt, pp = cr.Ptr, cudadrv.R16BF, pr.ptr()
+	} else {
+		cp, bp, pp = ptrOf(c), ptrOf(bias), ptrOf(pre)
 	}
-	switch epi := ltEpilogue(act, pre != nil, bias != nil); {
+	switch {
 	case epi != 0:
-		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, ptrOf(c), cudadrv.R32F, epi, ptrOf(bias), ptrOf(pre)) {
+		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, cp, dt, epi, bp, pp) {
 			return
 		}
 	case act != kernels.Identity:
 		d.lts.add("no cuBLASLt epilogue for " + act.String())
 	}
-	kernels.GemmBiasActOps[float32](d, transA, transB, m, n, k, a, lda, b, ldb, bias, act, c, pre)
+	if !rounded {
+		kernels.GemmBiasActOps[float32](d, transA, transB, m, n, k, a, lda, b, ldb, bias, act, c, pre)
+		return
+	}
+	z := d.epZ(m * n)
+	d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
+	d.rowBroadcast("bias_act_h", m, n, i32(int(act)), uint64(cp), uint64(pp), p(z), uint64(bp), i32(m), i32(n))
 }
 
 // roundedOut returns the pre-activation of an op writing rounded storage: nil, or a
@@ -129,46 +158,8 @@ func roundedOut(op string, pre kernels.Buffer, n int) *Rounded {
 	if !ok {
 		panic(fmt.Sprintf("cuda: %s into rounded storage with a %T pre-activation (it must be rounded storage too)", op, pre))
 	}
-	if r.N < n {
-		panic(fmt.Sprintf("cuda: %s: a pre-activation of %d elements for %d", op, r.N, n))
-	}
+	r.need(op+"'s pre-activation", n)
 	return r
-}
-
-// gemmBiasActRounded is GemmBiasAct into rounded storage: the product, bias and
-// activation in float32, then c (and pre) rounded to bf16 once, so the next layer's
-// products read c as it is and no float32 copy of it exists. The bias is rounded to bf16
-// first, as cuBLASLt takes it for a bf16 output. One cuBLASLt matmul with a bf16 D (its
-// epilogue as in GemmBiasAct, or none), else the float32 product into scratch and
-// bias_act_h.
-func (d *Device) gemmBiasActRounded(transA, transB bool, m, n, k int, a kernels.Buffer, lda int, b kernels.Buffer, ldb int, bias kernels.Buffer, act kernels.Act, c, pre *Rounded) {
-	if !d.opt.BF16 {
-		panic("cuda: GemmBiasAct into rounded storage on a device without bf16 products")
-	}
-	if c.N < m*n {
-		panic(fmt.Sprintf("cuda: GemmBiasAct into %d elements of rounded storage for %d x %d", c.N, m, n))
-	}
-	var br cudadrv.Ptr
-	if bias != nil {
-		br = d.bfBias.get(d.ctx, max(2*n, 4))
-		d.elementwise("round_bf16", n, uint64(br), p(bias), i64(n))
-		d.nbf[1] += int64(n)
-	}
-	epi := ltEpilogue(act, pre != nil, bias != nil)
-	if epi == 0 && act == kernels.Identity && pre == nil {
-		epi = cudadrv.LtDefault
-	}
-	switch {
-	case epi != 0:
-		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, c.Ptr, cudadrv.R16BF, epi, br, pre.ptr()) {
-			return
-		}
-	case act != kernels.Identity:
-		d.lts.add("no cuBLASLt epilogue for " + act.String())
-	}
-	z := d.epZ(m * n)
-	d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
-	d.rowBroadcast("bias_act_h", m, n, i32(int(act)), uint64(c.Ptr), uint64(pre.ptr()), p(z), uint64(br), i32(m), i32(n))
 }
 
 // epZ is float32 scratch for the product of an epilogue written in bf16 that cuBLASLt
@@ -187,33 +178,28 @@ func (d *Device) GemmActGrad(transA, transB bool, m, n, k int, a kernels.Buffer,
 	if _, rp := pre.(*Rounded); rp != rounded {
 		panic(fmt.Sprintf("cuda: GemmActGrad with a %T pre-activation into %T (both rounded storage, or neither)", pre, c))
 	}
+	cp, dt, pp := cudadrv.Ptr(0), cudadrv.R32F, cudadrv.Ptr(0)
 	if rounded {
-		pr := roundedOut("GemmActGrad", pre, m*n)
-		if cr.N < m*n {
-			panic(fmt.Sprintf("cuda: GemmActGrad into %d elements of rounded storage for %d x %d", cr.N, m, n))
-		}
-		switch {
-		case act == kernels.GELUTanh:
-			if d.lt(transA, transB, m, n, k, a, lda, b, ldb, cr.Ptr, cudadrv.R16BF, cudadrv.LtDGelu, 0, pr.Ptr) {
-				return
-			}
-		case act != kernels.Identity:
-			d.lts.add("no cuBLASLt epilogue for the gradient of " + act.String())
-		}
-		z := d.epZ(m * n)
-		d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
-		d.elementwise("act_grad_h", m*n, i32(int(act)), uint64(cr.Ptr), p(z), uint64(pr.Ptr), i64(m*n))
-		return
+		cr.need("GemmActGrad's output", m*n)
+		cp, dt, pp = cr.Ptr, cudadrv.R16BF, roundedOut("GemmActGrad", pre, m*n).Ptr
+	} else {
+		cp, pp = ptrOf(c), ptrOf(pre)
 	}
 	switch {
 	case act == kernels.GELUTanh:
-		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, ptrOf(c), cudadrv.R32F, cudadrv.LtDGelu, 0, ptrOf(pre)) {
+		if d.lt(transA, transB, m, n, k, a, lda, b, ldb, cp, dt, cudadrv.LtDGelu, 0, pp) {
 			return
 		}
 	case act != kernels.Identity:
 		d.lts.add("no cuBLASLt epilogue for the gradient of " + act.String())
 	}
-	kernels.GemmActGradOps[float32](d, transA, transB, m, n, k, a, lda, b, ldb, act, pre, c)
+	if !rounded {
+		kernels.GemmActGradOps[float32](d, transA, transB, m, n, k, a, lda, b, ldb, act, pre, c)
+		return
+	}
+	z := d.epZ(m * n)
+	d.Gemm(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, z, n)
+	d.elementwise("act_grad_h", m*n, i32(int(act)), uint64(cp), p(z), uint64(pp), i64(m*n))
 }
 
 // lt runs the row-major c [m, n] = A B with epilogue epi as the column-major

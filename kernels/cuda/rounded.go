@@ -28,6 +28,13 @@ type Rounded struct {
 // Len is the number of elements.
 func (b *Rounded) Len() int { return b.N }
 
+// need panics, naming what, when b holds fewer than n elements.
+func (b *Rounded) need(what string, n int) {
+	if b.N < n {
+		panic(fmt.Sprintf("cuda: %s needs %d elements, from %d rounded elements", what, n, b.N))
+	}
+}
+
 // ptr is b's address, 0 for a nil b.
 func (b *Rounded) ptr() cudadrv.Ptr {
 	if b == nil {
