@@ -11,11 +11,12 @@ import (
 
 // BenchmarkMultimodalStep times one Trainer.Update (target branch, masked loss with
 // backward, AdamW, EMA) of the multimodal model at the size of `immtrain multimodal
-// --demo` (tiny: width 64, depth 2; particles of a 32x32x3 image in 4x4 patches, 10
-// groups of 10 Whisper mel frames, 16 text tokens of 16 values), batch 32, on the CPU
-// device with GOMAXPROCS workers. Random particles with half the text masked out.
+// --demo` with its recipe (tiny: width 64, depth 2; particles of a 32x32x3 image in 8x8
+// patches, 5 groups of 20 Whisper mel frames, 12 text tokens of 16 values), batch 32, on
+// the CPU device with GOMAXPROCS workers. Random particles with the last 8 text tokens
+// masked out.
 func BenchmarkMultimodalStep(b *testing.B) {
-	segs := []nn.Segment{{Name: "image", Tokens: 64, Features: 48}, {Name: "audio", Tokens: 10, Features: 800}, {Name: "text", Tokens: 16, Features: 16}}
+	segs := []nn.Segment{{Name: "image", Tokens: 16, Features: 192}, {Name: "audio", Tokens: 5, Features: 1600}, {Name: "text", Tokens: 12, Features: 16}}
 	mc := nn.MultimodalConfig{Segments: segs, Width: 64, Depth: 2, Heads: 4, MLPRatio: 4, Freq: 64, Classes: 40}
 	const B = 32
 	tr, err := NewModelTrainer(cpu.New[float32](runtime.GOMAXPROCS(0)), DefaultConfig(),

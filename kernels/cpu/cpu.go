@@ -147,7 +147,7 @@ func (d *Device[T]) gemm(transA, transB bool, m, n, k int, alpha T, a []T, lda i
 		return
 	}
 	if af, ok := any(a).([]float32); ok && packedGemm {
-		sgemmPacked(transA, transB, m, n, k, float32(alpha), af, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, d.parallel)
+		sgemmPacked(transA, transB, m, n, k, float32(alpha), af, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc, d.workers, d.parallel)
 		return
 	}
 	// gonum parallelises over 64x64 blocks of c; split tall-thin products by rows.
@@ -204,6 +204,10 @@ func gemmBlas[T kernels.Float](transA, transB bool, m, n, k int, alpha T, a []T,
 // GemmBatched runs batch independent products.
 func (d *Device[T]) GemmBatched(transA, transB bool, m, n, k int, alpha T, a kernels.Buffer, lda, strideA int, b kernels.Buffer, ldb, strideB int, beta T, c kernels.Buffer, ldc, strideC int, batch int) {
 	as, bs, cs := d.s(a), d.s(b), d.s(c)
+	if af, ok := any(as).([]float32); ok && packedGemm && m > 0 && n > 0 && k > 0 && batch > 0 {
+		sgemmBatched(transA, transB, m, n, k, float32(alpha), af, lda, strideA, any(bs).([]float32), ldb, strideB, float32(beta), any(cs).([]float32), ldc, strideC, batch, d.workers, d.parallel)
+		return
+	}
 	one := New[T](1)
 	d.parallel(batch, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {

@@ -721,6 +721,102 @@ func TestSgemmPacked(t *testing.T) {
 	}
 }
 
+// TestSgemmBatched checks the float32 GemmBatched (packed where the CPU has AVX2/FMA)
+// against one Gemm per product: bit for bit, since every element must be summed as
+// Gemm sums it, also where a tile holds rows of two products (shared B: all products'
+// rows form one product) and whatever the worker count. Strides leave gaps between
+// products (a segment of a sequence), beta is 0 (C poisoned with NaN), 1 and 0.75, and
+// each result is also checked against a float64 loop.
+func TestSgemmBatched(t *testing.T) {
+	t.Logf("packed AVX2 kernel: %v", packedGemm)
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, s := range []struct{ m, n, k, batch int }{{5, 64, 300, 7}, {1, 17, 3, 13}, {33, 33, 16, 4}, {7, 40, 600, 3}, {80, 16, 5, 3}} {
+		for _, sharedB := range []bool{true, false} {
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					for _, beta := range []float32{0, 1, 0.75} {
+						m, n, k := s.m, s.n, s.k
+						lda, ldb, ldc := k+3, n+5, n+2
+						rowsA, rowsB := m, k
+						if ta {
+							lda, rowsA = m+3, k
+						}
+						if tb {
+							ldb, rowsB = k+5, n
+						}
+						sa, sb, sc := rowsA*lda+11, rowsB*ldb+7, m*ldc+13
+						if sharedB {
+							sb = 0
+						}
+						fill := func(n int, nan bool) []float32 {
+							x := make([]float32, n)
+							for i := range x {
+								x[i] = float32(rng.NormFloat64())
+								if nan {
+									x[i] = float32(math.NaN())
+								}
+							}
+							return x
+						}
+						a, b, c := fill(s.batch*sa, false), fill(s.batch*max(sb, 1)+rowsB*ldb, false), fill(s.batch*sc, beta == 0)
+						name := fmt.Sprintf("%dx(%dx%dx%d) sharedB=%v ta=%v tb=%v beta=%v", s.batch, m, n, k, sharedB, ta, tb, beta)
+						run := func(workers int, each bool) []float32 {
+							d := New[float32](workers)
+							ab, bb, cb := d.Alloc(len(a)), d.Alloc(len(b)), d.Alloc(len(c))
+							d.Write(ab, a)
+							d.Write(bb, b)
+							d.Write(cb, c)
+							if !each {
+								d.GemmBatched(ta, tb, m, n, k, 1.5, ab, lda, sa, bb, ldb, sb, beta, cb, ldc, sc, s.batch)
+								return Data[float32](cb)
+							}
+							for p := 0; p < s.batch; p++ {
+								d.Gemm(ta, tb, m, n, k, 1.5, d.Slice(ab, p*sa, len(a)-p*sa), lda, d.Slice(bb, p*sb, len(b)-p*sb), ldb, beta, d.Slice(cb, p*sc, len(c)-p*sc), ldc)
+							}
+							return Data[float32](cb)
+						}
+						want := run(1, true)
+						for _, w := range []int{1, 2, 5} {
+							for i, v := range run(w, false) {
+								if v != want[i] && !(v != v && want[i] != want[i]) {
+									t.Fatalf("%s, %d workers: c[%d] = %v, one Gemm per product %v", name, w, i, v, want[i])
+								}
+							}
+						}
+						var maxDiff, maxRef float64
+						for p := 0; p < s.batch; p++ {
+							for i := 0; i < m; i++ {
+								for j := 0; j < n; j++ {
+									var sum float64
+									for l := 0; l < k; l++ {
+										ai, bi := p*sa+i*lda+l, p*sb+l*ldb+j
+										if ta {
+											ai = p*sa + l*lda + i
+										}
+										if tb {
+											bi = p*sb + j*ldb + l
+										}
+										sum += float64(a[ai]) * float64(b[bi])
+									}
+									ref := 1.5 * sum
+									if beta != 0 {
+										ref += float64(beta) * float64(c[p*sc+i*ldc+j])
+									}
+									maxRef = math.Max(maxRef, math.Abs(ref))
+									maxDiff = math.Max(maxDiff, math.Abs(float64(want[p*sc+i*ldc+j])-ref))
+								}
+							}
+						}
+						if rel := maxDiff / maxRef; !(rel < 2e-6) {
+							t.Errorf("%s: relative error %.3g against float64", name, rel)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // GemmBiasAct and GemmActGrad against float64 loops written from their definitions, for
 // every transpose, with and without the bias and the saved pre-activation.
 func TestGemmEpilogues(t *testing.T) {
