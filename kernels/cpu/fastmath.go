@@ -16,25 +16,35 @@ import (
 // degree-6 polynomial, then the exponent). Outside [-87, 88] (where the result leaves
 // the normal range or overflows) and for NaN it falls back to math.Exp.
 func exp32(x float32) float32 {
-	if !(x >= -87 && x <= 88) {
+	if !(x >= exp32Lo && x <= exp32Hi) {
 		return float32(math.Exp(float64(x)))
 	}
-	const (
-		log2e = 1.44269504088896341
-		c1    = 0.693359375
-		c2    = -2.12194440e-4
-	)
-	n := float32(math.Floor(float64(x*log2e) + 0.5))
-	r := x - n*c1 - n*c2
-	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
+	n := float32(math.Floor(float64(x*exp32Log2e) + 0.5))
+	r := x - n*exp32C1 - n*exp32C2
+	p := exp32P0
+	p = p*r + exp32P1
+	p = p*r + exp32P2
+	p = p*r + exp32P3
+	p = p*r + exp32P4
+	p = p*r + exp32P5
 	y := p*r*r + r + 1
 	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
+
+// exp32's constants: its fast range, log2(e), ln 2 in two parts, the polynomial.
+const (
+	exp32Lo    = float32(-87)
+	exp32Hi    = float32(88)
+	exp32Log2e = float32(1.44269504088896341)
+	exp32C1    = float32(0.693359375)
+	exp32C2    = float32(-2.12194440e-4)
+	exp32P0    = float32(1.9875691500e-4)
+	exp32P1    = float32(1.3981999507e-3)
+	exp32P2    = float32(8.3334519073e-3)
+	exp32P3    = float32(4.1665795894e-2)
+	exp32P4    = float32(1.6666665459e-1)
+	exp32P5    = float32(5.0000001201e-1)
+)
 
 // sigmoid32 is 1/(1+e^-z); 0 for z below about -88 (e^-z overflows to +Inf).
 func sigmoid32(z float32) float32 { return 1 / (1 + exp32(-z)) }
@@ -46,17 +56,51 @@ const (
 	gelu32K = float32(0.044715)
 )
 
+// fm32 holds the constants of exp32, sigmoid32 and the activations for the AVX2 kernels
+// (fastmath_amd64.s reads them by offset: keep the order). fm64Half is exp32's 0.5
+// in float64, fm32Bias the float32 exponent bias.
+var (
+	fm32 = [...]float32{exp32Lo, exp32Hi, exp32Log2e, exp32C1, exp32C2, exp32P0, exp32P1, exp32P2, exp32P3, exp32P4, exp32P5,
+		1, 2 * gelu32C, gelu32K, gelu32C, 3 * gelu32K, float32(math.Copysign(0, -1))}
+	fm64Half         = 0.5
+	fm32Bias  uint32 = 127
+)
+
+func gelu32(v float32) float32 { return v * sigmoid32(2*gelu32C*(v+gelu32K*v*v*v)) }
+
+func silu32(v float32) float32 { return v * sigmoid32(v) }
+
+func geluGrad32(v float32) float32 {
+	s := sigmoid32(2 * gelu32C * (v + gelu32K*v*v*v))
+	return s + 2*v*s*(1-s)*gelu32C*(1+3*gelu32K*v*v)
+}
+
+func siluGrad32(v float32) float32 {
+	s := sigmoid32(v)
+	return s * (1 + v*(1-s))
+}
+
+// eights runs vec (an AVX2 kernel: it does what it can from i on and returns how many)
+// where the CPU has AVX2, and scalar on each element vec leaves: the tail, and each
+// group of 8 it stops at.
+func eights(n int, vec func(i int) int, scalar func(i int)) {
+	for i := 0; i < n; {
+		if fastmathAVX2 && n-i >= 8 {
+			i += vec(i)
+		}
+		for end := min(i+8, n); i < end; i++ {
+			scalar(i)
+		}
+	}
+}
+
 func act32(a kernels.Act, y, x []float32) {
 	y = y[:len(x)]
 	switch a {
 	case kernels.SiLU:
-		for i, v := range x {
-			y[i] = v * sigmoid32(v)
-		}
+		eights(len(x), func(i int) int { return siluAVX2(&y[i], &x[i], len(x)-i) }, func(i int) { y[i] = silu32(x[i]) })
 	case kernels.GELUTanh:
-		for i, v := range x {
-			y[i] = v * sigmoid32(2*gelu32C*(v+gelu32K*v*v*v))
-		}
+		eights(len(x), func(i int) int { return geluAVX2(&y[i], &x[i], len(x)-i) }, func(i int) { y[i] = gelu32(x[i]) })
 	default:
 		copy(y, x)
 	}
@@ -65,25 +109,21 @@ func act32(a kernels.Act, y, x []float32) {
 // actGrad32 sets dx = beta*dx + dy*act'(x).
 func actGrad32(a kernels.Act, dx, dy, x []float32, beta float32) {
 	dx, dy = dx[:len(x)], dy[:len(x)]
-	for i, v := range x {
-		var g float32
-		switch a {
-		case kernels.SiLU:
-			s := sigmoid32(v)
-			g = s * (1 + v*(1-s))
-		case kernels.GELUTanh:
-			s := sigmoid32(2 * gelu32C * (v + gelu32K*v*v*v))
-			g = s + 2*v*s*(1-s)*gelu32C*(1+3*gelu32K*v*v)
-		default:
-			g = 1
-		}
-		g *= dy[i]
+	grad, vec := func(float32) float32 { return 1 }, func(int) int { return 0 }
+	switch a {
+	case kernels.SiLU:
+		grad, vec = siluGrad32, func(i int) int { return siluGradAVX2(&dx[i], &dy[i], &x[i], len(x)-i, beta) }
+	case kernels.GELUTanh:
+		grad, vec = geluGrad32, func(i int) int { return geluGradAVX2(&dx[i], &dy[i], &x[i], len(x)-i, beta) }
+	}
+	eights(len(x), vec, func(i int) {
+		g := grad(x[i]) * dy[i]
 		if beta == 0 {
 			dx[i] = g
 		} else {
 			dx[i] = beta*dx[i] + g
 		}
-	}
+	})
 }
 
 // softmaxRow32 writes the softmax of row to out (sum in float64, as the generic op).
@@ -94,9 +134,8 @@ func softmaxRow32(out, row []float32) {
 	}
 	var sum float64
 	out = out[:len(row)]
-	for j, v := range row {
-		e := exp32(v - mx)
-		out[j] = e
+	eights(len(row), func(j int) int { return expSubAVX2(&out[j], &row[j], len(row)-j, mx) }, func(j int) { out[j] = exp32(row[j] - mx) })
+	for _, e := range out {
 		sum += float64(e)
 	}
 	inv := float32(1 / sum)

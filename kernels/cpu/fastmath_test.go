@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -153,4 +154,81 @@ func BenchmarkActivate32(b *testing.B) {
 			d.Softmax(y, x, n/256, 256)
 		}
 	})
+}
+
+// The AVX2 kernels give the bits of the scalar Go code, element for element: values of
+// SiLU and GELU-tanh, their gradients (beta 0 and 0.75) and softmax's exponentials, on a
+// grid, random values, both ends of exp32's fast range, NaN, the infinities, zeros and
+// subnormals, in runs whose lengths leave tails. Inputs that need exp32's slow path
+// must make the kernels stop there (the slow path is Go's); most groups must run in
+// the kernels, or the test would compare the scalar code with itself.
+func TestFastmathAVX2(t *testing.T) {
+	if !fastmathAVX2 {
+		t.Skip("no AVX2: the kernels are not used on this CPU")
+	}
+	// GELU-tanh's exp leaves the fast range beyond |x| of about 9.6, SiLU's beyond 87
+	xs := inputs32(-9, 9)
+	inf := float32(math.Inf(1))
+	xs = append(xs, float32(math.NaN()), inf, -inf, 1e-40, -1e-40, 9.5, -9.6, 43.5, -43.6, 87, 88, -87, -88, 88.01, -87.01, 100, -100)
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 200 {
+		xs = append(xs, float32(200*r.Float64()-100))
+	}
+	r.Shuffle(len(xs), func(i, j int) { xs[i], xs[j] = xs[j], xs[i] })
+	n := len(xs) - 5 // not a multiple of 8
+	dys, dx0 := make([]float32, n), make([]float32, n)
+	for i := range dys {
+		dys[i], dx0[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	same := func(name string, got []float32, want func(i int) float32) {
+		t.Helper()
+		for i, g := range got {
+			if w := want(i); math.Float32bits(g) != math.Float32bits(w) && !(g != g && w != w) {
+				t.Fatalf("%s at x = %v: %v (bits %08x), scalar %v (bits %08x)", name, xs[i], g, math.Float32bits(g), w, math.Float32bits(w))
+			}
+		}
+	}
+	x := xs[:n]
+	covered := func(name string, kernel func(i int) int) {
+		t.Helper()
+		done := 0
+		for i := 0; i+8 <= n; {
+			k := kernel(i)
+			done += k
+			i += k + 8
+		}
+		if done < n/2 {
+			t.Errorf("%s: the kernel did %d of %d elements", name, done, n)
+		}
+	}
+	y := make([]float32, n)
+	act32(kernels.GELUTanh, y, x)
+	same("GELU", y, func(i int) float32 { return gelu32(x[i]) })
+	covered("GELU", func(i int) int { return geluAVX2(&y[i], &x[i], n-i) })
+	act32(kernels.SiLU, y, x)
+	same("SiLU", y, func(i int) float32 { return silu32(x[i]) })
+	covered("SiLU", func(i int) int { return siluAVX2(&y[i], &x[i], n-i) })
+	for _, beta := range []float32{0, 0.75} {
+		for _, c := range []struct {
+			a    kernels.Act
+			grad func(float32) float32
+			vec  func(dx, dy, x *float32, n int, beta float32) int
+		}{{kernels.GELUTanh, geluGrad32, geluGradAVX2}, {kernels.SiLU, siluGrad32, siluGradAVX2}} {
+			dx := slices.Clone(dx0)
+			actGrad32(c.a, dx, dys, x, beta)
+			same(c.a.String()+" gradient", dx, func(i int) float32 {
+				if beta == 0 {
+					return c.grad(x[i]) * dys[i]
+				}
+				return beta*dx0[i] + c.grad(x[i])*dys[i]
+			})
+			covered(c.a.String()+" gradient", func(i int) int { return c.vec(&dx[i], &dys[i], &x[i], n-i, beta) })
+		}
+	}
+	for _, mx := range []float32{0, 3.5, -80} {
+		e := make([]float32, n)
+		eights(n, func(i int) int { return expSubAVX2(&e[i], &x[i], n-i, mx) }, func(i int) { e[i] = exp32(x[i] - mx) })
+		same(fmt.Sprintf("exp(x - %v)", mx), e, func(i int) float32 { return exp32(x[i] - mx) })
+		covered("exp", func(i int) int { return expSubAVX2(&e[i], &x[i], n-i, mx) })
+	}
 }

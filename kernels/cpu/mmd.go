@@ -21,53 +21,73 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 	d.parallel(groups, 1, func(lo, hi int) {
 		diff := make([]float64, dim)
 		acc := make([]float64, dim)
+		nqs := make([]float64, len(segs))
 		for g := lo; g < hi; g++ {
 			w := float64(kws[g]) / float64(dim)
 			base := g * m * dim
 			row := func(s []T, j int) []T { return s[base+j*dim : base+j*dim+dim] }
-			// kern returns k(a,b) and leaves in diff, per segment, (a_q-b_q)/||a_q-b_q||
-			// (zero for a segment of norm <= 1e-8, and everywhere when the sum is clamped).
-			kern := func(a, b []T) float64 {
+			// kern returns k(a,b) = exp(-w sum_q ||a_q-b_q||) (a sum of at most 1e-8
+			// counts as 1e-8); with grad it leaves a-b in diff and each segment's norm
+			// in nqs (0 for a norm <= 1e-8) and returns whether the sum was clamped.
+			kern := func(a, b []T, grad bool) (float64, bool) {
 				var n float64
 				for q := 1; q < len(segs); q++ {
 					lo, hi := segs[q-1], segs[q]
 					var n2 float64
-					for i := lo; i < hi; i++ {
-						v := float64(a[i]) - float64(b[i])
-						diff[i] = v
-						n2 += v * v
+					if grad {
+						for i := lo; i < hi; i++ {
+							v := float64(a[i]) - float64(b[i])
+							diff[i] = v
+							n2 += v * v
+						}
+					} else {
+						for i := lo; i < hi; i++ {
+							v := float64(a[i]) - float64(b[i])
+							n2 += v * v
+						}
 					}
 					nq := math.Sqrt(n2)
 					if nq <= 1e-8 {
-						clear(diff[lo:hi])
-						continue
+						nq = 0
 					}
-					for i := lo; i < hi; i++ {
-						diff[i] /= nq
-					}
+					nqs[q] = nq
 					n += nq
 				}
 				if n <= 1e-8 {
-					clear(diff)
-					return math.Exp(-w * 1e-8)
+					return math.Exp(-w * 1e-8), true
 				}
-				return math.Exp(-w * n)
+				return math.Exp(-w * n), false
+			}
+			// add adds c times the unit vectors of k's last pair, segment by segment,
+			// to acc: the gradient of k is -w k times them (a clamped segment or sum
+			// adds zeros, which leave acc as it is, so it adds nothing).
+			add := func(c float64) {
+				for q := 1; q < len(segs); q++ {
+					nq := nqs[q]
+					if nq == 0 {
+						continue
+					}
+					for i := segs[q-1]; i < segs[q]; i++ {
+						acc[i] += c * (diff[i] / nq)
+					}
+				}
 			}
 			var stt, srr, str float64
 			for j := 0; j < m; j++ {
 				clear(acc)
 				for l := 0; l < m; l++ {
-					k := kern(row(ts, j), row(ts, l))
+					k, clamped := kern(row(ts, j), row(ts, l), gs != nil)
 					stt += k
-					for i := range acc {
-						acc[i] += 2 * k * (-w) * diff[i]
+					if gs != nil && !clamped {
+						add(2 * k * (-w))
 					}
-					k = kern(row(ts, j), row(rs, l))
+					k, clamped = kern(row(ts, j), row(rs, l), gs != nil)
 					str += k
-					for i := range acc {
-						acc[i] -= 2 * k * (-w) * diff[i]
+					if gs != nil && !clamped {
+						add(-(2 * k * (-w)))
 					}
-					srr += kern(row(rs, j), row(rs, l))
+					k, _ = kern(row(rs, j), row(rs, l), false)
+					srr += k
 				}
 				if gs != nil {
 					out := row(gs, j)
