@@ -62,8 +62,8 @@ const (
 var (
 	fm32 = [...]float32{exp32Lo, exp32Hi, exp32Log2e, exp32C1, exp32C2, exp32P0, exp32P1, exp32P2, exp32P3, exp32P4, exp32P5,
 		1, 2 * gelu32C, gelu32K, gelu32C, 3 * gelu32K, float32(math.Copysign(0, -1))}
-	fm64Half         = 0.5
-	fm32Bias  uint32 = 127
+	fm64Half        = 0.5
+	fm32Bias uint32 = 127
 )
 
 func gelu32(v float32) float32 { return v * sigmoid32(2*gelu32C*(v+gelu32K*v*v*v)) }
@@ -98,9 +98,9 @@ func act32(a kernels.Act, y, x []float32) {
 	y = y[:len(x)]
 	switch a {
 	case kernels.SiLU:
-		eights(len(x), func(i int) int { return siluAVX2(&y[i], &x[i], len(x)-i) }, func(i int) { y[i] = silu32(x[i]) })
+		eights(len(x), func(i int) int { return actAVX2(false, &y[i], &x[i], len(x)-i) }, func(i int) { y[i] = silu32(x[i]) })
 	case kernels.GELUTanh:
-		eights(len(x), func(i int) int { return geluAVX2(&y[i], &x[i], len(x)-i) }, func(i int) { y[i] = gelu32(x[i]) })
+		eights(len(x), func(i int) int { return actAVX2(true, &y[i], &x[i], len(x)-i) }, func(i int) { y[i] = gelu32(x[i]) })
 	default:
 		copy(y, x)
 	}
@@ -112,9 +112,9 @@ func actGrad32(a kernels.Act, dx, dy, x []float32, beta float32) {
 	grad, vec := func(float32) float32 { return 1 }, func(int) int { return 0 }
 	switch a {
 	case kernels.SiLU:
-		grad, vec = siluGrad32, func(i int) int { return siluGradAVX2(&dx[i], &dy[i], &x[i], len(x)-i, beta) }
+		grad, vec = siluGrad32, func(i int) int { return actGradAVX2(false, &dx[i], &dy[i], &x[i], len(x)-i, beta) }
 	case kernels.GELUTanh:
-		grad, vec = geluGrad32, func(i int) int { return geluGradAVX2(&dx[i], &dy[i], &x[i], len(x)-i, beta) }
+		grad, vec = geluGrad32, func(i int) int { return actGradAVX2(true, &dx[i], &dy[i], &x[i], len(x)-i, beta) }
 	}
 	eights(len(x), vec, func(i int) {
 		g := grad(x[i]) * dy[i]

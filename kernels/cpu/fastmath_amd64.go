@@ -9,16 +9,10 @@ var fastmathAVX2 = cpu.X86.HasAVX2
 // stopping before a group of 8 that needs exp32's slow path, and returns how many it did.
 
 //go:noescape
-func geluAVX2(y, x *float32, n int) int
+func actAVX2(gelu bool, y, x *float32, n int) int
 
 //go:noescape
-func siluAVX2(y, x *float32, n int) int
-
-//go:noescape
-func geluGradAVX2(dx, dy, x *float32, n int, beta float32) int
-
-//go:noescape
-func siluGradAVX2(dx, dy, x *float32, n int, beta float32) int
+func actGradAVX2(gelu bool, dx, dy, x *float32, n int, beta float32) int
 
 //go:noescape
 func expSubAVX2(y, x *float32, n int, mx float32) int

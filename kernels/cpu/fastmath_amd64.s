@@ -27,6 +27,12 @@
 	CMPL DX, $0xff; \
 	JNE done
 
+// HORNER sets the polynomial Y5 = Y5*r + the coefficient at fm32+off (r in Y4).
+#define HORNER(off) \
+	VMULPS Y4, Y5, Y5; \
+	VBROADCASTSS ·fm32+off(SB), Y6; \
+	VADDPS Y6, Y5, Y5
+
 // EXP sets Y0 = exp32(Y0) on the fast range; it uses Y1-Y7.
 #define EXP \
 	VMULPS Y9, Y0, Y1; \
@@ -45,21 +51,11 @@
 	VMULPS Y11, Y2, Y5; \
 	VSUBPS Y5, Y4, Y4; \
 	VBROADCASTSS ·fm32+20(SB), Y5; \
-	VMULPS Y4, Y5, Y5; \
-	VBROADCASTSS ·fm32+24(SB), Y6; \
-	VADDPS Y6, Y5, Y5; \
-	VMULPS Y4, Y5, Y5; \
-	VBROADCASTSS ·fm32+28(SB), Y6; \
-	VADDPS Y6, Y5, Y5; \
-	VMULPS Y4, Y5, Y5; \
-	VBROADCASTSS ·fm32+32(SB), Y6; \
-	VADDPS Y6, Y5, Y5; \
-	VMULPS Y4, Y5, Y5; \
-	VBROADCASTSS ·fm32+36(SB), Y6; \
-	VADDPS Y6, Y5, Y5; \
-	VMULPS Y4, Y5, Y5; \
-	VBROADCASTSS ·fm32+40(SB), Y6; \
-	VADDPS Y6, Y5, Y5; \
+	HORNER(24); \
+	HORNER(28); \
+	HORNER(32); \
+	HORNER(36); \
+	HORNER(40); \
 	VMULPS Y4, Y5, Y5; \
 	VMULPS Y4, Y5, Y5; \
 	VADDPS Y4, Y5, Y5; \
@@ -89,78 +85,67 @@
 	VBROADCASTSS ·fm32+48(SB), Y0; \
 	VMULPS Y1, Y0, Y0
 
-// BETA finishes a gradient in Y0: times dy, then dx = g, or beta*dx + g where BX (beta's
-// bits without the sign) is not 0; it stores dx.
+// NEXT8 leaves the loop (for done) unless 8 more elements follow element AX of n (CX).
+#define NEXT8 \
+	LEAQ 8(AX), DX; \
+	CMPQ DX, CX; \
+	JGT  done
+
+// BETA finishes a gradient in Y0 (actGradAVX2): times dy, then dx = g, or beta*dx + g
+// where BX (beta's bits without the sign) is not 0; it stores dx.
 #define BETA \
 	VMULPS (R8)(AX*4), Y0, Y0; \
 	TESTL BX, BX; \
 	JZ   4(PC); \
-	VBROADCASTSS beta+32(FP), Y1; \
+	VBROADCASTSS beta+40(FP), Y1; \
 	VMULPS (DI)(AX*4), Y1, Y1; \
 	VADDPS Y0, Y1, Y0; \
 	VMOVUPS Y0, (DI)(AX*4)
 
-// func geluAVX2(y, x *float32, n int) int
-TEXT ·geluAVX2(SB), NOSPLIT, $0-32
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
-	CONSTS
-	XORQ AX, AX
-loop:
-	LEAQ 8(AX), DX
-	CMPQ DX, CX
-	JGT  done
-	VMOVUPS (SI)(AX*4), Y8
-	GELUZ
-	SIGMOID
-	VMULPS Y0, Y8, Y0
-	VMOVUPS Y0, (DI)(AX*4)
-	ADDQ $8, AX
-	JMP  loop
-done:
-	VZEROUPPER
-	MOVQ AX, ret+24(FP)
-	RET
-
-// func siluAVX2(y, x *float32, n int) int
-TEXT ·siluAVX2(SB), NOSPLIT, $0-32
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
-	CONSTS
-	XORQ AX, AX
-loop:
-	LEAQ 8(AX), DX
-	CMPQ DX, CX
-	JGT  done
-	VMOVUPS (SI)(AX*4), Y8
-	VMOVAPS Y8, Y0
-	SIGMOID
-	VMULPS Y0, Y8, Y0
-	VMOVUPS Y0, (DI)(AX*4)
-	ADDQ $8, AX
-	JMP  loop
-done:
-	VZEROUPPER
-	MOVQ AX, ret+24(FP)
-	RET
-
-// func geluGradAVX2(dx, dy, x *float32, n int, beta float32) int
-TEXT ·geluGradAVX2(SB), NOSPLIT, $0-48
-	MOVQ dx+0(FP), DI
-	MOVQ dy+8(FP), R8
+// func actAVX2(gelu bool, y, x *float32, n int) int: y = silu32(x), or gelu32(x)
+TEXT ·actAVX2(SB), NOSPLIT, $0-40
+	MOVBQZX gelu+0(FP), R9
+	MOVQ y+8(FP), DI
 	MOVQ x+16(FP), SI
 	MOVQ n+24(FP), CX
-	MOVL beta+32(FP), BX
+	CONSTS
+	XORQ AX, AX
+loop:
+	NEXT8
+	VMOVUPS (SI)(AX*4), Y8
+	VMOVAPS Y8, Y0
+	TESTQ R9, R9
+	JZ   silu
+	GELUZ
+silu:
+	SIGMOID
+	VMULPS Y0, Y8, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP  loop
+done:
+	VZEROUPPER
+	MOVQ AX, ret+32(FP)
+	RET
+
+// func actGradAVX2(gelu bool, dx, dy, x *float32, n int, beta float32) int: dx = g dy,
+// or beta dx + g dy, g = siluGrad32(x) or geluGrad32(x)
+TEXT ·actGradAVX2(SB), NOSPLIT, $0-56
+	MOVBQZX gelu+0(FP), R9
+	MOVQ dx+8(FP), DI
+	MOVQ dy+16(FP), R8
+	MOVQ x+24(FP), SI
+	MOVQ n+32(FP), CX
+	MOVL beta+40(FP), BX
 	ANDL $0x7fffffff, BX
 	CONSTS
 	XORQ AX, AX
 loop:
-	LEAQ 8(AX), DX
-	CMPQ DX, CX
-	JGT  done
+	NEXT8
 	VMOVUPS (SI)(AX*4), Y8
+	VMOVAPS Y8, Y0
+	TESTQ R9, R9
+	JZ   silu
 	GELUZ
 	SIGMOID
 	// s + 2 v s (1-s) c (1 + 3k v v)
@@ -176,42 +161,21 @@ loop:
 	VADDPS Y12, Y2, Y2
 	VMULPS Y2, Y1, Y1
 	VADDPS Y1, Y0, Y0
-	BETA
-	ADDQ $8, AX
-	JMP  loop
-done:
-	VZEROUPPER
-	MOVQ AX, ret+40(FP)
-	RET
-
-// func siluGradAVX2(dx, dy, x *float32, n int, beta float32) int
-TEXT ·siluGradAVX2(SB), NOSPLIT, $0-48
-	MOVQ dx+0(FP), DI
-	MOVQ dy+8(FP), R8
-	MOVQ x+16(FP), SI
-	MOVQ n+24(FP), CX
-	MOVL beta+32(FP), BX
-	ANDL $0x7fffffff, BX
-	CONSTS
-	XORQ AX, AX
-loop:
-	LEAQ 8(AX), DX
-	CMPQ DX, CX
-	JGT  done
-	VMOVUPS (SI)(AX*4), Y8
-	VMOVAPS Y8, Y0
+	JMP  beta
+silu:
 	SIGMOID
 	// s (1 + v (1-s))
 	VSUBPS Y0, Y12, Y1
 	VMULPS Y8, Y1, Y1
 	VADDPS Y12, Y1, Y1
 	VMULPS Y1, Y0, Y0
+beta:
 	BETA
 	ADDQ $8, AX
 	JMP  loop
 done:
 	VZEROUPPER
-	MOVQ AX, ret+40(FP)
+	MOVQ AX, ret+48(FP)
 	RET
 
 // func expSubAVX2(y, x *float32, n int, mx float32) int: y = exp32(x - mx)
@@ -223,9 +187,7 @@ TEXT ·expSubAVX2(SB), NOSPLIT, $0-40
 	CONSTS
 	XORQ AX, AX
 loop:
-	LEAQ 8(AX), DX
-	CMPQ DX, CX
-	JGT  done
+	NEXT8
 	VMOVUPS (SI)(AX*4), Y0
 	VSUBPS Y8, Y0, Y0
 	RANGE

@@ -204,16 +204,16 @@ func TestFastmathAVX2(t *testing.T) {
 	y := make([]float32, n)
 	act32(kernels.GELUTanh, y, x)
 	same("GELU", y, func(i int) float32 { return gelu32(x[i]) })
-	covered("GELU", func(i int) int { return geluAVX2(&y[i], &x[i], n-i) })
+	covered("GELU", func(i int) int { return actAVX2(true, &y[i], &x[i], n-i) })
 	act32(kernels.SiLU, y, x)
 	same("SiLU", y, func(i int) float32 { return silu32(x[i]) })
-	covered("SiLU", func(i int) int { return siluAVX2(&y[i], &x[i], n-i) })
+	covered("SiLU", func(i int) int { return actAVX2(false, &y[i], &x[i], n-i) })
 	for _, beta := range []float32{0, 0.75} {
 		for _, c := range []struct {
 			a    kernels.Act
 			grad func(float32) float32
-			vec  func(dx, dy, x *float32, n int, beta float32) int
-		}{{kernels.GELUTanh, geluGrad32, geluGradAVX2}, {kernels.SiLU, siluGrad32, siluGradAVX2}} {
+			gelu bool
+		}{{kernels.GELUTanh, geluGrad32, true}, {kernels.SiLU, siluGrad32, false}} {
 			dx := slices.Clone(dx0)
 			actGrad32(c.a, dx, dys, x, beta)
 			same(c.a.String()+" gradient", dx, func(i int) float32 {
@@ -222,7 +222,7 @@ func TestFastmathAVX2(t *testing.T) {
 				}
 				return beta*dx0[i] + c.grad(x[i])*dys[i]
 			})
-			covered(c.a.String()+" gradient", func(i int) int { return c.vec(&dx[i], &dys[i], &x[i], n-i, beta) })
+			covered(c.a.String()+" gradient", func(i int) int { return actGradAVX2(c.gelu, &dx[i], &dys[i], &x[i], n-i, beta) })
 		}
 	}
 	for _, mx := range []float32{0, 3.5, -80} {
