@@ -86,8 +86,9 @@ func blockBeta(pc int, beta float32) float32 {
 }
 
 // run computes the product on workers workers: op(B) packed whole (its panels shared
-// out), then each worker takes a contiguous range of row chunks through every kc block
-// in order. Chunks are made smaller than 72 rows where that evens out the workers' shares.
+// out; the scratch is the size of op(B) rounded up to 16 columns), then each worker
+// takes a contiguous range of row chunks through every kc block in order. Chunks are
+// made smaller than 72 rows where that evens out the workers' shares.
 func (g *sgemm) run(beta float32, workers int, parallel func(n, grain int, f func(lo, hi int))) {
 	chunks := (g.rows + sgemmMC - 1) / sgemmMC
 	if w := max(workers, 1); chunks < 4*w && chunks%w != 0 {
