@@ -17,7 +17,7 @@
 #                                 MNIST recipe (docs/eval.md): identity parameterisation,
 #                                 7x7 patches (4x4 when 7 does not divide --image-size),
 #                                 label groups, lr 3e-3, guidance 3; defaults --size tiny
-#                                 --batch 64 --steps 6000 (about 8 minutes on 2 cores);
+#                                 --batch 64 --steps 6000 (about 4 minutes on 2 cores);
 #                                 flags after -- are passed on and override the recipe
 #   7. immtrain eval --mnist-classifier  - accuracy of generated digits for their labels at
 #                                 1/2/4/8 steps (RUN/eval.json); when this immtrain has no
