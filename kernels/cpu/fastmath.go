@@ -82,26 +82,34 @@ func siluGrad32(v float32) float32 {
 }
 
 // eights runs vec (an AVX2 kernel: it does what it can from i on and returns how many)
-// where the CPU has AVX2, and scalar on each element vec leaves: the tail, and each
-// group of 8 it stops at.
-func eights(n int, vec func(i int) int, scalar func(i int)) {
-	for i := 0; i < n; {
-		if fastmathAVX2 && n-i >= 8 {
-			i += vec(i)
-		}
-		for end := min(i+8, n); i < end; i++ {
-			scalar(i)
+// where the CPU has AVX2 and vec is not nil, and scalar on the ranges vec leaves: each
+// group of 8 it stops at, and the tail (all of [0, n) without AVX2).
+func eights(n int, vec func(i int) int, scalar func(lo, hi int)) {
+	i := 0
+	for fastmathAVX2 && vec != nil && n-i >= 8 {
+		if i += vec(i); n-i >= 8 {
+			scalar(i, i+8)
+			i += 8
 		}
 	}
+	scalar(i, n)
 }
 
 func act32(a kernels.Act, y, x []float32) {
 	y = y[:len(x)]
 	switch a {
 	case kernels.SiLU:
-		eights(len(x), func(i int) int { return actAVX2(false, &y[i], &x[i], len(x)-i) }, func(i int) { y[i] = silu32(x[i]) })
+		eights(len(x), func(i int) int { return actAVX2(false, &y[i], &x[i], len(x)-i) }, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y[i] = silu32(x[i])
+			}
+		})
 	case kernels.GELUTanh:
-		eights(len(x), func(i int) int { return actAVX2(true, &y[i], &x[i], len(x)-i) }, func(i int) { y[i] = gelu32(x[i]) })
+		eights(len(x), func(i int) int { return actAVX2(true, &y[i], &x[i], len(x)-i) }, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y[i] = gelu32(x[i])
+			}
+		})
 	default:
 		copy(y, x)
 	}
@@ -110,19 +118,25 @@ func act32(a kernels.Act, y, x []float32) {
 // actGrad32 sets dx = beta*dx + dy*act'(x).
 func actGrad32(a kernels.Act, dx, dy, x []float32, beta float32) {
 	dx, dy = dx[:len(x)], dy[:len(x)]
-	grad, vec := func(float32) float32 { return 1 }, func(int) int { return 0 }
-	switch a {
-	case kernels.SiLU:
-		grad, vec = siluGrad32, func(i int) int { return actGradAVX2(false, &dx[i], &dy[i], &x[i], len(x)-i, beta) }
-	case kernels.GELUTanh:
-		grad, vec = geluGrad32, func(i int) int { return actGradAVX2(true, &dx[i], &dy[i], &x[i], len(x)-i, beta) }
+	var vec func(i int) int
+	if a == kernels.SiLU || a == kernels.GELUTanh {
+		vec = func(i int) int { return actGradAVX2(a == kernels.GELUTanh, &dx[i], &dy[i], &x[i], len(x)-i, beta) }
 	}
-	eights(len(x), vec, func(i int) {
-		g := grad(x[i]) * dy[i]
-		if beta == 0 {
-			dx[i] = g
-		} else {
-			dx[i] = beta*dx[i] + g
+	eights(len(x), vec, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := float32(1)
+			switch a {
+			case kernels.SiLU:
+				g = siluGrad32(x[i])
+			case kernels.GELUTanh:
+				g = geluGrad32(x[i])
+			}
+			g *= dy[i]
+			if beta == 0 {
+				dx[i] = g
+			} else {
+				dx[i] = beta*dx[i] + g
+			}
 		}
 	})
 }
@@ -135,7 +149,11 @@ func softmaxRow32(out, row []float32) {
 	}
 	var sum float64
 	out = out[:len(row)]
-	eights(len(row), func(j int) int { return expSubAVX2(&out[j], &row[j], len(row)-j, mx) }, func(j int) { out[j] = exp32(row[j] - mx) })
+	eights(len(row), func(j int) int { return expSubAVX2(&out[j], &row[j], len(row)-j, mx) }, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			out[j] = exp32(row[j] - mx)
+		}
+	})
 	for _, e := range out {
 		sum += float64(e)
 	}

@@ -27,24 +27,17 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 			base := g * m * dim
 			row := func(s []T, j int) []T { return s[base+j*dim : base+j*dim+dim] }
 			// kern returns k(a,b) = exp(-w sum_q ||a_q-b_q||) (a sum of at most 1e-8
-			// counts as 1e-8); with grad it leaves a-b in diff and each segment's norm
-			// in nqs (0 for a norm <= 1e-8) and returns whether the sum was clamped.
-			kern := func(a, b []T, grad bool) (float64, bool) {
+			// counts as 1e-8), leaves a-b in diff and each segment's norm in nqs (0 for
+			// a norm <= 1e-8), and returns whether the sum was clamped.
+			kern := func(a, b []T) (float64, bool) {
 				var n float64
 				for q := 1; q < len(segs); q++ {
 					lo, hi := segs[q-1], segs[q]
 					var n2 float64
-					if grad {
-						for i := lo; i < hi; i++ {
-							v := float64(a[i]) - float64(b[i])
-							diff[i] = v
-							n2 += v * v
-						}
-					} else {
-						for i := lo; i < hi; i++ {
-							v := float64(a[i]) - float64(b[i])
-							n2 += v * v
-						}
+					for i := lo; i < hi; i++ {
+						v := float64(a[i]) - float64(b[i])
+						diff[i] = v
+						n2 += v * v
 					}
 					nq := math.Sqrt(n2)
 					if nq <= 1e-8 {
@@ -76,17 +69,17 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 			for j := 0; j < m; j++ {
 				clear(acc)
 				for l := 0; l < m; l++ {
-					k, clamped := kern(row(ts, j), row(ts, l), gs != nil)
+					k, clamped := kern(row(ts, j), row(ts, l))
 					stt += k
 					if gs != nil && !clamped {
 						add(2 * k * (-w))
 					}
-					k, clamped = kern(row(ts, j), row(rs, l), gs != nil)
+					k, clamped = kern(row(ts, j), row(rs, l))
 					str += k
 					if gs != nil && !clamped {
 						add(-(2 * k * (-w)))
 					}
-					k, _ = kern(row(rs, j), row(rs, l), false)
+					k, _ = kern(row(rs, j), row(rs, l))
 					srr += k
 				}
 				if gs != nil {
