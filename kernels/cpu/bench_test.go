@@ -151,3 +151,41 @@ func BenchmarkGemmBatchedShapes(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAttention times the demo's attention (batch 32, 33 tokens, 4 heads of 16) and
+// its parts: the forward and backward ops, and the row softmax and its gradient over the
+// 32*4*33 score rows, in float32 on GOMAXPROCS workers.
+func BenchmarkAttention(b *testing.B) {
+	const batch, l, heads, hd = 32, 33, 4, 16
+	d := New[float32](runtime.GOMAXPROCS(0))
+	D := heads * hd
+	qkv, o, do, dqkv := d.Alloc(batch*l*3*D), d.Alloc(batch*l*D), d.Alloc(batch*l*D), d.Alloc(batch*l*3*D)
+	ws := d.Alloc(d.AttentionWorkspace(batch, l, heads, hd))
+	d.RandNormal(qkv, 1, 0, 1)
+	d.RandNormal(do, 2, 0, 1)
+	rows := batch * heads * l
+	s, p, dp := d.Alloc(rows*l), d.Alloc(rows*l), d.Alloc(rows*l)
+	d.RandNormal(s, 3, 0, 2)
+	d.RandNormal(dp, 4, 0, 1)
+	d.Softmax(p, s, rows, l)
+	b.Run("forward", func(b *testing.B) {
+		for range b.N {
+			d.Attention(o, ws, qkv, batch, l, heads, hd)
+		}
+	})
+	b.Run("backward", func(b *testing.B) {
+		for range b.N {
+			d.AttentionGrad(dqkv, do, o, ws, qkv, batch, l, heads, hd)
+		}
+	})
+	b.Run("softmax", func(b *testing.B) {
+		for range b.N {
+			d.Softmax(p, s, rows, l)
+		}
+	})
+	b.Run("softmax-grad", func(b *testing.B) {
+		for range b.N {
+			d.SoftmaxGrad(s, dp, p, rows, l, 0)
+		}
+	})
+}

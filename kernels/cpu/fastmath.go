@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"math/bits"
 
 	"github.com/immkit/immkit/kernels"
 )
@@ -143,22 +144,62 @@ func actGrad32(a kernels.Act, dx, dy, x []float32, beta float32) {
 
 // softmaxRow32 writes the softmax of row to out (sum in float64, as the generic op).
 func softmaxRow32(out, row []float32) {
-	mx := float32(math.Inf(-1))
-	for _, v := range row {
-		mx = max(mx, v)
-	}
-	var sum float64
 	out = out[:len(row)]
+	mx := rowMax32(row)
 	eights(len(row), func(j int) int { return expSubAVX2(&out[j], &row[j], len(row)-j, mx) }, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			out[j] = exp32(row[j] - mx)
 		}
 	})
-	for _, e := range out {
-		sum += float64(e)
-	}
-	inv := float32(1 / sum)
+	inv := float32(1 / expSum64(out))
 	for j := range out {
 		out[j] *= inv
 	}
+}
+
+// rowMax32 is the largest value of row by Go's max, starting from -Inf: what the loop
+// mx = max(mx, v) gives. Without NaNs that max is a total order (+0 above -0), so eight
+// lanes (maxAVX2) and then the tail give it in any order; a row with a NaN goes through
+// the loop, for that NaN's bits.
+func rowMax32(row []float32) float32 {
+	loop := func(xs []float32, mx float32) float32 {
+		for _, v := range xs {
+			mx = max(mx, v)
+		}
+		return mx
+	}
+	n8 := len(row) &^ 7
+	if !fastmathAVX2 || n8 == 0 {
+		return loop(row, float32(math.Inf(-1)))
+	}
+	if mx := loop(row[n8:], maxAVX2(&row[0], n8)); mx == mx {
+		return mx
+	}
+	return loop(row, float32(math.Inf(-1)))
+}
+
+// expSum64 is the float64 sum of e, values of exp32 at most 1, in increasing index: the
+// sum of a sequential loop. When every value is 0 or in [lo, 2], with lo = 2^(b-30) and
+// 2*len(e) < 2^b, every partial sum in any order is a multiple of 2^(b-53) below 2^b, so
+// exact in float64: the sum does not depend on the order, and eight lanes
+// (sumExactAVX2) give the loop's bits. Other rows (values below lo, NaNs) take the loop.
+func expSum64(e []float32) float64 {
+	if n8 := len(e) &^ 7; fastmathAVX2 && n8 > 0 {
+		lo := float32(math.Ldexp(1, bits.Len(uint(2*len(e)))-30))
+		var acc [4]float64
+		ok := sumExactAVX2(&acc, &e[0], n8, lo)
+		sum := acc[0] + acc[1] + acc[2] + acc[3]
+		for _, v := range e[n8:] {
+			ok = ok && (v == 0 || v >= lo && v <= 2)
+			sum += float64(v)
+		}
+		if ok {
+			return sum
+		}
+	}
+	var sum float64
+	for _, v := range e {
+		sum += float64(v)
+	}
+	return sum
 }

@@ -16,3 +16,9 @@ func actGradAVX2(gelu bool, dx, dy, x *float32, n int, beta float32) int
 
 //go:noescape
 func expSubAVX2(y, x *float32, n int, mx float32) int
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func sumExactAVX2(acc *[4]float64, x *float32, n int, lo float32) bool

@@ -199,3 +199,80 @@ done:
 	VZEROUPPER
 	MOVQ AX, ret+32(FP)
 	RET
+
+// func maxAVX2(x *float32, n int) float32: the largest of x[0:n] (n a multiple of 8, at
+// least 8) by Go's max: a NaN if any is a NaN, and +0 above -0. Each lane keeps the
+// negated maximum m and takes, as the compiled max does, the OR of min(m, -x) and
+// min(min(m, -x), m): the OR keeps a NaN and makes a tie of zeros -0, so the maximum is
+// +0. The eight lanes are then combined the same way.
+#define NEGMIN(y, m, t1, t2) \
+	VMINPS y, m, t1; \
+	VMINPS m, t1, t2; \
+	VORPS t1, t2, m
+
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x80000000, DX
+	VMOVD DX, X8
+	VBROADCASTSS X8, Y8
+	MOVL $0x7f800000, DX
+	VMOVD DX, X0
+	VBROADCASTSS X0, Y0
+	XORQ AX, AX
+maxloop:
+	VXORPS (SI)(AX*4), Y8, Y1
+	NEGMIN(Y1, Y0, Y2, Y3)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT  maxloop
+	VEXTRACTF128 $1, Y0, X1
+	NEGMIN(X1, X0, X2, X3)
+	VPERMILPS $0x4e, X0, X1
+	NEGMIN(X1, X0, X2, X3)
+	VPERMILPS $0xb1, X0, X1
+	NEGMIN(X1, X0, X2, X3)
+	VXORPS X8, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+16(FP)
+	RET
+
+// func sumExactAVX2(acc *[4]float64, x *float32, n int, lo float32) bool: acc = the
+// float64 sums of x[l], x[l+4], ... (n a multiple of 8, at least 8), and whether every
+// x is 0 or in [lo, 2] (ordered compares: a NaN is not).
+TEXT ·sumExactAVX2(SB), NOSPLIT, $0-33
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS lo+24(FP), Y8
+	MOVL $0x40000000, DX
+	VMOVD DX, X9
+	VBROADCASTSS X9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VPCMPEQD Y7, Y7, Y7
+	XORQ AX, AX
+sumloop:
+	VMOVUPS (SI)(AX*4), Y2
+	VCMPPS $0x1d, Y8, Y2, Y3
+	VCMPPS $0x12, Y9, Y2, Y4
+	VANDPS Y3, Y4, Y3
+	VCMPPS $0x00, Y10, Y2, Y4
+	VORPS Y3, Y4, Y3
+	VANDPS Y3, Y7, Y7
+	VCVTPS2PD X2, Y3
+	VEXTRACTF128 $1, Y2, X4
+	VCVTPS2PD X4, Y4
+	VADDPD Y3, Y0, Y0
+	VADDPD Y4, Y1, Y1
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT  sumloop
+	VADDPD Y1, Y0, Y0
+	VMOVUPD Y0, (DI)
+	VMOVMSKPS Y7, DX
+	CMPL DX, $0xff
+	SETEQ ret+32(FP)
+	VZEROUPPER
+	RET

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -235,4 +236,117 @@ func TestFastmathAVX2(t *testing.T) {
 		same(fmt.Sprintf("exp(x - %v)", mx), e, func(i int) float32 { return exp32(x[i] - mx) })
 		covered("exp", func(i int) int { return expSubAVX2(&e[i], &x[i], n-i, mx) })
 	}
+}
+
+// softmaxRow32 (the AVX2 max and exact sum) gives the bits of the sequential loops on
+// rows of every length to 80 and 256, at spreads from 1 to 64 (which leave values below
+// expSum64's bound) and with zeros of both signs, infinities and NaNs; most typical rows
+// take the AVX2 paths.
+func TestSoftmaxRowAVX2(t *testing.T) {
+	if !fastmathAVX2 {
+		t.Skip("no AVX2: the kernels are not used on this CPU")
+	}
+	scalar := func(out, row []float32) {
+		mx := float32(math.Inf(-1))
+		for _, v := range row {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for j, v := range row {
+			out[j] = exp32(v - mx)
+			sum += float64(out[j])
+		}
+		inv := float32(1 / sum)
+		for j := range out {
+			out[j] *= inv
+		}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	nz, inf := float32(math.Copysign(0, -1)), float32(math.Inf(1))
+	specials := []float32{0, nz, inf, -inf, float32(math.NaN()), math.Float32frombits(0x7fc00001), 1e-40, -1e-40}
+	var rows, exact int
+	for _, n := range append(seq(1, 80), 256, 1000) {
+		for _, spread := range []float64{1, 4, 16, 64} {
+			for trial := range 12 {
+				row := make([]float32, n)
+				for j := range row {
+					row[j] = float32(r.NormFloat64() * spread)
+				}
+				switch trial {
+				case 1: // all equal
+					for j := range row {
+						row[j] = 2.5
+					}
+				case 2: // zeros of both signs at the top
+					for j := range row {
+						row[j] = -float32(math.Abs(float64(row[j])))
+					}
+					row[r.IntN(n)], row[r.IntN(n)] = 0, nz
+				case 3, 4, 5, 6:
+					for range 1 + r.IntN(3) {
+						row[r.IntN(n)] = specials[r.IntN(len(specials))]
+					}
+				case 7: // all negative zeros, then all -Inf
+					for j := range row {
+						row[j] = nz
+					}
+				case 8:
+					for j := range row {
+						row[j] = -inf
+					}
+				}
+				got, want := make([]float32, n), make([]float32, n)
+				softmaxRow32(got, row)
+				scalar(want, row)
+				for j := range got {
+					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("n %d spread %v trial %d: element %d (x = %v) is %v (bits %08x), the loops give %v (%08x)",
+							n, spread, trial, j, row[j], got[j], math.Float32bits(got[j]), want[j], math.Float32bits(want[j]))
+					}
+				}
+				if m := rowMax32(row); math.Float32bits(m) != math.Float32bits(slices.Max(append([]float32{float32(math.Inf(-1))}, row...))) && m == m {
+					t.Fatalf("n %d trial %d: max %v", n, trial, m)
+				}
+				if n >= 8 && trial == 0 && spread == 1 {
+					rows++
+					e := make([]float32, n)
+					for j := range e {
+						e[j] = exp32(row[j] - rowMax32(row))
+					}
+					lo := float32(math.Ldexp(1, bits.Len(uint(2*n))-30))
+					var acc [4]float64
+					if sumExactAVX2(&acc, &e[0], n&^7, lo) {
+						exact++
+					}
+				}
+			}
+		}
+	}
+	// expSum64 itself, in float64 bits, where the order matters: a 1 and values near
+	// 2^-18 .. 2^-34 with random mantissas, which float64 cannot add to 1 exactly
+	for trial := range 2000 {
+		e := make([]float32, 8+r.IntN(300))
+		for j := range e {
+			e[j] = float32(math.Ldexp(1+r.Float64(), -18-r.IntN(17)))
+		}
+		e[r.IntN(len(e))] = 1
+		var want float64
+		for _, v := range e {
+			want += float64(v)
+		}
+		if got := expSum64(e); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("trial %d: expSum64 of %d values is %v, the loop gives %v", trial, len(e), got, want)
+		}
+	}
+	if exact < rows*9/10 {
+		t.Errorf("the exact AVX2 sum took %d of %d typical rows", exact, rows)
+	}
+}
+
+func seq(lo, hi int) []int {
+	var s []int
+	for i := lo; i <= hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }
