@@ -519,16 +519,22 @@ func TestRandStreams(t *testing.T) {
 
 func TestLaplaceMMD(t *testing.T) {
 	// segs nil is one Euclidean norm over the particle; {0, 2, 3, 7} sums three segment
-	// norms (the product of three Laplace kernels); the third case has a segment that is
-	// equal in two particles (its norm is clamped to 0 for that pair).
-	for _, segs := range [][]int{nil, {0, 2, 3, 7}, {0, 4, 7}} {
-		t.Run(fmt.Sprint(segs), func(t *testing.T) {
+	// norms (the product of three Laplace kernels); {0, 4, 7} has a segment that is equal
+	// in two particles (its norm is clamped to 0 for that pair). m = 1 and 2 and a wider
+	// particle (37, segments not multiples of 4) cover the pair loops and the loop tails.
+	for _, c := range []struct {
+		m, dim int
+		segs   []int
+	}{{4, 7, nil}, {4, 7, []int{0, 2, 3, 7}}, {4, 7, []int{0, 4, 7}}, {1, 9, nil}, {2, 37, []int{0, 13, 14, 37}}, {3, 37, nil}} {
+		t.Run(fmt.Sprint(c.m, c.dim, c.segs), func(t *testing.T) {
+			segs, m, dim := c.segs, c.m, c.dim
 			r := rand.New(rand.NewPCG(11, 12))
 			d := New[float64](2)
-			groups, m, dim := 3, 4, 7
+			groups := 3
 			n := groups * m * dim
 			yt, yr := randSlice(r, n), randSlice(r, n)
-			if len(segs) == 3 {
+			shared := len(segs) == 3
+			if shared {
 				copy(yt[dim:dim+4], yt[:4]) // particles 0 and 1 of group 0 share segment 0
 			}
 			bounds := segs
@@ -563,12 +569,29 @@ func TestLaplaceMMD(t *testing.T) {
 			mmd, grad := d.Alloc(groups), d.Alloc(n)
 			d.LaplaceMMD(mmd, grad, buf(d, yt), buf(d, yr), buf(d, kw), buf(d, gw), groups, m, dim, segs)
 			near(t, "mmd", Data[float64](mmd), ref(yt), 1e-12)
-			if len(segs) != 3 { // finite differences are not defined at the shared segment's kink
+			if !shared { // finite differences are not defined at the shared segment's kink
 				fdCheck(t, "mmd grad", yt, gw, Data[float64](grad), ref)
 			}
 			// The MMD of a set with itself is zero.
 			d.LaplaceMMD(mmd, nil, buf(d, yt), buf(d, yt), buf(d, kw), nil, groups, m, dim, segs)
 			near(t, "mmd(x,x)", Data[float64](mmd), make([]float64, groups), 1e-15)
+			// A NaN or an infinity in a row of group 1 (yt or yr) makes that group's MMD
+			// NaN and leaves the others as they were.
+			for _, bad := range []float64{math.NaN(), math.Inf(1)} {
+				for _, inT := range []bool{true, false} {
+					bt, br := slices.Clone(yt), slices.Clone(yr)
+					tgt := br
+					if inT {
+						tgt = bt
+					}
+					tgt[(m+m-1)*dim+dim/2] = bad
+					d.LaplaceMMD(mmd, grad, buf(d, bt), buf(d, br), buf(d, kw), buf(d, gw), groups, m, dim, segs)
+					got, want := Data[float64](mmd), ref(yt)
+					if !math.IsNaN(got[1]) || math.Abs(got[0]-want[0]) > 1e-12 || math.Abs(got[2]-want[2]) > 1e-12 {
+						t.Fatalf("%v in a %s row of group 1: mmd %v, want NaN in group 1 and %v, %v", bad, map[bool]string{true: "yt", false: "yr"}[inT], got, want[0], want[2])
+					}
+				}
+			}
 		})
 	}
 }

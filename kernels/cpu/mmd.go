@@ -2,12 +2,19 @@ package cpu
 
 import (
 	"math"
+	"slices"
 
 	"github.com/immkit/immkit/kernels"
 )
 
 // LaplaceMMD computes the grouped Laplace-kernel MMD and its gradient with respect to yt;
 // see kernels.Device. Distances and sums are accumulated in float64.
+//
+// The kernel is symmetric and k(a, a) is exp(-w 1e-8) (a clamped distance) for a finite
+// a, so each unordered pair of the yt rows and of the yr rows is evaluated once (its
+// gradient goes to both rows, with opposite signs) and the pairs of a row with itself
+// are not evaluated: m(m-1) + m^2 distances per group instead of 3 m^2. A row with a
+// NaN or an infinity makes its group's MMD NaN, as evaluating k(a, a) would.
 func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups, m, dim int, segs []int) {
 	segs, err := kernels.Segments(segs, dim)
 	if err != nil {
@@ -20,26 +27,20 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 	}
 	d.parallel(groups, 1, func(lo, hi int) {
 		diff := make([]float64, dim)
-		acc := make([]float64, dim)
+		acc := make([]float64, m*dim) // the gradient sums of the group's m yt rows
 		nqs := make([]float64, len(segs))
+		finite := make([]bool, 2*m) // yt rows, then yr rows, seen in a finite distance
 		for g := lo; g < hi; g++ {
 			w := float64(kws[g]) / float64(dim)
 			base := g * m * dim
 			row := func(s []T, j int) []T { return s[base+j*dim : base+j*dim+dim] }
 			// kern returns k(a,b) = exp(-w sum_q ||a_q-b_q||) (a sum of at most 1e-8
 			// counts as 1e-8), leaves a-b in diff and each segment's norm in nqs (0 for
-			// a norm <= 1e-8), and returns whether the sum was clamped.
-			kern := func(a, b []T) (float64, bool) {
-				var n float64
+			// a norm <= 1e-8), and returns the sum of the norms (not finite when a or b
+			// is not) and whether it was clamped.
+			kern := func(a, b []T) (k, n float64, clamped bool) {
 				for q := 1; q < len(segs); q++ {
-					lo, hi := segs[q-1], segs[q]
-					var n2 float64
-					for i := lo; i < hi; i++ {
-						v := float64(a[i]) - float64(b[i])
-						diff[i] = v
-						n2 += v * v
-					}
-					nq := math.Sqrt(n2)
+					nq := math.Sqrt(diffSquares(diff, a, b, segs[q-1], segs[q]))
 					if nq <= 1e-8 {
 						nq = 0
 					}
@@ -47,52 +48,97 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 					n += nq
 				}
 				if n <= 1e-8 {
-					return math.Exp(-w * 1e-8), true
+					return math.Exp(-w * 1e-8), n, true
 				}
-				return math.Exp(-w * n), false
+				return math.Exp(-w * n), n, false
 			}
 			// add adds c times the unit vectors of k's last pair, segment by segment,
-			// to acc: the gradient of k is -w k times them (a clamped segment or sum
-			// adds zeros, which leave acc as it is, so it adds nothing).
-			add := func(c float64) {
+			// to row j's sum and subtracts them from row l's (l < 0: none): the gradient
+			// of k is -w k times them (a clamped segment adds nothing).
+			add := func(j, l int, c float64) {
 				for q := 1; q < len(segs); q++ {
-					nq := nqs[q]
-					if nq == 0 {
+					if nqs[q] == 0 {
 						continue
 					}
-					for i := segs[q-1]; i < segs[q]; i++ {
-						acc[i] += c * (diff[i] / nq)
+					lo, hi := segs[q-1], segs[q]
+					addScaled(acc[j*dim+lo:j*dim+hi], diff[lo:hi], c/nqs[q])
+					if l >= 0 {
+						addScaled(acc[l*dim+lo:l*dim+hi], diff[lo:hi], -c/nqs[q])
 					}
 				}
 			}
+			clear(acc)
+			clear(finite)
 			var stt, srr, str float64
 			for j := 0; j < m; j++ {
-				clear(acc)
 				for l := 0; l < m; l++ {
-					k, clamped := kern(row(ts, j), row(ts, l))
-					stt += k
-					if gs != nil && !clamped {
-						add(2 * k * (-w))
-					}
-					k, clamped = kern(row(ts, j), row(rs, l))
+					k, n, clamped := kern(row(ts, j), row(rs, l))
 					str += k
-					if gs != nil && !clamped {
-						add(-(2 * k * (-w)))
+					if !math.IsNaN(n) && !math.IsInf(n, 0) {
+						finite[j], finite[m+l] = true, true
 					}
-					k, _ = kern(row(rs, j), row(rs, l))
-					srr += k
+					if gs != nil && !clamped {
+						add(j, -1, -(2 * k * (-w)))
+					}
 				}
-				if gs != nil {
-					out := row(gs, j)
-					s := float64(gws[g]) / float64(m*m)
+				for l := j + 1; l < m; l++ {
+					k, _, clamped := kern(row(ts, j), row(ts, l))
+					stt += 2 * k
+					if gs != nil && !clamped {
+						add(j, l, 2*k*(-w))
+					}
+					k, _, _ = kern(row(rs, j), row(rs, l))
+					srr += 2 * k
+				}
+			}
+			self := math.Exp(-w * 1e-8) // k(a, a)
+			if slices.Contains(finite, false) {
+				self = math.NaN()
+			}
+			stt += float64(m) * self
+			srr += float64(m) * self
+			if gs != nil {
+				s := float64(gws[g]) / float64(m*m)
+				for j := 0; j < m; j++ {
+					out, a := row(gs, j), acc[j*dim:(j+1)*dim]
 					for i := range out {
-						out[i] = T(s * acc[i])
+						out[i] = T(s * a[i])
 					}
 				}
 			}
 			ms[g] = T((stt + srr - 2*str) / float64(m*m))
 		}
 	})
+}
+
+// diffSquares sets diff[i] = a[i]-b[i] for i in [lo, hi) (in float64) and returns the
+// sum of their squares, in four interleaved partial sums.
+func diffSquares[T kernels.Float](diff []float64, a, b []T, lo, hi int) float64 {
+	var s0, s1, s2, s3 float64
+	i := lo
+	for ; i+4 <= hi; i += 4 {
+		d, x, y := diff[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
+		v0, v1, v2, v3 := float64(x[0])-float64(y[0]), float64(x[1])-float64(y[1]), float64(x[2])-float64(y[2]), float64(x[3])-float64(y[3])
+		d[0], d[1], d[2], d[3] = v0, v1, v2, v3
+		s0 += v0 * v0
+		s1 += v1 * v1
+		s2 += v2 * v2
+		s3 += v3 * v3
+	}
+	for ; i < hi; i++ {
+		v := float64(a[i]) - float64(b[i])
+		diff[i] = v
+		s0 += v * v
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// addScaled sets acc[i] += c*x[i].
+func addScaled(acc, x []float64, c float64) {
+	x = x[:len(acc)]
+	for i := range acc {
+		acc[i] += c * x[i]
+	}
 }
 
 // philox4x32 is Philox4x32-10 (Salmon et al., SC'11) on counter ctr with key.
