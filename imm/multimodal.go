@@ -27,7 +27,7 @@ type Multimodal[T kernels.Float] struct {
 	// Euclidean norm over the particle, the modality bounds for Config.Kernel "modality".
 	Segments []int
 
-	mask, ytm, yrm, grad, dg, kw, gw, mmd, tmp kernels.Buffer
+	mask, present, ytm, yrm, grad, dg, kw, gw, mmd, tmp kernels.Buffer
 }
 
 // NewMultimodal wraps an objective whose network takes multimodal particles.
@@ -49,8 +49,9 @@ func SegmentBounds(cfg Config, mc ModelConfig) []int {
 	return b
 }
 
-// uploadMask checks a host mask of rows particles and writes it to the device.
-func (mm *Multimodal[T]) uploadMask(mask []T, rows int) (kernels.Buffer, error) {
+// uploadMask checks a host mask of rows particles and writes it to the device buffer
+// *dst (mm.mask or mm.present), grown as needed.
+func (mm *Multimodal[T]) uploadMask(dst *kernels.Buffer, mask []T, rows int) (kernels.Buffer, error) {
 	D := mm.Obj.Dim
 	if len(mask) != rows*D {
 		return nil, fmt.Errorf("imm: mask has %d values for %d particles of dim %d", len(mask), rows, D)
@@ -60,7 +61,7 @@ func (mm *Multimodal[T]) uploadMask(mask []T, rows int) (kernels.Buffer, error) 
 			return nil, fmt.Errorf("imm: mask value %v at particle %d coordinate %d is not 0 or 1", v, i/D, i%D)
 		}
 	}
-	b := mm.Obj.grow(&mm.mask, rows*D)
+	b := mm.Obj.grow(dst, rows*D)
 	mm.Obj.Dev.Write(b, mask)
 	return b, nil
 }
@@ -84,7 +85,7 @@ func EffectiveDims[T kernels.Float](mask []T, groups, m, dim int) []int {
 
 // MaskNoise zeroes e where mask is 0 (mask as in Multimodal, rows*Dim values).
 func (mm *Multimodal[T]) MaskNoise(e kernels.Buffer, mask []T, rows int) error {
-	mk, err := mm.uploadMask(mask, rows)
+	mk, err := mm.uploadMask(&mm.mask, mask, rows)
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func (mm *Multimodal[T]) Hold(e, x kernels.Buffer, present []T, rows int) error 
 	if mm.Obj.Cfg.Schedule != "ot-fm" {
 		return errors.New("imm: holding present segments clean in training needs the ot-fm schedule")
 	}
-	pk, err := mm.uploadMask(present, rows)
+	pk, err := mm.uploadMask(&mm.present, present, rows)
 	if err != nil {
 		return err
 	}
@@ -120,10 +121,17 @@ func (mm *Multimodal[T]) Loss(x, e kernels.Buffer, mask []T, dr Draws, labels []
 	if err != nil {
 		return 0, err
 	}
-	mk, err := mm.uploadMask(mask, rows)
+	mk, err := mm.uploadMask(&mm.mask, mask, rows)
 	if err != nil {
 		return 0, err
 	}
+	return mm.loss(x, e, mask, mk, dr, labels, yr, rows, backward)
+}
+
+// loss is Loss with the mask already checked and written to mk (Trainer.Update writes
+// it once for MaskNoise and the loss).
+func (mm *Multimodal[T]) loss(x, e kernels.Buffer, mask []T, mk kernels.Buffer, dr Draws, labels []int32, yr kernels.Buffer, rows int, backward bool) (float64, error) {
+	o := mm.Obj
 	m, groups, D := o.Cfg.M, len(dr.T), o.Dim
 	deff := EffectiveDims(mask, groups, m, D)
 	for g, n := range deff {
@@ -193,7 +201,7 @@ func (mm *Multimodal[T]) SampleHeld(x, clean kernels.Buffer, present []T, rows i
 		}
 		grid = o.Cfg.Grid(sp.Steps)
 	}
-	pk, err := mm.uploadMask(present, rows)
+	pk, err := mm.uploadMask(&mm.present, present, rows)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/immkit/immkit/imm/nn"
 	"github.com/immkit/immkit/kernels"
@@ -139,6 +140,7 @@ type Trainer[T kernels.Float] struct {
 	noiseKey     uint64
 	noiseCounter uint64 // next Philox block
 	x, e         kernels.Buffer
+	hostMask     []T // 1 - Present, when a batch has no Mask
 }
 
 // Metrics of one step.
@@ -251,7 +253,8 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 	}
 	mask := b.Mask
 	if mask == nil && b.Present != nil {
-		mask = make([]T, B*D)
+		tr.hostMask = slices.Grow(tr.hostMask[:0], B*D)[:B*D]
+		mask = tr.hostMask
 		for i, p := range b.Present {
 			mask[i] = 1 - p
 		}
@@ -262,10 +265,13 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 	tr.Dev.Write(tr.x, b.X)
 	tr.Dev.RandNormal(tr.e, tr.noiseKey, tr.noiseCounter, T(tr.Cfg.SigmaD))
 	tr.noiseCounter += uint64((B*D + 3) / 4)
+	var mk kernels.Buffer // the mask on the device, for the noise and the loss
 	if mask != nil {
-		if err := tr.MM.MaskNoise(tr.e, mask, B); err != nil {
+		var err error
+		if mk, err = tr.MM.uploadMask(&tr.MM.mask, mask, B); err != nil {
 			return Metrics{}, err
 		}
+		tr.Dev.Mul(tr.e, tr.e, mk, 0)
 	}
 	if b.Present != nil {
 		if err := tr.MM.Hold(tr.e, tr.x, b.Present, B); err != nil {
@@ -282,7 +288,10 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 			return Metrics{}, err
 		}
 		if mask != nil {
-			loss, err = tr.MM.Loss(tr.x, tr.e, mask, dr, labels, yr, true)
+			var rows int
+			if rows, err = tr.Obj.check(tr.x, tr.e, dr, labels); err == nil {
+				loss, err = tr.MM.loss(tr.x, tr.e, mask, mk, dr, labels, yr, rows, true)
+			}
 		} else {
 			loss, err = tr.Obj.Loss(tr.x, tr.e, dr, labels, yr, true)
 		}

@@ -90,8 +90,9 @@ type Multimodal[T kernels.Float] struct {
 	dx     scratch[T]
 	dhf    scratch[T]
 	psum   scratch[T]
-	part   scratch[T] // per-particle weight-gradient partials, summed by SumRows
 	ones   scratch[T]
+	part   scratch[T] // per-token weight-gradient partials, summed by SumRows
+	rowAdd scratch[T] // a row vector added to every sequence (Forward)
 }
 
 // NewMultimodal builds the network with weights drawn from rng.
@@ -150,15 +151,17 @@ func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows i
 	d, W, L := m.d, m.Cfg.Width, m.Tokens()
 	h := m.h.get(d, rows*L*W)
 	ones := onesOf(d, &m.ones, L)
+	// what every sequence adds to its rows: the position embedding plus each segment's
+	// modality embedding on its tokens (ones x modEmb_k); one row vector of L*W
+	add := m.rowAdd.get(d, max(L*W, D))
+	d.Copy(d.Slice(add, 0, L*W), m.pos.W)
 	for k, s := range m.Cfg.Segments {
+		d.Gemm(false, false, s.Tokens, W, 1, 1, ones, 1, kernels.Tail(d, m.modEmb.W, k*W), W, 1, kernels.Tail(d, add, m.start[k]*W), W)
 		// tokens of segment k of every particle, projected into their sequence rows
-		hk := kernels.Tail(d, h, m.start[k]*W)
 		d.GemmBatched(false, true, s.Tokens, W, s.Features, 1, kernels.Tail(d, x, m.Cfg.Offset(k)), s.Features, D,
-			m.inW[k].W, s.Features, 0, 0, hk, W, L*W, rows)
-		// + modality embedding, broadcast over the segment's tokens
-		d.GemmBatched(false, false, s.Tokens, W, 1, 1, ones, 1, 0, kernels.Tail(d, m.modEmb.W, k*W), W, 0, 1, hk, W, L*W, rows)
+			m.inW[k].W, s.Features, 0, 0, kernels.Tail(d, h, m.start[k]*W), W, L*W, rows)
 	}
-	d.AddRowVector(h, m.pos.W, rows, L*W)
+	d.AddRowVector(h, add, rows, L*W)
 	hf, err := m.trunk.forward(h, ns, nt, labels, rows, L)
 	if err != nil {
 		return nil, err
@@ -169,8 +172,10 @@ func (m *Multimodal[T]) Forward(x, ns, nt kernels.Buffer, labels []int32, rows i
 		yk := kernels.Tail(d, y, m.Cfg.Offset(k))
 		d.GemmBatched(false, true, s.Tokens, s.Features, W, 1, kernels.Tail(d, m.hf, m.start[k]*W), W, L*W,
 			m.outW[k].W, W, 0, 0, yk, s.Features, D, rows)
-		d.GemmBatched(false, false, s.Tokens, s.Features, 1, 1, ones, 1, 0, m.outB[k].W, s.Features, 0, 1, yk, s.Features, D, rows)
+		// the output bias of every token of the segment (ones x b_k), added below
+		d.Gemm(false, false, s.Tokens, s.Features, 1, 1, ones, 1, m.outB[k].W, s.Features, 0, kernels.Tail(d, add, m.Cfg.Offset(k)), s.Features)
 	}
+	d.AddRowVector(y, add, rows, D)
 	return y, nil
 }
 
@@ -180,35 +185,35 @@ func (m *Multimodal[T]) Backward(dy kernels.Buffer) { m.BackwardInput(dy) }
 // BackwardInput is Backward that also returns the gradient with respect to x [rows, Dim].
 func (m *Multimodal[T]) BackwardInput(dy kernels.Buffer) kernels.Buffer {
 	d, W, L, rows, D := m.d, m.Cfg.Width, m.Tokens(), m.rows, m.Cfg.Dim()
-	ones := onesOf(d, &m.ones, max(L, rows))
 	dhf := m.dhf.get(d, rows*L*W)
+	// The segment weights' gradients sum over particles b and tokens t, dW += sum_bt
+	// u_bt^T v_bt: token t's rows of all particles are at a fixed stride (D in the
+	// particles, L*W in the sequences), so each token is one product over the particles
+	// (one batched call over the tokens), and the tokens' partials are summed.
+	tokenGrads := func(g kernels.Buffer, u kernels.Buffer, uoff, ldu, nu int, v kernels.Buffer, voff, ldv, nv, tokens int) {
+		part := m.part.get(d, tokens*nu*nv)
+		d.GemmBatched(true, false, nu, nv, rows, 1, kernels.Tail(d, u, uoff), ldu, nu, kernels.Tail(d, v, voff), ldv, nv, 0, part, nv, nu*nv, tokens)
+		d.SumRows(g, part, tokens, nu*nv, 1)
+	}
+	// the output biases' gradients: dy summed over the particles, then over each
+	// segment's tokens
+	psum := m.psum.get(d, max(L*W, D))
+	d.SumRows(psum, dy, rows, D, 0)
 	for k, s := range m.Cfg.Segments {
 		off := m.Cfg.Offset(k)
-		dyk := kernels.Tail(d, dy, off)
-		// dW_out += sum_b dy_kb^T hf_kb, db_out += sum_b of the dy_kb rows: one batched
-		// product per particle into a partial buffer, then one sum over the particles
-		// (a constant number of launches, not one per particle).
-		part := m.part.get(d, rows*s.Features*W)
-		d.GemmBatched(true, false, s.Features, W, s.Tokens, 1, dyk, s.Features, D,
-			kernels.Tail(d, m.hf, m.start[k]*W), W, L*W, 0, part, W, s.Features*W, rows)
-		d.SumRows(m.outW[k].G, part, rows, s.Features*W, 1)
-		d.GemmBatched(true, false, 1, s.Features, s.Tokens, 1, ones, 1, 0, dyk, s.Features, D, 0, part, s.Features, s.Features, rows)
-		d.SumRows(m.outB[k].G, part, rows, s.Features, 1)
-		d.GemmBatched(false, false, s.Tokens, W, s.Features, 1, dyk, s.Features, D, m.outW[k].W, W, 0, 0,
+		d.SumRows(m.outB[k].G, kernels.Tail(d, psum, off), s.Tokens, s.Features, 1)
+		tokenGrads(m.outW[k].G, dy, off, D, s.Features, m.hf, m.start[k]*W, L*W, W, s.Tokens)
+		d.GemmBatched(false, false, s.Tokens, W, s.Features, 1, kernels.Tail(d, dy, off), s.Features, D, m.outW[k].W, W, 0, 0,
 			kernels.Tail(d, dhf, m.start[k]*W), W, L*W, rows)
 	}
 	dh := m.trunk.backward(dhf)
-	psum := m.psum.get(d, L*W)
 	d.SumRows(psum, dh, rows, L*W, 0)
-	d.Axpby(1, psum, 1, m.pos.G)
+	d.Axpby(1, d.Slice(psum, 0, L*W), 1, m.pos.G)
 	dx := m.dx.get(d, rows*D)
 	for k, s := range m.Cfg.Segments {
 		off := m.Cfg.Offset(k)
 		d.SumRows(kernels.Tail(d, m.modEmb.G, k*W), kernels.Tail(d, psum, m.start[k]*W), s.Tokens, W, 1)
-		part := m.part.get(d, rows*W*s.Features)
-		d.GemmBatched(true, false, W, s.Features, s.Tokens, 1, kernels.Tail(d, dh, m.start[k]*W), W, L*W,
-			kernels.Tail(d, m.x, off), s.Features, D, 0, part, s.Features, W*s.Features, rows)
-		d.SumRows(m.inW[k].G, part, rows, W*s.Features, 1)
+		tokenGrads(m.inW[k].G, dh, m.start[k]*W, L*W, W, m.x, off, D, s.Features, s.Tokens)
 		d.GemmBatched(false, false, s.Tokens, s.Features, W, 1, kernels.Tail(d, dh, m.start[k]*W), W, L*W,
 			m.inW[k].W, s.Features, 0, 0, kernels.Tail(d, dx, off), s.Features, D, rows)
 	}
