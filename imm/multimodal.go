@@ -85,12 +85,19 @@ func EffectiveDims[T kernels.Float](mask []T, groups, m, dim int) []int {
 
 // MaskNoise zeroes e where mask is 0 (mask as in Multimodal, rows*Dim values).
 func (mm *Multimodal[T]) MaskNoise(e kernels.Buffer, mask []T, rows int) error {
+	_, err := mm.maskNoise(e, mask, rows)
+	return err
+}
+
+// maskNoise is MaskNoise that also returns the mask it wrote to the device (mm.mask),
+// for loss.
+func (mm *Multimodal[T]) maskNoise(e kernels.Buffer, mask []T, rows int) (kernels.Buffer, error) {
 	mk, err := mm.uploadMask(&mm.mask, mask, rows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mm.Obj.Dev.Mul(e, e, mk, 0)
-	return nil
+	return mk, nil
 }
 
 // Hold makes the coordinates where present is 1 conditioning: it sets e = x there, which

@@ -268,10 +268,9 @@ func (tr *Trainer[T]) Update(b Batch[T]) (Metrics, error) {
 	var mk kernels.Buffer // the mask on the device, for the noise and the loss
 	if mask != nil {
 		var err error
-		if mk, err = tr.MM.uploadMask(&tr.MM.mask, mask, B); err != nil {
+		if mk, err = tr.MM.maskNoise(tr.e, mask, B); err != nil {
 			return Metrics{}, err
 		}
-		tr.Dev.Mul(tr.e, tr.e, mk, 0)
 	}
 	if b.Present != nil {
 		if err := tr.MM.Hold(tr.e, tr.x, b.Present, B); err != nil {
