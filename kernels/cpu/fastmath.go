@@ -178,19 +178,24 @@ func rowMax32(row []float32) float32 {
 	return loop(row, float32(math.Inf(-1)))
 }
 
+// expSumHi bounds the values whose float64 sum expSum64 takes in lanes (exp32 of x - max
+// is at most 1; the bound leaves a factor 2).
+const expSumHi = 2
+
 // expSum64 is the float64 sum of e, values of exp32 at most 1, in increasing index: the
-// sum of a sequential loop. When every value is 0 or in [lo, 2], with lo = 2^(b-30) and
-// 2*len(e) < 2^b, every partial sum in any order is a multiple of 2^(b-53) below 2^b, so
-// exact in float64: the sum does not depend on the order, and eight lanes
-// (sumExactAVX2) give the loop's bits. Other rows (values below lo, NaNs) take the loop.
+// sum of a sequential loop. When every value is 0 or in [lo, expSumHi], with lo =
+// 2^(b-30) and expSumHi*len(e) < 2^b, every partial sum in any order is a multiple of
+// 2^(b-53) below 2^b, so exact in float64: the sum does not depend on the order, and
+// eight lanes (sumExactAVX2) give the loop's bits. Other rows (values below lo, NaNs)
+// take the loop.
 func expSum64(e []float32) float64 {
 	if n8 := len(e) &^ 7; fastmathAVX2 && n8 > 0 {
-		lo := float32(math.Ldexp(1, bits.Len(uint(2*len(e)))-30))
+		lo := float32(math.Ldexp(1, bits.Len(uint(expSumHi*len(e)))-30))
 		var acc [4]float64
-		ok := sumExactAVX2(&acc, &e[0], n8, lo)
+		ok := sumExactAVX2(&acc, &e[0], n8, lo, expSumHi)
 		sum := acc[0] + acc[1] + acc[2] + acc[3]
 		for _, v := range e[n8:] {
-			ok = ok && (v == 0 || v >= lo && v <= 2)
+			ok = ok && (v == 0 || v >= lo && v <= expSumHi)
 			sum += float64(v)
 		}
 		if ok {

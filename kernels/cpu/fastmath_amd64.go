@@ -21,4 +21,4 @@ func expSubAVX2(y, x *float32, n int, mx float32) int
 func maxAVX2(x *float32, n int) float32
 
 //go:noescape
-func sumExactAVX2(acc *[4]float64, x *float32, n int, lo float32) bool
+func sumExactAVX2(acc *[4]float64, x *float32, n int, lo, hi float32) bool

@@ -3,7 +3,8 @@
 // AVX2 versions of the float32 fast paths of fastmath.go, eight lanes at a time. Each
 // lane computes what the scalar Go code computes, operation for operation and rounded
 // as it rounds (no FMA; the exponent's rounding in float64 as math.Floor does it), so
-// the results are the same bits (TestFastmathAVX2). Constants come from fm32 (fastmath.go).
+// the results are the same bits (TestFastmathAVX2). Constants come from fm32 (fastmath.go);
+// maxAVX2 builds its two bit patterns (the sign, +Inf) in place.
 // Each function handles n rounded down to 8 elements and returns how many it did: it
 // stops before the first group of 8 in which an argument of exp leaves exp32's fast
 // range (or is NaN), which the caller then evaluates in Go.
@@ -237,17 +238,15 @@ maxloop:
 	MOVSS X0, ret+16(FP)
 	RET
 
-// func sumExactAVX2(acc *[4]float64, x *float32, n int, lo float32) bool: acc = the
+// func sumExactAVX2(acc *[4]float64, x *float32, n int, lo, hi float32) bool: acc = the
 // float64 sums of x[l], x[l+4], ... (n a multiple of 8, at least 8), and whether every
-// x is 0 or in [lo, 2] (ordered compares: a NaN is not).
+// x is 0 or in [lo, hi] (ordered compares: a NaN is not).
 TEXT ·sumExactAVX2(SB), NOSPLIT, $0-33
 	MOVQ acc+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS lo+24(FP), Y8
-	MOVL $0x40000000, DX
-	VMOVD DX, X9
-	VBROADCASTSS X9, Y9
+	VBROADCASTSS hi+28(FP), Y9
 	VXORPS Y10, Y10, Y10
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1

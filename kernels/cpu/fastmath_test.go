@@ -313,9 +313,9 @@ func TestSoftmaxRowAVX2(t *testing.T) {
 					for j := range e {
 						e[j] = exp32(row[j] - rowMax32(row))
 					}
-					lo := float32(math.Ldexp(1, bits.Len(uint(2*n))-30))
+					lo := float32(math.Ldexp(1, bits.Len(uint(expSumHi*n))-30))
 					var acc [4]float64
-					if sumExactAVX2(&acc, &e[0], n&^7, lo) {
+					if sumExactAVX2(&acc, &e[0], n&^7, lo, expSumHi) {
 						exact++
 					}
 				}

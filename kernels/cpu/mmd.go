@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"math"
-	"slices"
 
 	"github.com/immkit/immkit/kernels"
 )
@@ -29,7 +28,6 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 		diff := make([]float64, dim)
 		acc := make([]float64, m*dim) // the gradient sums of the group's m yt rows
 		nqs := make([]float64, len(segs))
-		finite := make([]bool, 2*m) // yt rows, then yr rows, seen in a finite distance
 		for g := lo; g < hi; g++ {
 			w := float64(kws[g]) / float64(dim)
 			base := g * m * dim
@@ -68,15 +66,15 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 				}
 			}
 			clear(acc)
-			clear(finite)
 			var stt, srr, str float64
+			// a distance between a yt and a yr row is not finite exactly when one of
+			// them is not, and every row is in one of them
+			nonFinite := false
 			for j := 0; j < m; j++ {
 				for l := 0; l < m; l++ {
 					k, n, clamped := kern(row(ts, j), row(rs, l))
 					str += k
-					if !math.IsNaN(n) && !math.IsInf(n, 0) {
-						finite[j], finite[m+l] = true, true
-					}
+					nonFinite = nonFinite || math.IsNaN(n) || math.IsInf(n, 0)
 					if gs != nil && !clamped {
 						add(j, -1, -(2 * k * (-w)))
 					}
@@ -92,7 +90,7 @@ func (d *Device[T]) LaplaceMMD(mmd, grad, yt, yr, kw, gw kernels.Buffer, groups,
 				}
 			}
 			self := math.Exp(-w * 1e-8) // k(a, a)
-			if slices.Contains(finite, false) {
+			if nonFinite {
 				self = math.NaN()
 			}
 			stt += float64(m) * self
